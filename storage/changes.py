@@ -1,0 +1,387 @@
+"""Change detection: compare an observation with stored state, write state and events together.
+
+Every function here runs inside the caller's transaction and locks the channel
+row first, so the same change seen at once by a live update and by a poll is
+detected once (PostgreSQL: the second waits and then sees no difference;
+SQLite: writers are serialized anyway). Dedupe keys back that up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import events, kinds
+from storage.models import Channel, ChannelSnapshot, Event, Post, PostMetric, PostVersion, labels_of
+from storage.observations import ChannelSeen, MetricsSeen, PostSeen, Recorded
+from storage.types import utcnow
+
+SNAPSHOT_EVERY = timedelta(hours=1)
+
+
+async def lock_channel(session: AsyncSession, channel_id: int) -> Channel:
+    channel = await session.scalar(
+        select(Channel).where(Channel.id == channel_id).with_for_update()
+    )
+    if channel is None:
+        raise LookupError(f"channel {channel_id} is not in the database")
+    return channel
+
+
+async def _event(
+    session: AsyncSession,
+    channel: Channel,
+    kind: str,
+    key: str,
+    payload: dict[str, Any],
+    out: Recorded,
+    *,
+    occurred_at: datetime | None = None,
+    post_id: int | None = None,
+) -> None:
+    event_id = await events.record(
+        session,
+        channel_id=channel.id,
+        kind=kind,
+        dedupe_key=f"{kind}:{channel.id}:{key}",
+        payload=payload,
+        occurred_at=occurred_at,
+        post_id=post_id,
+    )
+    if event_id is not None:
+        out.event_ids.append(event_id)
+
+
+# --- the channel itself -------------------------------------------------------------
+
+
+async def observe_channel(
+    session: AsyncSession,
+    channel_id: int,
+    seen: ChannelSeen,
+    *,
+    jump_pct: float = 10.0,
+    jump_window: timedelta = timedelta(hours=24),
+) -> Recorded:
+    channel = await lock_channel(session, channel_id)
+    out = Recorded()
+    now = seen.observed_at
+    if seen.access_hash and not seen.is_min:
+        channel.access_hash = seen.access_hash
+
+    async def change(kind: str, payload: dict[str, Any], key: str) -> None:
+        channel.revision += 1
+        await _event(session, channel, kind, f"{key}:r{channel.revision}", payload, out,
+                     occurred_at=now)
+
+    if not channel.reachable:
+        # Seeing the channel's full record again means it is back.
+        if not seen.is_min:
+            await _mark_available(session, channel, now, out)
+
+    if seen.title is not None and seen.title != channel.title and channel.title:
+        await change(kinds.RENAMED, {"before": channel.title, "after": seen.title}, "title")
+    if seen.title is not None:
+        channel.title = seen.title
+
+    if seen.username_known and not seen.is_min:
+        before, after = channel.username, seen.username
+        if (before or "").lower() != (after or "").lower():
+            await change(kinds.USERNAME_CHANGED, {"before": before, "after": after}, "username")
+        channel.username = after
+
+    if seen.about is not None and seen.about != channel.about:
+        if channel.last_refreshed_at is not None:
+            await change(kinds.ABOUT_CHANGED, {"before": channel.about, "after": seen.about},
+                         "about")
+        channel.about = seen.about
+
+    if seen.photo_id is not None and not seen.is_min:
+        channel.photo_id = seen.photo_id
+
+    if not seen.is_min and None not in (seen.fake, seen.scam, seen.verified, seen.restricted):
+        reasons = [r.as_json() for r in (seen.restrictions or ())]
+        old = channel.labels
+        new = labels_of(bool(seen.fake), bool(seen.scam), bool(seen.verified),
+                        bool(seen.restricted), reasons)
+        texts = {f"restricted:{r['platform']}:{r['reason']}": r["text"] for r in reasons}
+        old_texts = {
+            f"restricted:{r['platform']}:{r['reason']}": r.get("text", "")
+            for r in channel.restriction_reasons
+        }
+        # The first look at a channel sets its state; labels it already had are not news.
+        if channel.last_refreshed_at is not None:
+            for label in sorted(new - old):
+                await change(kinds.LABEL_ADDED, {"label": label, "text": texts.get(label)}, label)
+            for label in sorted(old - new):
+                await change(kinds.LABEL_REMOVED, {"label": label, "text": old_texts.get(label)},
+                             label)
+        channel.is_fake, channel.is_scam = bool(seen.fake), bool(seen.scam)
+        channel.is_verified, channel.is_restricted = bool(seen.verified), bool(seen.restricted)
+        channel.restriction_reasons = reasons
+
+    if seen.participants is not None and not seen.is_min:
+        await _participants(session, channel, seen.participants, now, jump_pct, jump_window, out)
+        channel.participants = seen.participants
+
+    if not seen.is_min:
+        channel.last_refreshed_at = now
+    channel.last_checked_at = now
+    return out
+
+
+async def _participants(
+    session: AsyncSession,
+    channel: Channel,
+    count: int,
+    now: datetime,
+    pct: float,
+    window: timedelta,
+    out: Recorded,
+) -> None:
+    last = await session.scalar(
+        select(ChannelSnapshot)
+        .where(ChannelSnapshot.channel_id == channel.id)
+        .order_by(ChannelSnapshot.taken_at.desc(), ChannelSnapshot.id.desc())
+        .limit(1)
+    )
+    # A jump is measured from the oldest count in the window, or from the last jump reported.
+    since = now - window
+    last_jump = await session.scalar(
+        select(Event.occurred_at)
+        .where(Event.channel_id == channel.id, Event.kind == kinds.SUBSCRIBERS_JUMP)
+        .order_by(Event.occurred_at.desc())
+        .limit(1)
+    )
+    if last_jump is not None and last_jump > since:
+        since = last_jump
+    base = await session.scalar(
+        select(ChannelSnapshot)
+        .where(ChannelSnapshot.channel_id == channel.id, ChannelSnapshot.taken_at >= since,
+               ChannelSnapshot.participants.is_not(None))
+        .order_by(ChannelSnapshot.taken_at, ChannelSnapshot.id)
+        .limit(1)
+    )
+    if base is not None and base.participants:
+        change_pct = (count - base.participants) * 100.0 / base.participants
+        if abs(change_pct) >= pct:
+            hours = max((now - base.taken_at).total_seconds() / 3600.0, 0.0)
+            channel.revision += 1
+            await _event(
+                session, channel, kinds.SUBSCRIBERS_JUMP, f"r{channel.revision}",
+                {"before": base.participants, "after": count,
+                 "change_pct": round(change_pct, 1), "window_hours": round(hours, 1)},
+                out, occurred_at=now,
+            )
+    if (
+        last is None
+        or last.participants != count
+        or last.title != channel.title
+        or now - last.taken_at >= SNAPSHOT_EVERY
+    ):
+        session.add(ChannelSnapshot(
+            channel_id=channel.id, taken_at=now, participants=count, title=channel.title,
+            username=channel.username, labels=sorted(channel.labels),
+        ))
+
+
+async def observe_unavailable(
+    session: AsyncSession, channel_id: int, reason: str, detail: str | None, now: datetime
+) -> Recorded:
+    channel = await lock_channel(session, channel_id)
+    out = Recorded()
+    channel.last_checked_at = now
+    if channel.reachable:
+        channel.reachable = False
+        channel.unavailable_reason = reason
+        channel.unavailable_since = now
+        channel.revision += 1
+        await _event(session, channel, kinds.UNAVAILABLE, f"r{channel.revision}",
+                     {"reason": reason, "detail": detail}, out, occurred_at=now)
+    channel.retry_count += 1
+    return out
+
+
+async def _mark_available(
+    session: AsyncSession, channel: Channel, now: datetime, out: Recorded
+) -> None:
+    since = channel.unavailable_since
+    channel.reachable = True
+    channel.unavailable_reason = None
+    channel.unavailable_since = None
+    channel.retry_count = 0
+    channel.revision += 1
+    payload: dict[str, Any] = {}
+    if since is not None:
+        payload["unavailable_hours"] = round((now - since).total_seconds() / 3600.0, 1)
+    await _event(session, channel, kinds.AVAILABLE, f"r{channel.revision}", payload, out,
+                 occurred_at=now)
+
+
+# --- posts ------------------------------------------------------------------------
+
+
+async def observe_posts(
+    session: AsyncSession, channel_id: int, posts: Iterable[PostSeen], *, announce: bool = True
+) -> Recorded:
+    """Record posts as seen now: new ones, and new versions of edited ones.
+
+    `announce=False` archives without events (the backlog of a newly watched channel).
+    """
+    channel = await lock_channel(session, channel_id)
+    out = Recorded()
+    now = utcnow()
+    batch = sorted(posts, key=lambda p: p.message_id)
+    if not batch:
+        return out
+    existing = {
+        p.message_id: p
+        for p in await session.scalars(
+            select(Post)
+            .where(Post.channel_id == channel.id,
+                   Post.message_id.in_([p.message_id for p in batch]))
+            .with_for_update()
+        )
+    }
+    for seen in batch:
+        post = existing.get(seen.message_id)
+        if post is None:
+            post = await _new_post(session, channel, seen, now, announce, out)
+            existing[seen.message_id] = post
+        else:
+            await _seen_again(session, channel, post, seen, now, announce, out)
+        channel.last_message_id = max(channel.last_message_id, seen.message_id)
+        if channel.last_post_at is None or seen.date > channel.last_post_at:
+            channel.last_post_at = seen.date
+    return out
+
+
+async def _new_post(
+    session: AsyncSession,
+    channel: Channel,
+    seen: PostSeen,
+    now: datetime,
+    announce: bool,
+    out: Recorded,
+) -> Post:
+    post = Post(
+        channel_id=channel.id, message_id=seen.message_id, grouped_id=seen.grouped_id,
+        text=seen.text, media_kind=seen.media_kind, date=seen.date, edit_date=seen.edit_date,
+        views=seen.views, forwards=seen.forwards, reactions=seen.reactions, version=1,
+        first_seen_at=now, last_seen_at=now,
+    )
+    session.add(post)
+    await session.flush()
+    session.add(PostVersion(post_id=post.id, version=1, text=seen.text,
+                            edit_date=seen.edit_date, seen_at=now))
+    if seen.views is not None:
+        session.add(PostMetric(post_id=post.id, taken_at=now, views=seen.views,
+                               forwards=seen.forwards, reactions=seen.reactions))
+    out.new_posts += 1
+    if announce:
+        # An album is several messages sharing grouped_id: one alert for all of them.
+        key = f"g{seen.grouped_id}" if seen.grouped_id else str(seen.message_id)
+        payload = {
+            "message_id": seen.message_id,
+            "text": seen.text,
+            "media_kind": "album" if seen.grouped_id else seen.media_kind,
+            "grouped_id": seen.grouped_id,
+            "album_size": None,
+        }
+        await _event(session, channel, kinds.POST_NEW, key, payload, out,
+                     occurred_at=seen.date, post_id=post.id)
+    return post
+
+
+async def _seen_again(
+    session: AsyncSession,
+    channel: Channel,
+    post: Post,
+    seen: PostSeen,
+    now: datetime,
+    announce: bool,
+    out: Recorded,
+) -> None:
+    post.last_seen_at = now
+    for name in ("views", "forwards", "reactions"):
+        value = getattr(seen, name)
+        if value is not None:
+            setattr(post, name, value)
+    if seen.media_kind and not post.media_kind:
+        post.media_kind = seen.media_kind
+    if seen.text == post.text:
+        if seen.edit_date is not None:
+            post.edit_date = seen.edit_date
+        return
+    before = post.text
+    post.version += 1
+    post.text = seen.text
+    post.edit_date = seen.edit_date or post.edit_date
+    session.add(PostVersion(post_id=post.id, version=post.version, text=seen.text,
+                            edit_date=seen.edit_date, seen_at=now))
+    if announce:
+        await _event(
+            session, channel, kinds.POST_EDITED, f"{post.message_id}:v{post.version}",
+            {"message_id": post.message_id, "before": before, "after": seen.text,
+             "edit_date": seen.edit_date.isoformat() if seen.edit_date else None},
+            out, occurred_at=seen.edit_date or now, post_id=post.id,
+        )
+
+
+async def observe_deleted(
+    session: AsyncSession, channel_id: int, message_ids: Iterable[int], *, mass_at: int = 5
+) -> Recorded:
+    """Mark archived posts deleted; the archive keeps their text and every version."""
+    channel = await lock_channel(session, channel_id)
+    out = Recorded()
+    ids = sorted(set(message_ids))
+    if not ids:
+        return out
+    now = utcnow()
+    gone = (
+        await session.scalars(
+            select(Post)
+            .where(Post.channel_id == channel.id, Post.message_id.in_(ids),
+                   Post.deleted_at.is_(None))
+            .order_by(Post.message_id)
+            .with_for_update()
+        )
+    ).all()
+    for post in gone:
+        post.deleted_at = now
+        await _event(
+            session, channel, kinds.POST_DELETED, str(post.message_id),
+            {"message_id": post.message_id, "text": post.text, "date": post.date.isoformat(),
+             "mass": len(gone) >= mass_at, "count": len(gone)},
+            out, occurred_at=now, post_id=post.id,
+        )
+    return out
+
+
+async def observe_metrics(
+    session: AsyncSession, channel_id: int, metrics: Iterable[MetricsSeen]
+) -> int:
+    """Refresh counters of recent posts and keep them as a time series; rows written."""
+    batch = {m.message_id: m for m in metrics}
+    if not batch:
+        return 0
+    now = utcnow()
+    written = 0
+    posts = await session.scalars(
+        select(Post).where(Post.channel_id == channel_id, Post.message_id.in_(list(batch)))
+    )
+    for post in posts:
+        m = batch[post.message_id]
+        if (m.views, m.forwards, m.reactions) == (post.views, post.forwards, post.reactions):
+            continue
+        post.views = m.views if m.views is not None else post.views
+        post.forwards = m.forwards if m.forwards is not None else post.forwards
+        post.reactions = m.reactions if m.reactions is not None else post.reactions
+        session.add(PostMetric(post_id=post.id, taken_at=now, views=post.views,
+                               forwards=post.forwards, reactions=post.reactions))
+        written += 1
+    return written

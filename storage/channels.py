@@ -1,0 +1,95 @@
+"""The watch list."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Channel
+from storage.types import utcnow
+
+
+async def get(session: AsyncSession, channel_id: int) -> Channel | None:
+    return await session.get(Channel, channel_id)
+
+
+async def by_tg_id(session: AsyncSession, tg_id: int) -> Channel | None:
+    return await session.scalar(select(Channel).where(Channel.tg_id == tg_id))
+
+
+async def find(session: AsyncSession, ref: str | int) -> Channel | None:
+    """A channel by numeric Telegram id, internal id or username (any case, with or without @)."""
+    if isinstance(ref, int) or str(ref).lstrip("-").isdigit():
+        number = int(ref)
+        found = await by_tg_id(session, number)
+        return found or await get(session, number)
+    name = str(ref).lstrip("@").lower()
+    return await session.scalar(
+        select(Channel).where(func.lower(Channel.username) == name).order_by(Channel.id)
+    )
+
+
+async def watched(session: AsyncSession) -> Sequence[Channel]:
+    rows = await session.scalars(
+        select(Channel).where(Channel.watched.is_(True)).order_by(Channel.id)
+    )
+    return rows.all()
+
+
+async def due_for_poll(session: AsyncSession, now: datetime, limit: int = 100) -> Sequence[Channel]:
+    rows = await session.scalars(
+        select(Channel)
+        .where(
+            Channel.watched.is_(True),
+            or_(Channel.next_poll_at.is_(None), Channel.next_poll_at <= now),
+        )
+        .order_by(Channel.next_poll_at.is_not(None), Channel.next_poll_at)
+        .limit(limit)
+    )
+    return rows.all()
+
+
+async def add_or_rewatch(
+    session: AsyncSession,
+    *,
+    tg_id: int,
+    access_hash: int | None,
+    username: str | None,
+    title: str,
+    handle: str,
+    added_by: int | None,
+) -> tuple[Channel, bool]:
+    """Watch a resolved channel; (channel, True) when it was not watched before.
+
+    A channel that was unwatched keeps its archive and simply becomes watched again.
+    """
+    channel = await by_tg_id(session, tg_id)
+    if channel is not None:
+        was_watched = channel.watched
+        channel.watched = True
+        channel.removed_at = None
+        channel.access_hash = access_hash or channel.access_hash
+        return channel, not was_watched
+    channel = Channel(
+        tg_id=tg_id,
+        access_hash=access_hash,
+        username=username,
+        title=title,
+        input_handle=handle,
+        added_by=added_by,
+        added_at=utcnow(),
+        restriction_reasons=[],
+    )
+    session.add(channel)
+    await session.flush()
+    return channel, True
+
+
+async def unwatch(session: AsyncSession, channel: Channel) -> None:
+    """Stop watching; the archive and events stay."""
+    channel.watched = False
+    channel.joined = False
+    channel.removed_at = utcnow()

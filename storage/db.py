@@ -1,0 +1,140 @@
+"""Engine, sessions and the transaction helper every writer goes through."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import event, insert
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+SessionMaker = async_sessionmaker[AsyncSession]
+
+
+class DatabaseUnavailable(Exception):
+    """The database did not answer within the retry budget."""
+
+
+def sqlite_path(url: str) -> Path | None:
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    return Path(u.database)
+
+
+def ensure_sqlite_dir(url: str) -> None:
+    """Create the SQLite file's folder; a clear error where it cannot be written."""
+    path = sqlite_path(url)
+    if path is None:
+        return
+    folder = path.parent.resolve()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".chanwatch-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise DatabaseUnavailable(
+            f"data directory {folder} is not writable ({exc.strerror or exc})"
+        ) from None
+
+
+def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
+    if make_url(url).get_backend_name() == "sqlite":
+        engine = _create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        _tune_sqlite(engine)
+        return engine
+    return _create_async_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"timeout": 10, "command_timeout": 60},
+    )
+
+
+def _tune_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let us issue BEGIN ourselves: pysqlite's deferred BEGIN lets two writers
+        # deadlock on lock upgrade, which busy_timeout cannot resolve.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def session_factory(engine: AsyncEngine) -> SessionMaker:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+async def transaction(
+    sessions: SessionMaker,
+    work: Callable[[AsyncSession], Awaitable[T]],
+    *,
+    attempts: int = 8,
+    first_delay: float = 0.2,
+    max_delay: float = 5.0,
+) -> T:
+    """Run `work` in one transaction, retrying the whole of it while the database is away.
+
+    `work` must be safe to run again: it sees a fresh session each time and
+    nothing of a failed try is committed.
+    """
+    delay = first_delay
+    for attempt in range(1, attempts + 1):
+        try:
+            async with sessions() as session, session.begin():
+                return await work(session)
+        except Exception as exc:
+            if not _is_transient(exc) or attempt == attempts:
+                if _is_transient(exc):
+                    raise DatabaseUnavailable(str(exc).splitlines()[0]) from exc
+                raise
+            log.warning("database unavailable (try %d/%d): %s", attempt, attempts,
+                        str(exc).splitlines()[0])
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_delay)
+    raise AssertionError("unreachable")
+
+
+async def insert_ignore(
+    session: AsyncSession, model: type, values: Mapping[str, Any], *, key: str
+) -> int | None:
+    """Insert a row unless one with the same unique `key` exists; the new id, or None."""
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:  # pragma: no cover - only the two supported databases
+        dialect_insert = insert  # type: ignore[assignment]
+    stmt = (
+        dialect_insert(model)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[key])
+        .returning(model.id)  # type: ignore[attr-defined]
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()

@@ -1,0 +1,59 @@
+"""Events: written once per change, whatever road the change was seen by."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.db import insert_ignore
+from storage.models import Event
+from storage.types import utcnow
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    channel_id: int,
+    kind: str,
+    dedupe_key: str,
+    payload: dict[str, Any],
+    occurred_at: datetime | None = None,
+    post_id: int | None = None,
+) -> int | None:
+    """Write an event unless its dedupe key is known; the new event's id, or None."""
+    now = utcnow()
+    return await insert_ignore(
+        session,
+        Event,
+        {
+            "channel_id": channel_id,
+            "post_id": post_id,
+            "kind": kind,
+            "payload": payload,
+            "occurred_at": occurred_at or now,
+            "detected_at": now,
+            "dedupe_key": dedupe_key,
+        },
+        key="dedupe_key",
+    )
+
+
+async def recent(session: AsyncSession, channel_id: int, limit: int = 20) -> Sequence[Event]:
+    rows = await session.scalars(
+        select(Event)
+        .where(Event.channel_id == channel_id)
+        .order_by(Event.occurred_at.desc(), Event.id.desc())
+        .limit(limit)
+    )
+    return rows.all()
+
+
+async def unrouted(session: AsyncSession, limit: int = 200) -> Sequence[Event]:
+    rows = await session.scalars(
+        select(Event).where(Event.routed_at.is_(None)).order_by(Event.id).limit(limit)
+    )
+    return rows.all()

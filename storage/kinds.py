@@ -1,0 +1,40 @@
+"""Event kinds and the groups a subscriber chooses between."""
+
+from __future__ import annotations
+
+POST_NEW = "post.new"
+POST_EDITED = "post.edited"
+POST_DELETED = "post.deleted"
+LABEL_ADDED = "channel.label_added"
+LABEL_REMOVED = "channel.label_removed"
+RENAMED = "channel.renamed"
+USERNAME_CHANGED = "channel.username_changed"
+ABOUT_CHANGED = "channel.about_changed"
+UNAVAILABLE = "channel.unavailable"
+AVAILABLE = "channel.available"
+SUBSCRIBERS_JUMP = "channel.subscribers_jump"
+
+ALL_KINDS = (
+    POST_NEW, POST_EDITED, POST_DELETED, LABEL_ADDED, LABEL_REMOVED, RENAMED,
+    USERNAME_CHANGED, ABOUT_CHANGED, UNAVAILABLE, AVAILABLE, SUBSCRIBERS_JUMP,
+)
+
+# What a subscriber picks; "channel" is what happens to the channel itself.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "posts": (POST_NEW,),
+    "edits": (POST_EDITED,),
+    "deletions": (POST_DELETED,),
+    "channel": (
+        LABEL_ADDED, LABEL_REMOVED, RENAMED, USERNAME_CHANGED, ABOUT_CHANGED,
+        UNAVAILABLE, AVAILABLE, SUBSCRIBERS_JUMP,
+    ),
+}
+DEFAULT_GROUPS = ("posts", "edits", "deletions", "channel")
+CHANNEL_KINDS = GROUPS["channel"]
+
+
+def group_of(kind: str) -> str:
+    for group, kinds in GROUPS.items():
+        if kind in kinds:
+            return group
+    raise KeyError(kind)

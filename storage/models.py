@@ -1,0 +1,314 @@
+"""The whole record: watched channels, their archive, events, subscribers and the outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.types import BigIntPK, UTCDateTime, utcnow
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Json = dict[str, Any]
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), Json: JSON(), int: Integer()}
+
+
+class Channel(Base):
+    """A watched channel and its current state as last observed."""
+
+    __tablename__ = "channels"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    tg_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    access_hash: Mapped[int | None] = mapped_column(BigInteger)
+    username: Mapped[str | None] = mapped_column(String(64), index=True)
+    title: Mapped[str] = mapped_column(String(255), default="")
+    about: Mapped[str] = mapped_column(Text, default="")
+    photo_id: Mapped[int | None] = mapped_column(BigInteger)
+    is_fake: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_scam: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_restricted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # [{"platform": "android", "reason": "porn", "text": "..."}]
+    restriction_reasons: Mapped[list[Json]] = mapped_column(JSON, default=list)
+    participants: Mapped[int | None] = mapped_column(Integer)
+    reachable: Mapped[bool] = mapped_column(Boolean, default=True)
+    unavailable_reason: Mapped[str | None] = mapped_column(String(32))
+    unavailable_since: Mapped[datetime | None]
+    last_message_id: Mapped[int] = mapped_column(Integer, default=0)
+    joined: Mapped[bool] = mapped_column(Boolean, default=False)
+    watched: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    poll_interval_s: Mapped[float] = mapped_column(Float, default=300.0)
+    next_poll_at: Mapped[datetime | None]
+    last_checked_at: Mapped[datetime | None]
+    last_refreshed_at: Mapped[datetime | None]
+    last_post_at: Mapped[datetime | None]
+    retry_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Bumped on every recorded change, so a label added, removed and added again is three events.
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    input_handle: Mapped[str] = mapped_column(String(255), default="")
+    added_by: Mapped[int | None] = mapped_column(BigInteger)
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+    removed_at: Mapped[datetime | None]
+
+    @property
+    def labels(self) -> set[str]:
+        return labels_of(
+            self.is_fake, self.is_scam, self.is_verified, self.is_restricted,
+            self.restriction_reasons,
+        )
+
+
+def labels_of(
+    fake: bool, scam: bool, verified: bool, restricted: bool, reasons: list[Json]
+) -> set[str]:
+    """The label set events speak of: fake, scam, verified, restricted:<platform>:<reason>."""
+    labels = {name for name, on in (("fake", fake), ("scam", scam), ("verified", verified)) if on}
+    if restricted:
+        labels |= {f"restricted:{r['platform']}:{r['reason']}" for r in reasons}
+        if not reasons:
+            labels.add("restricted:all:unknown")
+    return labels
+
+
+class ChannelSnapshot(Base):
+    """The channel's countable state over time, for charts and subscriber jumps."""
+
+    __tablename__ = "channel_snapshots"
+    __table_args__ = (Index("ix_channel_snapshots_channel_taken", "channel_id", "taken_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
+    taken_at: Mapped[datetime] = mapped_column(default=utcnow)
+    participants: Mapped[int | None] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(255), default="")
+    username: Mapped[str | None] = mapped_column(String(64))
+    labels: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class Post(Base):
+    """A message as last seen; rows are never deleted, a deletion sets deleted_at."""
+
+    __tablename__ = "posts"
+    __table_args__ = (
+        UniqueConstraint("channel_id", "message_id", name="uq_posts_channel_message"),
+        Index("ix_posts_channel_date", "channel_id", "date"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
+    message_id: Mapped[int] = mapped_column(Integer)
+    grouped_id: Mapped[int | None] = mapped_column(BigInteger)
+    text: Mapped[str] = mapped_column(Text, default="")
+    media_kind: Mapped[str | None] = mapped_column(String(32))
+    date: Mapped[datetime]
+    edit_date: Mapped[datetime | None]
+    views: Mapped[int | None] = mapped_column(Integer)
+    forwards: Mapped[int | None] = mapped_column(Integer)
+    reactions: Mapped[int | None] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None]
+
+    versions: Mapped[list[PostVersion]] = relationship(
+        back_populates="post", order_by="PostVersion.version"
+    )
+
+
+class PostVersion(Base):
+    """Every text a post has had, the first one included."""
+
+    __tablename__ = "post_versions"
+    __table_args__ = (UniqueConstraint("post_id", "version", name="uq_post_versions_post_version"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text, default="")
+    edit_date: Mapped[datetime | None]
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    post: Mapped[Post] = relationship(back_populates="versions")
+
+
+class PostMetric(Base):
+    """Views, forwards and reactions of a post over time."""
+
+    __tablename__ = "post_metrics"
+    __table_args__ = (Index("ix_post_metrics_post_taken", "post_id", "taken_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"))
+    taken_at: Mapped[datetime] = mapped_column(default=utcnow)
+    views: Mapped[int | None] = mapped_column(Integer)
+    forwards: Mapped[int | None] = mapped_column(Integer)
+    reactions: Mapped[int | None] = mapped_column(Integer)
+
+
+class Event(Base):
+    """A change worth telling; the dedupe key makes the same change seen twice one event."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_channel_occurred", "channel_id", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
+    post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id"))
+    kind: Mapped[str] = mapped_column(String(48))
+    payload: Mapped[Json] = mapped_column(JSON, default=dict)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    detected_at: Mapped[datetime] = mapped_column(default=utcnow)
+    dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
+    routed_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class Subscriber(Base):
+    """A private chat with the bot."""
+
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    username: Mapped[str | None] = mapped_column(String(64))
+    first_name: Mapped[str] = mapped_column(String(255), default="")
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    is_moderator: Mapped[bool] = mapped_column(Boolean, default=False)
+    digest_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    muted_until: Mapped[datetime | None]
+    blocked_at: Mapped[datetime | None]
+    block_reason: Mapped[str | None] = mapped_column(String(255))
+    banned_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    subscriptions: Mapped[list[Subscription]] = relationship(
+        back_populates="subscriber", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Subscription(Base):
+    """A subscriber follows a channel, for some kinds of events, maybe only matching keywords."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "channel_id", name="uq_subscriptions_subscriber_channel"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"), index=True)
+    # Groups of event kinds: posts, edits, deletions, channel (see storage.kinds).
+    event_kinds: Mapped[list[str]] = mapped_column(JSON, default=list)
+    keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
+    muted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="subscriptions")
+
+
+class Digest(Base):
+    """One subscriber's digest of one period: built once, sent through the outbox once."""
+
+    __tablename__ = "digests"
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "period_key", name="uq_digests_subscriber_period"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    period_key: Mapped[str] = mapped_column(String(32))
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    built_at: Mapped[datetime] = mapped_column(default=utcnow)
+    stats: Mapped[Json] = mapped_column(JSON, default=dict)
+    chart_png: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class DigestRun(Base):
+    """A weekly period: when it was due, started and completed."""
+
+    __tablename__ = "digest_runs"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    period_key: Mapped[str] = mapped_column(String(32), unique=True)
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]
+    subscribers: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Delivery(Base):
+    """The outbox: one row per (subscriber, event or digest or broadcast), sent at most once."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))  # alert, digest, broadcast
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"))
+    digest_id: Mapped[int | None] = mapped_column(ForeignKey("digests.id", ondelete="CASCADE"))
+    dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
+    # [{"method": "sendMessage", "text": "..."}, {"method": "sendPhoto", "caption": "..."}]
+    parts: Mapped[list[Json]] = mapped_column(JSON, default=list)
+    parts_sent: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """Who did what as a moderator."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    actor_user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(255), default="")
+    details: Mapped[Json] = mapped_column(JSON, default=dict)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ServiceStatus(Base):
+    """Health that one part reports and another shows (collector lag, flood waits)."""
+
+    __tablename__ = "service_status"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[Json] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.db import SessionMaker, create_engine, session_factory
+from tests import dbs
+
+DB_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=DB_KINDS)
+def db_kind(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest_asyncio.fixture
+async def db_url(db_kind: str, tmp_path: Path) -> AsyncIterator[str]:
+    if db_kind == "postgres" and (reason := await dbs.postgres_unavailable()):
+        pytest.skip(reason)
+    async with dbs.database_url(db_kind, tmp_path) as url:
+        yield url
+
+
+@pytest_asyncio.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = create_engine(db_url)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> SessionMaker:
+    return session_factory(engine)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    import asyncio
+
+    try:
+        asyncio.run(dbs.drop_template())
+    except Exception:
+        pass

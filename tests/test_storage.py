@@ -1,0 +1,207 @@
+"""Storage on SQLite and PostgreSQL: migrations, unique keys under concurrency, the archive."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import changes, channels, events, kinds, outbox
+from storage.db import SessionMaker, create_engine, transaction
+from storage.migrate import current_revision, upgrade
+from storage.models import Base, Channel, Delivery, Event, Post, PostVersion, Subscriber
+from storage.observations import ChannelSeen, PostSeen, RestrictionSeen
+from tests import dbs
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+async def _channel(sessions: SessionMaker, tg_id: int = 1001, username: str = "putdomoi") -> int:
+    async def work(s: AsyncSession) -> int:
+        ch, _ = await channels.add_or_rewatch(
+            s, tg_id=tg_id, access_hash=42, username=username, title="Путь домой",
+            handle=f"@{username}", added_by=1,
+        )
+        return ch.id
+
+    return await transaction(sessions, work)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_migrations_match_models(kind: str, tmp_path: Path) -> None:
+    """Autogenerate against a freshly migrated database finds nothing to change."""
+    if kind == "postgres" and (reason := await dbs.postgres_unavailable()):
+        pytest.skip(reason)
+    async with dbs.database_url(kind, tmp_path, migrated=False) as url:
+        engine = create_engine(url)
+        await upgrade(engine)
+        assert await current_revision(engine) == "0001"
+
+        def diff(conn: object) -> list[object]:
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True})  # type: ignore[arg-type]
+            return compare_metadata(ctx, Base.metadata)
+
+        async with engine.connect() as conn:
+            differences = await conn.run_sync(diff)
+        await upgrade(engine)  # a second upgrade is a no-op
+        await engine.dispose()
+    assert differences == []
+
+
+async def test_event_dedupe_key_holds_under_concurrent_inserts(sessions: SessionMaker) -> None:
+    channel_id = await _channel(sessions)
+
+    async def insert(i: int) -> int | None:
+        async def work(s: AsyncSession) -> int | None:
+            return await events.record(
+                s, channel_id=channel_id, kind=kinds.POST_NEW, dedupe_key="post.new:1:7",
+                payload={"try": i},
+            )
+
+        return await transaction(sessions, work)
+
+    results = await asyncio.gather(*(insert(i) for i in range(20)))
+    async with sessions() as s:
+        count = await s.scalar(select(func.count()).select_from(Event))
+    assert count == 1
+    assert sum(r is not None for r in results) == 1
+
+
+async def test_delivery_key_holds_under_concurrent_inserts(sessions: SessionMaker) -> None:
+    channel_id = await _channel(sessions)
+
+    async def setup(s: AsyncSession) -> tuple[int, int]:
+        sub = Subscriber(chat_id=555, language="ru")
+        s.add(sub)
+        await s.flush()
+        event_id = await events.record(
+            s, channel_id=channel_id, kind=kinds.POST_NEW, dedupe_key="k", payload={}
+        )
+        assert event_id is not None
+        return sub.id, event_id
+
+    sub_id, event_id = await transaction(sessions, setup)
+
+    async def insert() -> int | None:
+        async def work(s: AsyncSession) -> int | None:
+            return await outbox.enqueue(
+                s, subscriber_id=sub_id, chat_id=555, kind="alert", event_id=event_id,
+                dedupe_key=f"alert:{event_id}:{sub_id}", parts=[{"method": "sendMessage"}],
+            )
+
+        return await transaction(sessions, work)
+
+    results = await asyncio.gather(*(insert() for _ in range(20)))
+    async with sessions() as s:
+        rows = (await s.scalars(select(Delivery))).all()
+    assert len(rows) == 1
+    assert [r for r in results if r is not None] == [rows[0].id]
+
+
+async def test_post_versions_survive_deletion(sessions: SessionMaker) -> None:
+    channel_id = await _channel(sessions)
+    texts = ["Первая версия", "Вторая версия", "Третья <b>версия</b> & ещё"]
+    for i, text in enumerate(texts):
+        post = PostSeen(message_id=10, date=T0, text=text,
+                        edit_date=T0 + timedelta(minutes=i) if i else None)
+        await transaction(sessions, lambda s, p=post: changes.observe_posts(s, channel_id, [p]))
+    rec = await transaction(sessions, lambda s: changes.observe_deleted(s, channel_id, [10]))
+    assert len(rec.event_ids) == 1
+
+    async with sessions() as s:
+        post = await s.scalar(select(Post).where(Post.message_id == 10))
+        assert post is not None and post.deleted_at is not None
+        versions = (await s.scalars(
+            select(PostVersion).where(PostVersion.post_id == post.id).order_by(PostVersion.version)
+        )).all()
+        deleted = await s.get(Event, rec.event_ids[0])
+    assert [v.text for v in versions] == texts
+    assert deleted is not None and deleted.kind == kinds.POST_DELETED
+    assert deleted.payload["text"] == texts[-1]
+
+    # The same deletion seen again (update, then a reconciliation sweep) is not a second event.
+    again = await transaction(sessions, lambda s: changes.observe_deleted(s, channel_id, [10]))
+    assert again.event_ids == []
+
+
+async def test_same_post_seen_by_update_and_poll_is_one_event(sessions: SessionMaker) -> None:
+    channel_id = await _channel(sessions)
+    post = PostSeen(message_id=5, date=T0, text="hello")
+    results = await asyncio.gather(*(
+        transaction(sessions, lambda s: changes.observe_posts(s, channel_id, [post]))
+        for _ in range(5)
+    ))
+    assert sum(len(r.event_ids) for r in results) == 1
+    edited = PostSeen(message_id=5, date=T0, text="hello world", edit_date=T0)
+    results = await asyncio.gather(*(
+        transaction(sessions, lambda s: changes.observe_posts(s, channel_id, [edited]))
+        for _ in range(5)
+    ))
+    assert sum(len(r.event_ids) for r in results) == 1
+    async with sessions() as s:
+        kinds_seen = (await s.scalars(select(Event.kind).order_by(Event.id))).all()
+        ch = await s.get(Channel, channel_id)
+    assert kinds_seen == [kinds.POST_NEW, kinds.POST_EDITED]
+    assert ch is not None and ch.last_message_id == 5
+
+
+def _seen(**kw: object) -> ChannelSeen:
+    base: dict[str, object] = dict(
+        tg_id=1001, observed_at=T0, title="Путь домой", username="putdomoi",
+        username_known=True, about="", participants=1000, fake=False, scam=False,
+        verified=False, restricted=False, restrictions=(),
+    )
+    base.update(kw)
+    return ChannelSeen(**base)  # type: ignore[arg-type]
+
+
+async def test_label_changes_and_min_channel(sessions: SessionMaker) -> None:
+    channel_id = await _channel(sessions)
+
+    async def see(seen: ChannelSeen) -> list[str]:
+        rec = await transaction(sessions, lambda s: changes.observe_channel(s, channel_id, seen))
+        async with sessions() as s:
+            return [
+                f"{e.kind}:{e.payload.get('label', '')}"
+                for e in (await s.scalars(select(Event).where(Event.id.in_(rec.event_ids))))
+            ]
+
+    assert await see(_seen()) == []  # first look sets the state
+    assert await see(_seen(fake=True)) == ["channel.label_added:fake"]
+    # A min channel carries no flags: nothing may be read as "FAKE removed".
+    assert await see(_seen(is_min=True, fake=None, scam=None, verified=None, restricted=None,
+                           participants=None, username=None, username_known=False)) == []
+    assert await see(_seen(fake=False)) == ["channel.label_removed:fake"]
+    assert await see(_seen(fake=True)) == ["channel.label_added:fake"]
+    reason = RestrictionSeen("android", "sensitive", "Unavailable on Android")
+    assert await see(_seen(fake=True, restricted=True, restrictions=(reason,))) == [
+        "channel.label_added:restricted:android:sensitive"
+    ]
+    assert await see(_seen(fake=True, restricted=True, restrictions=(reason,))) == []
+
+
+async def test_subscriber_jump_once(sessions: SessionMaker) -> None:
+    channel_id = await _channel(sessions)
+
+    async def see(n: int, at: datetime) -> list[Event]:
+        rec = await transaction(
+            sessions,
+            lambda s: changes.observe_channel(s, channel_id, _seen(participants=n, observed_at=at),
+                                              jump_pct=10.0),
+        )
+        async with sessions() as s:
+            return list(await s.scalars(select(Event).where(Event.id.in_(rec.event_ids))))
+
+    assert await see(1000, T0) == []
+    assert await see(1050, T0 + timedelta(hours=1)) == []
+    jump = await see(1200, T0 + timedelta(hours=2))
+    assert [e.kind for e in jump] == [kinds.SUBSCRIBERS_JUMP]
+    assert jump[0].payload["before"] == 1000 and jump[0].payload["after"] == 1200
+    # The same plateau is not news again.
+    assert await see(1210, T0 + timedelta(hours=3)) == []
