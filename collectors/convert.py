@@ -32,7 +32,8 @@ def channel_seen(
         about=full.about if full is not None else None,
         photo_id=getattr(chat.photo, "photo_id", None) if chat.photo else None,
         participants=(
-            full.participants_count if full is not None and full.participants_count is not None
+            full.participants_count
+            if full is not None and full.participants_count is not None
             else chat.participants_count
         ),
         fake=None if is_min else bool(chat.fake),

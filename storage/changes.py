@@ -75,8 +75,9 @@ async def observe_channel(
 
     async def change(kind: str, payload: dict[str, Any], key: str) -> None:
         channel.revision += 1
-        await _event(session, channel, kind, f"{key}:r{channel.revision}", payload, out,
-                     occurred_at=now)
+        await _event(
+            session, channel, kind, f"{key}:r{channel.revision}", payload, out, occurred_at=now
+        )
 
     if not channel.reachable:
         # Seeing the channel's full record again means it is back.
@@ -96,8 +97,9 @@ async def observe_channel(
 
     if seen.about is not None and seen.about != channel.about:
         if channel.last_refreshed_at is not None:
-            await change(kinds.ABOUT_CHANGED, {"before": channel.about, "after": seen.about},
-                         "about")
+            await change(
+                kinds.ABOUT_CHANGED, {"before": channel.about, "after": seen.about}, "about"
+            )
         channel.about = seen.about
 
     if seen.photo_id is not None and not seen.is_min:
@@ -106,8 +108,9 @@ async def observe_channel(
     if not seen.is_min and None not in (seen.fake, seen.scam, seen.verified, seen.restricted):
         reasons = [r.as_json() for r in (seen.restrictions or ())]
         old = channel.labels
-        new = labels_of(bool(seen.fake), bool(seen.scam), bool(seen.verified),
-                        bool(seen.restricted), reasons)
+        new = labels_of(
+            bool(seen.fake), bool(seen.scam), bool(seen.verified), bool(seen.restricted), reasons
+        )
         texts = {f"restricted:{r['platform']}:{r['reason']}": r["text"] for r in reasons}
         old_texts = {
             f"restricted:{r['platform']}:{r['reason']}": r.get("text", "")
@@ -118,8 +121,9 @@ async def observe_channel(
             for label in sorted(new - old):
                 await change(kinds.LABEL_ADDED, {"label": label, "text": texts.get(label)}, label)
             for label in sorted(old - new):
-                await change(kinds.LABEL_REMOVED, {"label": label, "text": old_texts.get(label)},
-                             label)
+                await change(
+                    kinds.LABEL_REMOVED, {"label": label, "text": old_texts.get(label)}, label
+                )
         channel.is_fake, channel.is_scam = bool(seen.fake), bool(seen.scam)
         channel.is_verified, channel.is_restricted = bool(seen.verified), bool(seen.restricted)
         channel.restriction_reasons = reasons
@@ -161,8 +165,11 @@ async def _participants(
         since = last_jump
     base = await session.scalar(
         select(ChannelSnapshot)
-        .where(ChannelSnapshot.channel_id == channel.id, ChannelSnapshot.taken_at >= since,
-               ChannelSnapshot.participants.is_not(None))
+        .where(
+            ChannelSnapshot.channel_id == channel.id,
+            ChannelSnapshot.taken_at >= since,
+            ChannelSnapshot.participants.is_not(None),
+        )
         .order_by(ChannelSnapshot.taken_at, ChannelSnapshot.id)
         .limit(1)
     )
@@ -172,10 +179,18 @@ async def _participants(
             hours = max((now - base.taken_at).total_seconds() / 3600.0, 0.0)
             channel.revision += 1
             await _event(
-                session, channel, kinds.SUBSCRIBERS_JUMP, f"r{channel.revision}",
-                {"before": base.participants, "after": count,
-                 "change_pct": round(change_pct, 1), "window_hours": round(hours, 1)},
-                out, occurred_at=now,
+                session,
+                channel,
+                kinds.SUBSCRIBERS_JUMP,
+                f"r{channel.revision}",
+                {
+                    "before": base.participants,
+                    "after": count,
+                    "change_pct": round(change_pct, 1),
+                    "window_hours": round(hours, 1),
+                },
+                out,
+                occurred_at=now,
             )
     if (
         last is None
@@ -183,10 +198,16 @@ async def _participants(
         or last.title != channel.title
         or now - last.taken_at >= SNAPSHOT_EVERY
     ):
-        session.add(ChannelSnapshot(
-            channel_id=channel.id, taken_at=now, participants=count, title=channel.title,
-            username=channel.username, labels=sorted(channel.labels),
-        ))
+        session.add(
+            ChannelSnapshot(
+                channel_id=channel.id,
+                taken_at=now,
+                participants=count,
+                title=channel.title,
+                username=channel.username,
+                labels=sorted(channel.labels),
+            )
+        )
 
 
 async def observe_unavailable(
@@ -200,8 +221,15 @@ async def observe_unavailable(
         channel.unavailable_reason = reason
         channel.unavailable_since = now
         channel.revision += 1
-        await _event(session, channel, kinds.UNAVAILABLE, f"r{channel.revision}",
-                     {"reason": reason, "detail": detail}, out, occurred_at=now)
+        await _event(
+            session,
+            channel,
+            kinds.UNAVAILABLE,
+            f"r{channel.revision}",
+            {"reason": reason, "detail": detail},
+            out,
+            occurred_at=now,
+        )
     channel.retry_count += 1
     return out
 
@@ -218,8 +246,9 @@ async def _mark_available(
     payload: dict[str, Any] = {}
     if since is not None:
         payload["unavailable_hours"] = round((now - since).total_seconds() / 3600.0, 1)
-    await _event(session, channel, kinds.AVAILABLE, f"r{channel.revision}", payload, out,
-                 occurred_at=now)
+    await _event(
+        session, channel, kinds.AVAILABLE, f"r{channel.revision}", payload, out, occurred_at=now
+    )
 
 
 # --- posts ------------------------------------------------------------------------
@@ -242,8 +271,9 @@ async def observe_posts(
         p.message_id: p
         for p in await session.scalars(
             select(Post)
-            .where(Post.channel_id == channel.id,
-                   Post.message_id.in_([p.message_id for p in batch]))
+            .where(
+                Post.channel_id == channel.id, Post.message_id.in_([p.message_id for p in batch])
+            )
             .with_for_update()
         )
     }
@@ -269,18 +299,37 @@ async def _new_post(
     out: Recorded,
 ) -> Post:
     post = Post(
-        channel_id=channel.id, message_id=seen.message_id, grouped_id=seen.grouped_id,
-        text=seen.text, media_kind=seen.media_kind, date=seen.date, edit_date=seen.edit_date,
-        views=seen.views, forwards=seen.forwards, reactions=seen.reactions, version=1,
-        first_seen_at=now, last_seen_at=now,
+        channel_id=channel.id,
+        message_id=seen.message_id,
+        grouped_id=seen.grouped_id,
+        text=seen.text,
+        media_kind=seen.media_kind,
+        date=seen.date,
+        edit_date=seen.edit_date,
+        views=seen.views,
+        forwards=seen.forwards,
+        reactions=seen.reactions,
+        version=1,
+        first_seen_at=now,
+        last_seen_at=now,
     )
     session.add(post)
     await session.flush()
-    session.add(PostVersion(post_id=post.id, version=1, text=seen.text,
-                            edit_date=seen.edit_date, seen_at=now))
+    session.add(
+        PostVersion(
+            post_id=post.id, version=1, text=seen.text, edit_date=seen.edit_date, seen_at=now
+        )
+    )
     if seen.views is not None:
-        session.add(PostMetric(post_id=post.id, taken_at=now, views=seen.views,
-                               forwards=seen.forwards, reactions=seen.reactions))
+        session.add(
+            PostMetric(
+                post_id=post.id,
+                taken_at=now,
+                views=seen.views,
+                forwards=seen.forwards,
+                reactions=seen.reactions,
+            )
+        )
     out.new_posts += 1
     if announce:
         # An album is several messages sharing grouped_id: one alert for all of them.
@@ -292,8 +341,16 @@ async def _new_post(
             "grouped_id": seen.grouped_id,
             "album_size": None,
         }
-        await _event(session, channel, kinds.POST_NEW, key, payload, out,
-                     occurred_at=seen.date, post_id=post.id)
+        await _event(
+            session,
+            channel,
+            kinds.POST_NEW,
+            key,
+            payload,
+            out,
+            occurred_at=seen.date,
+            post_id=post.id,
+        )
     return post
 
 
@@ -321,14 +378,30 @@ async def _seen_again(
     post.version += 1
     post.text = seen.text
     post.edit_date = seen.edit_date or post.edit_date
-    session.add(PostVersion(post_id=post.id, version=post.version, text=seen.text,
-                            edit_date=seen.edit_date, seen_at=now))
+    session.add(
+        PostVersion(
+            post_id=post.id,
+            version=post.version,
+            text=seen.text,
+            edit_date=seen.edit_date,
+            seen_at=now,
+        )
+    )
     if announce:
         await _event(
-            session, channel, kinds.POST_EDITED, f"{post.message_id}:v{post.version}",
-            {"message_id": post.message_id, "before": before, "after": seen.text,
-             "edit_date": seen.edit_date.isoformat() if seen.edit_date else None},
-            out, occurred_at=seen.edit_date or now, post_id=post.id,
+            session,
+            channel,
+            kinds.POST_EDITED,
+            f"{post.message_id}:v{post.version}",
+            {
+                "message_id": post.message_id,
+                "before": before,
+                "after": seen.text,
+                "edit_date": seen.edit_date.isoformat() if seen.edit_date else None,
+            },
+            out,
+            occurred_at=seen.edit_date or now,
+            post_id=post.id,
         )
 
 
@@ -345,8 +418,9 @@ async def observe_deleted(
     gone = (
         await session.scalars(
             select(Post)
-            .where(Post.channel_id == channel.id, Post.message_id.in_(ids),
-                   Post.deleted_at.is_(None))
+            .where(
+                Post.channel_id == channel.id, Post.message_id.in_(ids), Post.deleted_at.is_(None)
+            )
             .order_by(Post.message_id)
             .with_for_update()
         )
@@ -354,10 +428,20 @@ async def observe_deleted(
     for post in gone:
         post.deleted_at = now
         await _event(
-            session, channel, kinds.POST_DELETED, str(post.message_id),
-            {"message_id": post.message_id, "text": post.text, "date": post.date.isoformat(),
-             "mass": len(gone) >= mass_at, "count": len(gone)},
-            out, occurred_at=now, post_id=post.id,
+            session,
+            channel,
+            kinds.POST_DELETED,
+            str(post.message_id),
+            {
+                "message_id": post.message_id,
+                "text": post.text,
+                "date": post.date.isoformat(),
+                "mass": len(gone) >= mass_at,
+                "count": len(gone),
+            },
+            out,
+            occurred_at=now,
+            post_id=post.id,
         )
     return out
 
@@ -381,7 +465,14 @@ async def observe_metrics(
         post.views = m.views if m.views is not None else post.views
         post.forwards = m.forwards if m.forwards is not None else post.forwards
         post.reactions = m.reactions if m.reactions is not None else post.reactions
-        session.add(PostMetric(post_id=post.id, taken_at=now, views=post.views,
-                               forwards=post.forwards, reactions=post.reactions))
+        session.add(
+            PostMetric(
+                post_id=post.id,
+                taken_at=now,
+                views=post.views,
+                forwards=post.forwards,
+                reactions=post.reactions,
+            )
+        )
         written += 1
     return written

@@ -113,8 +113,9 @@ async def transaction(
                 if _is_transient(exc):
                     raise DatabaseUnavailable(str(exc).splitlines()[0]) from exc
                 raise
-            log.warning("database unavailable (try %d/%d): %s", attempt, attempts,
-                        str(exc).splitlines()[0])
+            log.warning(
+                "database unavailable (try %d/%d): %s", attempt, attempts, str(exc).splitlines()[0]
+            )
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_delay)
     raise AssertionError("unreachable")

@@ -13,8 +13,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Channel, Event, Post, PostVersion
 
-POST_FIELDS = ("record", "message_id", "date", "edit_date", "deleted_at", "version", "text",
-               "media_kind", "grouped_id", "views", "forwards", "reactions", "versions")
+POST_FIELDS = (
+    "record",
+    "message_id",
+    "date",
+    "edit_date",
+    "deleted_at",
+    "version",
+    "text",
+    "media_kind",
+    "grouped_id",
+    "views",
+    "forwards",
+    "reactions",
+    "versions",
+)
 EVENT_FIELDS = ("record", "kind", "occurred_at", "detected_at", "message_id", "payload")
 
 
@@ -25,7 +38,9 @@ def _iso(value: datetime | None) -> str | None:
 async def rows(session: AsyncSession, channel: Channel) -> AsyncIterator[dict[str, Any]]:
     versions: dict[int, list[dict[str, Any]]] = {}
     for v in await session.scalars(
-        select(PostVersion).join(Post).where(Post.channel_id == channel.id)
+        select(PostVersion)
+        .join(Post)
+        .where(Post.channel_id == channel.id)
         .order_by(PostVersion.post_id, PostVersion.version)
     ):
         versions.setdefault(v.post_id, []).append(
@@ -35,18 +50,29 @@ async def rows(session: AsyncSession, channel: Channel) -> AsyncIterator[dict[st
         select(Post).where(Post.channel_id == channel.id).order_by(Post.message_id)
     ):
         yield {
-            "record": "post", "message_id": p.message_id, "date": _iso(p.date),
-            "edit_date": _iso(p.edit_date), "deleted_at": _iso(p.deleted_at),
-            "version": p.version, "text": p.text, "media_kind": p.media_kind,
-            "grouped_id": p.grouped_id, "views": p.views, "forwards": p.forwards,
-            "reactions": p.reactions, "versions": versions.get(p.id, []),
+            "record": "post",
+            "message_id": p.message_id,
+            "date": _iso(p.date),
+            "edit_date": _iso(p.edit_date),
+            "deleted_at": _iso(p.deleted_at),
+            "version": p.version,
+            "text": p.text,
+            "media_kind": p.media_kind,
+            "grouped_id": p.grouped_id,
+            "views": p.views,
+            "forwards": p.forwards,
+            "reactions": p.reactions,
+            "versions": versions.get(p.id, []),
         }
     for e in await session.scalars(
         select(Event).where(Event.channel_id == channel.id).order_by(Event.occurred_at, Event.id)
     ):
         yield {
-            "record": "event", "kind": e.kind, "occurred_at": _iso(e.occurred_at),
-            "detected_at": _iso(e.detected_at), "message_id": e.payload.get("message_id"),
+            "record": "event",
+            "kind": e.kind,
+            "occurred_at": _iso(e.occurred_at),
+            "detected_at": _iso(e.detected_at),
+            "message_id": e.payload.get("message_id"),
             "payload": e.payload,
         }
 
@@ -59,12 +85,15 @@ async def write(session: AsyncSession, channel: Channel, fmt: str, out: TextIO) 
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
             count += 1
         return count
-    writer = csv.DictWriter(out, fieldnames=sorted(set(POST_FIELDS) | set(EVENT_FIELDS)),
-                            extrasaction="ignore")
+    writer = csv.DictWriter(
+        out, fieldnames=sorted(set(POST_FIELDS) | set(EVENT_FIELDS)), extrasaction="ignore"
+    )
     writer.writeheader()
     async for row in rows(session, channel):
-        flat = {k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v
-                for k, v in row.items()}
+        flat = {
+            k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v
+            for k, v in row.items()
+        }
         writer.writerow(flat)
         count += 1
     return count

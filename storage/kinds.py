@@ -15,8 +15,17 @@ AVAILABLE = "channel.available"
 SUBSCRIBERS_JUMP = "channel.subscribers_jump"
 
 ALL_KINDS = (
-    POST_NEW, POST_EDITED, POST_DELETED, LABEL_ADDED, LABEL_REMOVED, RENAMED,
-    USERNAME_CHANGED, ABOUT_CHANGED, UNAVAILABLE, AVAILABLE, SUBSCRIBERS_JUMP,
+    POST_NEW,
+    POST_EDITED,
+    POST_DELETED,
+    LABEL_ADDED,
+    LABEL_REMOVED,
+    RENAMED,
+    USERNAME_CHANGED,
+    ABOUT_CHANGED,
+    UNAVAILABLE,
+    AVAILABLE,
+    SUBSCRIBERS_JUMP,
 )
 
 # What a subscriber picks; "channel" is what happens to the channel itself.
@@ -25,8 +34,14 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "edits": (POST_EDITED,),
     "deletions": (POST_DELETED,),
     "channel": (
-        LABEL_ADDED, LABEL_REMOVED, RENAMED, USERNAME_CHANGED, ABOUT_CHANGED,
-        UNAVAILABLE, AVAILABLE, SUBSCRIBERS_JUMP,
+        LABEL_ADDED,
+        LABEL_REMOVED,
+        RENAMED,
+        USERNAME_CHANGED,
+        ABOUT_CHANGED,
+        UNAVAILABLE,
+        AVAILABLE,
+        SUBSCRIBERS_JUMP,
     ),
 }
 DEFAULT_GROUPS = ("posts", "edits", "deletions", "channel")

@@ -36,7 +36,11 @@ Json = dict[str, Any]
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), Json: JSON(), int: Integer()}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        Json: JSON(),
+        int: Integer(),
+    }
 
 
 class Channel(Base):
@@ -80,7 +84,10 @@ class Channel(Base):
     @property
     def labels(self) -> set[str]:
         return labels_of(
-            self.is_fake, self.is_scam, self.is_verified, self.is_restricted,
+            self.is_fake,
+            self.is_scam,
+            self.is_verified,
+            self.is_restricted,
             self.restriction_reasons,
         )
 

@@ -25,8 +25,13 @@ T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 async def _channel(sessions: SessionMaker, tg_id: int = 1001, username: str = "putdomoi") -> int:
     async def work(s: AsyncSession) -> int:
         ch, _ = await channels.add_or_rewatch(
-            s, tg_id=tg_id, access_hash=42, username=username, title="Путь домой",
-            handle=f"@{username}", added_by=1,
+            s,
+            tg_id=tg_id,
+            access_hash=42,
+            username=username,
+            title="Путь домой",
+            handle=f"@{username}",
+            added_by=1,
         )
         return ch.id
 
@@ -60,7 +65,10 @@ async def test_event_dedupe_key_holds_under_concurrent_inserts(sessions: Session
     async def insert(i: int) -> int | None:
         async def work(s: AsyncSession) -> int | None:
             return await events.record(
-                s, channel_id=channel_id, kind=kinds.POST_NEW, dedupe_key="post.new:1:7",
+                s,
+                channel_id=channel_id,
+                kind=kinds.POST_NEW,
+                dedupe_key="post.new:1:7",
                 payload={"try": i},
             )
 
@@ -91,8 +99,13 @@ async def test_delivery_key_holds_under_concurrent_inserts(sessions: SessionMake
     async def insert() -> int | None:
         async def work(s: AsyncSession) -> int | None:
             return await outbox.enqueue(
-                s, subscriber_id=sub_id, chat_id=555, kind="alert", event_id=event_id,
-                dedupe_key=f"alert:{event_id}:{sub_id}", parts=[{"method": "sendMessage"}],
+                s,
+                subscriber_id=sub_id,
+                chat_id=555,
+                kind="alert",
+                event_id=event_id,
+                dedupe_key=f"alert:{event_id}:{sub_id}",
+                parts=[{"method": "sendMessage"}],
             )
 
         return await transaction(sessions, work)
@@ -108,8 +121,9 @@ async def test_post_versions_survive_deletion(sessions: SessionMaker) -> None:
     channel_id = await _channel(sessions)
     texts = ["Первая версия", "Вторая версия", "Третья <b>версия</b> & ещё"]
     for i, text in enumerate(texts):
-        post = PostSeen(message_id=10, date=T0, text=text,
-                        edit_date=T0 + timedelta(minutes=i) if i else None)
+        post = PostSeen(
+            message_id=10, date=T0, text=text, edit_date=T0 + timedelta(minutes=i) if i else None
+        )
         await transaction(sessions, lambda s, p=post: changes.observe_posts(s, channel_id, [p]))
     rec = await transaction(sessions, lambda s: changes.observe_deleted(s, channel_id, [10]))
     assert len(rec.event_ids) == 1
@@ -117,9 +131,13 @@ async def test_post_versions_survive_deletion(sessions: SessionMaker) -> None:
     async with sessions() as s:
         post = await s.scalar(select(Post).where(Post.message_id == 10))
         assert post is not None and post.deleted_at is not None
-        versions = (await s.scalars(
-            select(PostVersion).where(PostVersion.post_id == post.id).order_by(PostVersion.version)
-        )).all()
+        versions = (
+            await s.scalars(
+                select(PostVersion)
+                .where(PostVersion.post_id == post.id)
+                .order_by(PostVersion.version)
+            )
+        ).all()
         deleted = await s.get(Event, rec.event_ids[0])
     assert [v.text for v in versions] == texts
     assert deleted is not None and deleted.kind == kinds.POST_DELETED
@@ -133,16 +151,20 @@ async def test_post_versions_survive_deletion(sessions: SessionMaker) -> None:
 async def test_same_post_seen_by_update_and_poll_is_one_event(sessions: SessionMaker) -> None:
     channel_id = await _channel(sessions)
     post = PostSeen(message_id=5, date=T0, text="hello")
-    results = await asyncio.gather(*(
-        transaction(sessions, lambda s: changes.observe_posts(s, channel_id, [post]))
-        for _ in range(5)
-    ))
+    results = await asyncio.gather(
+        *(
+            transaction(sessions, lambda s: changes.observe_posts(s, channel_id, [post]))
+            for _ in range(5)
+        )
+    )
     assert sum(len(r.event_ids) for r in results) == 1
     edited = PostSeen(message_id=5, date=T0, text="hello world", edit_date=T0)
-    results = await asyncio.gather(*(
-        transaction(sessions, lambda s: changes.observe_posts(s, channel_id, [edited]))
-        for _ in range(5)
-    ))
+    results = await asyncio.gather(
+        *(
+            transaction(sessions, lambda s: changes.observe_posts(s, channel_id, [edited]))
+            for _ in range(5)
+        )
+    )
     assert sum(len(r.event_ids) for r in results) == 1
     async with sessions() as s:
         kinds_seen = (await s.scalars(select(Event.kind).order_by(Event.id))).all()
@@ -153,9 +175,18 @@ async def test_same_post_seen_by_update_and_poll_is_one_event(sessions: SessionM
 
 def _seen(**kw: object) -> ChannelSeen:
     base: dict[str, object] = dict(
-        tg_id=1001, observed_at=T0, title="Путь домой", username="putdomoi",
-        username_known=True, about="", participants=1000, fake=False, scam=False,
-        verified=False, restricted=False, restrictions=(),
+        tg_id=1001,
+        observed_at=T0,
+        title="Путь домой",
+        username="putdomoi",
+        username_known=True,
+        about="",
+        participants=1000,
+        fake=False,
+        scam=False,
+        verified=False,
+        restricted=False,
+        restrictions=(),
     )
     base.update(kw)
     return ChannelSeen(**base)  # type: ignore[arg-type]
@@ -175,8 +206,21 @@ async def test_label_changes_and_min_channel(sessions: SessionMaker) -> None:
     assert await see(_seen()) == []  # first look sets the state
     assert await see(_seen(fake=True)) == ["channel.label_added:fake"]
     # A min channel carries no flags: nothing may be read as "FAKE removed".
-    assert await see(_seen(is_min=True, fake=None, scam=None, verified=None, restricted=None,
-                           participants=None, username=None, username_known=False)) == []
+    assert (
+        await see(
+            _seen(
+                is_min=True,
+                fake=None,
+                scam=None,
+                verified=None,
+                restricted=None,
+                participants=None,
+                username=None,
+                username_known=False,
+            )
+        )
+        == []
+    )
     assert await see(_seen(fake=False)) == ["channel.label_removed:fake"]
     assert await see(_seen(fake=True)) == ["channel.label_added:fake"]
     reason = RestrictionSeen("android", "sensitive", "Unavailable on Android")
@@ -192,8 +236,9 @@ async def test_subscriber_jump_once(sessions: SessionMaker) -> None:
     async def see(n: int, at: datetime) -> list[Event]:
         rec = await transaction(
             sessions,
-            lambda s: changes.observe_channel(s, channel_id, _seen(participants=n, observed_at=at),
-                                              jump_pct=10.0),
+            lambda s: changes.observe_channel(
+                s, channel_id, _seen(participants=n, observed_at=at), jump_pct=10.0
+            ),
         )
         async with sessions() as s:
             return list(await s.scalars(select(Event).where(Event.id.in_(rec.event_ids))))

@@ -1,0 +1,129 @@
+# chanwatch — English catalog.
+#
+# Keys: "ev-<event kind, dots as dashes>[-detail]" for alert lines,
+# "label-*" / "platform" / "restriction-reason" for Telegram's labels,
+# "media" / "media-album" for attachments, "post-*" for post links,
+# "common-*" for shared bits.
+#
+# Values are inserted verbatim and are already HTML-escaped by the caller.
+# Do not put <, > or a bare & into the text: these messages are sent as HTML.
+
+## Shared
+
+common-empty = (empty)
+common-continued = { $channel } · continued ({ $part }/{ $total })
+
+## Posts
+
+post-link = Open the post
+post-link-deleted = Post #{ $id } (no longer available)
+
+media = { $kind ->
+    [photo] 📷 Photo
+    [video] 🎬 Video
+    [document] 📄 File
+    [album] 🖼 Album
+    [audio] 🎵 Audio
+    [voice] 🎙 Voice message
+    [video_note] 📹 Video message
+    [animation] 🎞 GIF
+    [sticker] 🏷 Sticker
+    [poll] 📊 Poll
+    [webpage] 🔗 Link preview
+    [geo] 📍 Location
+    [contact] 👤 Contact
+   *[other] 📎 Attachment
+}
+media-album = { $count ->
+    [one] 🖼 Album of { $count } item
+   *[other] 🖼 Album of { $count } items
+}
+
+ev-post-new = 🆕 New post in { $channel }
+ev-post-edited = ✏️ Post edited in { $channel }
+ev-post-edited-at = Edited { DATETIME($date, dateStyle: "medium", timeStyle: "short") } UTC
+ev-post-edited-same-text = The text did not change (media or formatting was edited).
+ev-post-deleted = 🗑 Post deleted in { $channel }
+ev-post-deleted-date = Published { DATETIME($date, dateStyle: "medium", timeStyle: "short") } UTC
+ev-post-deleted-mass = { $count ->
+    [one] (deleted on its own)
+   *[other] (one of { $count } posts deleted at once)
+}
+ev-post-deleted-no-text = The post had no text.
+ev-post-deleted-archived = Archived text:
+
+## Labels
+
+label-fake = FAKE
+label-scam = SCAM
+label-verified = verified
+label-restricted = restriction on { platform } ({ restriction-reason })
+label-other = label “{ $label }”
+
+platform = { $platform ->
+    [all] all platforms
+    [android] Android
+    [ios] iOS
+    [wp] Windows Phone
+    [web] the web
+    [desktop] desktop
+    [macos] macOS
+   *[other] { $platform }
+}
+
+restriction-reason = { $reason ->
+    [porn] pornography
+    [copyright] copyright
+    [terms] terms of service violation
+    [sensitive] sensitive content
+    [spam] spam
+    [violence] violence
+    [childabuse] child abuse
+    [fake] fake
+    [scam] scam
+   *[other] { $reason }
+}
+
+ev-label-added = { $label ->
+    [fake] ⚠️ Telegram marked { $channel } as FAKE
+    [scam] ⚠️ Telegram marked { $channel } as SCAM
+    [verified] ☑️ Telegram verified { $channel }
+   *[other] 🏷 Telegram gave { $channel } the { $name }
+}
+ev-label-removed = { $label ->
+    [fake] ✅ Telegram removed the FAKE label from { $channel }
+    [scam] ✅ Telegram removed the SCAM label from { $channel }
+    [verified] ❕ Telegram took the verification away from { $channel }
+   *[other] 🏷 Telegram took the { $name } away from { $channel }
+}
+ev-label-restricted-added = 🚫 Telegram restricted { $channel } on { platform } ({ restriction-reason })
+ev-label-restricted-removed = ✅ Telegram lifted the restriction of { $channel } on { platform } ({ restriction-reason })
+ev-label-restriction-text = Telegram’s notice:
+
+## Channel
+
+ev-channel-renamed = ✏️ Channel renamed: “{ $before }” → “{ $after }”
+ev-channel-renamed-link = Channel: { $channel }
+ev-channel-username-changed = 🔗 { $channel } changed its username: @{ $before } → @{ $after }
+ev-channel-username-set = 🔗 { $channel } got a public username: @{ $after }
+ev-channel-username-removed = 🔗 { $channel } dropped its public username @{ $before }
+ev-channel-about-changed = 📝 { $channel } changed its description
+ev-channel-unavailable = { $reason ->
+    [private] 🔒 { $channel } became private
+    [banned] ⛔ Telegram blocked { $channel }
+    [deleted] 🗑 { $channel } was deleted
+    [username_released] ❓ The username of { $channel } no longer leads to it
+   *[other] ❓ { $channel } cannot be reached
+}
+ev-channel-unavailable-archive = Its posts seen so far stay in the archive.
+ev-channel-available = ✅ { $channel } can be reached again
+ev-channel-subscribers-jump = { $direction ->
+    [down] 📉 Subscribers of { $channel }: { $before } → { $after } ({ $sign }{ NUMBER($pct, maximumFractionDigits: 1) }%) in { NUMBER($hours, maximumFractionDigits: 1) } h
+   *[up] 📈 Subscribers of { $channel }: { $before } → { $after } ({ $sign }{ NUMBER($pct, maximumFractionDigits: 1) }%) in { NUMBER($hours, maximumFractionDigits: 1) } h
+}
+
+## Moderators
+
+ev-broadcast = 📣 Message from the chanwatch moderators
+ev-broadcast-channel = About { $channel }
+ev-unknown = ℹ️ { $channel }: { $kind }
