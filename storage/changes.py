@@ -21,6 +21,7 @@ from storage.observations import ChannelSeen, MetricsSeen, PostSeen, Recorded
 from storage.types import utcnow
 
 SNAPSHOT_EVERY = timedelta(hours=1)
+USERNAME_RELEASED = "username_released"
 
 
 async def lock_channel(session: AsyncSession, channel_id: int) -> Channel:
@@ -79,9 +80,10 @@ async def observe_channel(
             session, channel, kind, f"{key}:r{channel.revision}", payload, out, occurred_at=now
         )
 
-    if not channel.reachable:
-        # Seeing the channel's full record again means it is back.
-        if not seen.is_min:
+    if not channel.reachable and not seen.is_min:
+        # Seeing the channel's full record again means it is back; a channel that was
+        # unreachable for want of a username is back only once it has one.
+        if channel.unavailable_reason != USERNAME_RELEASED or seen.username:
             await _mark_available(session, channel, now, out)
 
     if seen.title is not None and seen.title != channel.title and channel.title:
@@ -94,6 +96,9 @@ async def observe_channel(
         if (before or "").lower() != (after or "").lower():
             await change(kinds.USERNAME_CHANGED, {"before": before, "after": after}, "username")
         channel.username = after
+        if before and not after and channel.reachable:
+            # Without its public link the channel is gone for everyone who is not a member.
+            await _mark_unavailable(session, channel, USERNAME_RELEASED, before, now, out)
 
     if seen.about is not None and seen.about != channel.about:
         if channel.last_refreshed_at is not None:
@@ -217,21 +222,32 @@ async def observe_unavailable(
     out = Recorded()
     channel.last_checked_at = now
     if channel.reachable:
-        channel.reachable = False
-        channel.unavailable_reason = reason
-        channel.unavailable_since = now
-        channel.revision += 1
-        await _event(
-            session,
-            channel,
-            kinds.UNAVAILABLE,
-            f"r{channel.revision}",
-            {"reason": reason, "detail": detail},
-            out,
-            occurred_at=now,
-        )
+        await _mark_unavailable(session, channel, reason, detail, now, out)
     channel.retry_count += 1
     return out
+
+
+async def _mark_unavailable(
+    session: AsyncSession,
+    channel: Channel,
+    reason: str,
+    detail: str | None,
+    now: datetime,
+    out: Recorded,
+) -> None:
+    channel.reachable = False
+    channel.unavailable_reason = reason
+    channel.unavailable_since = now
+    channel.revision += 1
+    await _event(
+        session,
+        channel,
+        kinds.UNAVAILABLE,
+        f"r{channel.revision}",
+        {"reason": reason, "detail": detail},
+        out,
+        occurred_at=now,
+    )
 
 
 async def _mark_available(
@@ -255,16 +271,25 @@ async def _mark_available(
 
 
 async def observe_posts(
-    session: AsyncSession, channel_id: int, posts: Iterable[PostSeen], *, announce: bool = True
+    session: AsyncSession,
+    channel_id: int,
+    posts: Iterable[PostSeen],
+    *,
+    announce: bool = True,
+    cursor: int | None = None,
 ) -> Recorded:
     """Record posts as seen now: new ones, and new versions of edited ones.
 
     `announce=False` archives without events (the backlog of a newly watched channel).
+    `cursor` is set only by a gap-free read of history: it is where the next catch-up
+    starts, so a live update for a later post must never move it.
     """
     channel = await lock_channel(session, channel_id)
     out = Recorded()
     now = utcnow()
     batch = sorted(posts, key=lambda p: p.message_id)
+    if cursor is not None:
+        channel.last_message_id = max(channel.last_message_id, cursor)
     if not batch:
         return out
     existing = {
@@ -284,7 +309,6 @@ async def observe_posts(
             existing[seen.message_id] = post
         else:
             await _seen_again(session, channel, post, seen, now, announce, out)
-        channel.last_message_id = max(channel.last_message_id, seen.message_id)
         if channel.last_post_at is None or seen.date > channel.last_post_at:
             channel.last_post_at = seen.date
     return out

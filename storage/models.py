@@ -104,6 +104,21 @@ def labels_of(
     return labels
 
 
+class WatchRequest(Base):
+    """A moderator asked to watch a handle; the collector resolves it and answers here."""
+
+    __tablename__ = "watch_requests"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    handle: Mapped[str] = mapped_column(String(255))
+    requested_by: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    result_code: Mapped[str | None] = mapped_column(String(32))
+    channel_id: Mapped[int | None] = mapped_column(ForeignKey("channels.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None]
+
+
 class ChannelSnapshot(Base):
     """The channel's countable state over time, for charts and subscriber jumps."""
 

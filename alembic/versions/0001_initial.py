@@ -167,6 +167,21 @@ def upgrade() -> None:
     with op.batch_alter_table('subscriptions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_subscriptions_channel_id'), ['channel_id'], unique=False)
 
+    op.create_table('watch_requests',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('handle', sa.String(length=255), nullable=False),
+    sa.Column('requested_by', sa.BigInteger(), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('result_code', sa.String(length=32), nullable=True),
+    sa.Column('channel_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('done_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['channel_id'], ['channels.id'], name=op.f('fk_watch_requests_channel_id_channels')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_watch_requests'))
+    )
+    with op.batch_alter_table('watch_requests', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_watch_requests_status'), ['status'], unique=False)
+
     op.create_table('events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('channel_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -256,6 +271,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_events_channel_occurred')
 
     op.drop_table('events')
+    with op.batch_alter_table('watch_requests', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_watch_requests_status'))
+
+    op.drop_table('watch_requests')
     with op.batch_alter_table('subscriptions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_subscriptions_channel_id'))
 

@@ -1,0 +1,624 @@
+"""The Telethon collector: live updates, polls, catch-up, refresh and reconciliation.
+
+It turns what Telegram says into observations and hands them to storage.changes;
+it never decides what is news and never talks to the bot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from telethon import TelegramClient, errors, events
+from telethon.tl import functions, types
+
+from collectors import convert
+from collectors.handles import HandleError, parse_handle
+from collectors.resolve import ResolveError, resolve
+from storage import changes, channels, status
+from storage.db import SessionMaker, transaction
+from storage.models import Channel, Post, WatchRequest
+from storage.observations import PostSeen, Recorded
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+HISTORY = "GetHistoryRequest"
+CHANNELS = "GetChannelsRequest"
+FULL = "GetFullChannelRequest"
+MESSAGES = "GetMessagesRequest"
+RESOLVE = "ResolveUsernameRequest"
+JOIN = "JoinChannelRequest"
+LEAVE = "LeaveChannelRequest"
+
+
+@dataclass(frozen=True)
+class CollectorConfig:
+    join_cap: int = 450
+    poll_min: float = 60.0
+    poll_max: float = 1800.0
+    refresh_every: float = 900.0
+    reconcile_every: float = 600.0
+    reconcile_window: timedelta = timedelta(hours=72)
+    jump_pct: float = 10.0
+    jump_window: timedelta = timedelta(hours=24)
+    backfill: int = 20
+    concurrency: int = 4
+    tick: float = 1.0
+    retry_max: float = 6 * 3600.0
+    mass_deletion: int = 5
+
+
+class Deferred(Exception):
+    """Telegram asked us to wait before this kind of request; try again later."""
+
+    def __init__(self, kind: str, seconds: float) -> None:
+        super().__init__(f"{kind} flood-waited for {seconds:.0f}s")
+        self.kind = kind
+        self.seconds = seconds
+
+
+@dataclass
+class FloodGate:
+    """Per request type, until when Telegram told us to wait (monotonic clock)."""
+
+    clock: Callable[[], float] = time.monotonic
+    until: dict[str, float] = field(default_factory=dict)
+    total: dict[str, int] = field(default_factory=dict)
+
+    def remaining(self, kind: str) -> float:
+        return max(0.0, self.until.get(kind, 0.0) - self.clock())
+
+    def block(self, kind: str, seconds: float) -> None:
+        self.until[kind] = max(self.until.get(kind, 0.0), self.clock() + seconds)
+        self.total[kind] = self.total.get(kind, 0) + 1
+
+    def active(self) -> dict[str, float]:
+        return {k: round(r, 1) for k in self.until if (r := self.remaining(k)) > 0}
+
+
+class Collector:
+    def __init__(
+        self,
+        client: TelegramClient,
+        sessions: SessionMaker,
+        config: CollectorConfig | None = None,
+        *,
+        notify: Callable[[], None] | None = None,
+        gate: FloodGate | None = None,
+    ) -> None:
+        self.client = client
+        self.sessions = sessions
+        self.config = config or CollectorConfig()
+        self.gate = gate or FloodGate()
+        self._notify = notify or (lambda: None)
+        self._by_tg: dict[int, int] = {}
+        self._reconciled: dict[int, float] = {}
+        self._refresh_now: set[int] = set()
+        self._join_full = False
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self.last_update_at: datetime | None = None
+        self.last_error: str | None = None
+        self.passes = 0
+
+    # --- lifecycle -------------------------------------------------------------
+
+    def attach(self) -> None:
+        """Register the live-update handlers on the client."""
+        self.client.flood_sleep_threshold = 0  # every wait goes through our gate and status
+        self.client.add_event_handler(self._on_new, events.NewMessage())
+        self.client.add_event_handler(self._on_edit, events.MessageEdited())
+        self.client.add_event_handler(self._on_deleted, events.MessageDeleted())
+        self.client.add_event_handler(self._on_channel, events.Raw(types.UpdateChannel))
+
+    async def start(self) -> None:
+        self.attach()
+        await self._ensure_connected()
+        self._tasks.append(asyncio.create_task(self._loop(), name="collector"))
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            try:
+                await self.run_once()
+            except Exception as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("collector pass failed")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.config.tick)
+
+    async def _ensure_connected(self) -> bool:
+        if self.client.is_connected():
+            return True
+        try:
+            await self.client.connect()
+            log.info("collector connected")
+            return True
+        except (OSError, ConnectionError, RuntimeError) as exc:
+            self.last_error = f"connect: {exc}"
+            log.warning("cannot connect to Telegram: %s", exc)
+            return False
+
+    # --- one pass ---------------------------------------------------------------
+
+    async def run_once(self) -> None:
+        """Everything that is due now: watch requests, joins, refreshes, polls, sweeps."""
+        self.passes += 1
+        if not await self._ensure_connected():
+            await self._report()
+            return
+        await self.process_watch_requests()
+        watched = await self._load_watched()
+        now = utcnow()
+        mono = time.monotonic()
+        due: list[Callable[[], Awaitable[object]]] = []
+        for ch in watched:
+            if self._refresh_due(ch, now):
+                due.append(lambda c=ch.id: self.refresh(c))
+            if ch.reachable and (ch.next_poll_at is None or ch.next_poll_at <= now):
+                due.append(lambda c=ch.id: self.poll(c))
+            if ch.reachable and mono - self._reconciled.get(ch.id, -1e18) >= (
+                self.config.reconcile_every
+            ):
+                due.append(lambda c=ch.id: self.reconcile(c))
+        await self._run_bounded(due)
+        await self._manage_joins(watched)
+        await self._report()
+
+    def _refresh_due(self, ch: Channel, now: datetime) -> bool:
+        if ch.id in self._refresh_now or ch.last_refreshed_at is None:
+            return True
+        if not ch.reachable:
+            backoff = min(
+                self.config.refresh_every * 2 ** min(ch.retry_count, 10), self.config.retry_max
+            )
+            last = ch.last_checked_at or ch.last_refreshed_at
+            return now - last >= timedelta(seconds=backoff)
+        return now - ch.last_refreshed_at >= timedelta(seconds=self.config.refresh_every)
+
+    async def _run_bounded(self, jobs: list[Callable[[], Awaitable[object]]]) -> None:
+        sem = asyncio.Semaphore(self.config.concurrency)
+
+        async def run(job: Callable[[], Awaitable[object]]) -> None:
+            async with sem:
+                try:
+                    await job()
+                except Deferred as exc:
+                    log.info("%s", exc)
+                except (ConnectionError, OSError) as exc:
+                    self.last_error = f"connection: {exc}"
+                    log.warning("connection lost during a collector job: %s", exc)
+                except Exception as exc:
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    log.exception("collector job failed")
+
+        await asyncio.gather(*(run(j) for j in jobs))
+
+    async def _load_watched(self) -> list[Channel]:
+        async with self.sessions() as s:
+            rows = list(await channels.watched(s))
+        self._by_tg = {c.tg_id: c.id for c in rows}
+        return rows
+
+    async def _write(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        result = await transaction(self.sessions, work)
+        if isinstance(result, Recorded) and result.event_ids:
+            self._notify()
+        return result
+
+    async def _call(self, kind: str, request: Awaitable[T]) -> T:
+        """Send one request unless its kind is flood-waited; a FloodWaitError closes the gate."""
+        remaining = self.gate.remaining(kind)
+        if remaining > 0:
+            if asyncio.iscoroutine(request):
+                request.close()
+            raise Deferred(kind, remaining)
+        try:
+            return await request
+        except errors.FloodWaitError as exc:
+            self.gate.block(kind, exc.seconds)
+            raise Deferred(kind, exc.seconds) from None
+
+    # --- watch requests --------------------------------------------------------
+
+    async def process_watch_requests(self) -> None:
+        async with self.sessions() as s:
+            pending = list(
+                await s.scalars(
+                    select(WatchRequest)
+                    .where(WatchRequest.status == "pending")
+                    .order_by(WatchRequest.id)
+                    .limit(20)
+                )
+            )
+        for req in pending:
+            try:
+                await self.watch(req.handle, req.requested_by, request_id=req.id)
+            except Deferred:
+                return  # resolving is flood-waited: the rest wait with it
+
+    async def watch(
+        self, text: str, added_by: int | None, *, request_id: int | None = None
+    ) -> tuple[Channel | None, str]:
+        """Resolve a handle once and watch it: (channel, "added" | "already") or (None, code)."""
+        channel: Channel | None = None
+        try:
+            handle = parse_handle(text)
+            async with self.sessions() as s:
+                known = await channels.find(s, handle.username or handle.tg_id or 0)
+            if known is not None and known.access_hash:
+                # Resolved before: the stored id and access hash are enough.
+                resolved_id, access_hash = known.tg_id, known.access_hash
+                username, title = known.username, known.title
+            else:
+                resolved = await self._call(RESOLVE, resolve(self.client, handle))
+                resolved_id, access_hash = resolved.tg_id, resolved.access_hash
+                username, title = resolved.username, resolved.title
+            code = "added"
+
+            async def add(s: AsyncSession) -> Channel:
+                nonlocal code
+                ch, created = await channels.add_or_rewatch(
+                    s,
+                    tg_id=resolved_id,
+                    access_hash=access_hash,
+                    username=username,
+                    title=title,
+                    handle=text.strip()[:255],
+                    added_by=added_by,
+                )
+                code = "added" if created else "already"
+                if request_id is not None:
+                    await _finish_request(s, request_id, "done", code, ch.id)
+                return ch
+
+            channel = await self._write(add)
+            self._refresh_now.add(channel.id)
+            self.wake()
+            return channel, code
+        except HandleError as exc:
+            code = exc.code
+        except ResolveError as exc:
+            if exc.code == "flood":
+                self.gate.block(RESOLVE, exc.seconds)
+                raise Deferred(RESOLVE, exc.seconds) from None
+            code = exc.code
+        if request_id is not None:
+            await self._write(lambda s: _finish_request(s, request_id, "failed", code, None))
+        return None, code
+
+    # --- per-channel work --------------------------------------------------------
+
+    async def _channel(self, channel_id: int) -> Channel:
+        async with self.sessions() as s:
+            ch = await channels.get(s, channel_id)
+        if ch is None:
+            raise LookupError(f"channel {channel_id} vanished from the database")
+        return ch
+
+    @staticmethod
+    def _peer(ch: Channel) -> types.InputPeerChannel:
+        return types.InputPeerChannel(ch.tg_id, ch.access_hash or 0)
+
+    async def refresh(self, channel_id: int) -> Recorded:
+        """Re-read the channel's record and diff it: labels, names, about, subscribers."""
+        ch = await self._channel(channel_id)
+        self._refresh_now.discard(channel_id)
+        input_channel = types.InputChannel(ch.tg_id, ch.access_hash or 0)
+        now = utcnow()
+        try:
+            result = await self._call(
+                CHANNELS, self.client(functions.channels.GetChannelsRequest([input_channel]))
+            )
+            chat = result.chats[0] if result.chats else None
+            if isinstance(chat, types.ChannelForbidden):
+                return await self._unavailable(channel_id, "banned", None, now)
+            if not isinstance(chat, types.Channel):
+                return await self._unavailable(channel_id, "deleted", None, now)
+            full = await self._call(
+                FULL, self.client(functions.channels.GetFullChannelRequest(input_channel))
+            )
+        except errors.ChannelPrivateError:
+            return await self._unavailable(channel_id, "private", None, now)
+        except (errors.ChannelInvalidError, errors.ChannelIdInvalidError):
+            return await self._unavailable(channel_id, "deleted", None, now)
+        seen = convert.channel_seen(chat, full.full_chat, now=now)
+        return await self._write(
+            lambda s: changes.observe_channel(
+                s,
+                channel_id,
+                seen,
+                jump_pct=self.config.jump_pct,
+                jump_window=self.config.jump_window,
+            )
+        )
+
+    async def _unavailable(
+        self, channel_id: int, reason: str, detail: str | None, now: datetime
+    ) -> Recorded:
+        return await self._write(
+            lambda s: changes.observe_unavailable(s, channel_id, reason, detail, now)
+        )
+
+    async def poll(self, channel_id: int) -> Recorded:
+        """Read history after the stored cursor, in order, without gaps."""
+        ch = await self._channel(channel_id)
+        peer = self._peer(ch)
+        out = Recorded()
+        try:
+            if ch.last_message_id == 0:
+                out = await self._backfill(ch, peer)
+            else:
+                out = await self._catch_up(ch, peer)
+        except errors.ChannelPrivateError:
+            return await self._unavailable(channel_id, "private", None, utcnow())
+        finally:
+            await self._schedule_poll(channel_id, out.new_posts)
+        return out
+
+    async def _backfill(self, ch: Channel, peer: types.InputPeerChannel) -> Recorded:
+        # A newly watched channel: archive its recent posts quietly; they are not news.
+        messages = await self._call(
+            HISTORY, self.client.get_messages(peer, limit=self.config.backfill)
+        )
+        posts = [convert.post_seen(m) for m in messages if convert.is_post(m)]
+        top = max((m.id for m in messages), default=0)
+        return await self._write(
+            lambda s: changes.observe_posts(s, ch.id, posts, announce=False, cursor=top)
+        )
+
+    async def _catch_up(self, ch: Channel, peer: types.InputPeerChannel) -> Recorded:
+        out = Recorded()
+        batch: list[PostSeen] = []
+        top = ch.last_message_id
+
+        async def flush() -> None:
+            rec = await self._write(
+                lambda s: changes.observe_posts(s, ch.id, list(batch), cursor=top)
+            )
+            out.extend(rec)
+            batch.clear()
+
+        messages = self.client.iter_messages(peer, min_id=ch.last_message_id, reverse=True)
+        try:
+            async for message in messages:
+                top = max(top, message.id)
+                if convert.is_post(message):
+                    batch.append(convert.post_seen(message))
+                if len(batch) >= 100:
+                    await flush()
+        except errors.FloodWaitError as exc:
+            self.gate.block(HISTORY, exc.seconds)
+            if batch:
+                await flush()
+            raise Deferred(HISTORY, exc.seconds) from None
+        await flush()
+        return out
+
+    async def _schedule_poll(self, channel_id: int, new_posts: int) -> None:
+        cfg = self.config
+
+        async def work(s: AsyncSession) -> None:
+            ch = await s.get(Channel, channel_id)
+            if ch is None:
+                return
+            # Live updates cover joined channels; polling them is only a safety net.
+            if ch.joined:
+                interval = cfg.poll_max
+            elif new_posts:
+                interval = max(cfg.poll_min, ch.poll_interval_s / 2)
+            else:
+                interval = min(cfg.poll_max, max(cfg.poll_min, ch.poll_interval_s * 1.5))
+            wait = max(interval, self.gate.remaining(HISTORY))
+            ch.poll_interval_s = interval
+            ch.next_poll_at = utcnow() + timedelta(seconds=wait)
+
+        await transaction(self.sessions, work)
+
+    async def reconcile(self, channel_id: int) -> Recorded:
+        """Re-fetch recent known posts: vanished ones are deletions, changed ones edits."""
+        ch = await self._channel(channel_id)
+        since = utcnow() - self.config.reconcile_window
+        async with self.sessions() as s:
+            ids = list(
+                await s.scalars(
+                    select(Post.message_id)
+                    .where(Post.channel_id == ch.id, Post.deleted_at.is_(None), Post.date >= since)
+                    .order_by(Post.message_id)
+                )
+            )
+        out = Recorded()
+        peer = self._peer(ch)
+        gone: list[int] = []
+        for start in range(0, len(ids), 100):
+            chunk = ids[start : start + 100]
+            try:
+                found = await self._call(MESSAGES, self.client.get_messages(peer, ids=chunk))
+            except errors.ChannelPrivateError:
+                return await self._unavailable(channel_id, "private", None, utcnow())
+            present = [m for m in found if convert.is_post(m)]
+            gone.extend(i for i, m in zip(chunk, found, strict=True) if m is None)
+            seen = [convert.post_seen(m) for m in present]
+            metrics = [convert.metrics_seen(m) for m in present]
+
+            async def work(s: AsyncSession, seen=seen, metrics=metrics) -> Recorded:
+                await changes.observe_metrics(s, ch.id, metrics)
+                return await changes.observe_posts(s, ch.id, seen)
+
+            out.extend(await self._write(work))
+        if gone:
+            out.extend(
+                await self._write(
+                    lambda s: changes.observe_deleted(
+                        s, ch.id, gone, mass_at=self.config.mass_deletion
+                    )
+                )
+            )
+        self._reconciled[channel_id] = time.monotonic()
+        return out
+
+    async def _manage_joins(self, watched: list[Channel]) -> None:
+        """Join watched channels up to the cap (live updates); leave unwatched ones."""
+        async with self.sessions() as s:
+            stale = list(
+                await s.scalars(
+                    select(Channel).where(Channel.watched.is_(False), Channel.joined.is_(True))
+                )
+            )
+        for ch in stale:
+            with contextlib.suppress(Deferred, errors.RPCError):
+                await self._call(
+                    LEAVE,
+                    self.client(
+                        functions.channels.LeaveChannelRequest(
+                            types.InputChannel(ch.tg_id, ch.access_hash or 0)
+                        )
+                    ),
+                )
+            await self._set_joined(ch.id, False)
+        joined = sum(1 for c in watched if c.joined)
+        if self._join_full:
+            return
+        for ch in watched:
+            if joined >= self.config.join_cap:
+                break
+            if ch.joined or not ch.reachable or ch.last_refreshed_at is None:
+                continue
+            try:
+                await self._call(
+                    JOIN,
+                    self.client(
+                        functions.channels.JoinChannelRequest(
+                            types.InputChannel(ch.tg_id, ch.access_hash or 0)
+                        )
+                    ),
+                )
+            except Deferred:
+                return
+            except errors.ChannelsTooMuchError:
+                log.warning("Telegram refuses more joins; the rest are polled")
+                self._join_full = True
+                return
+            except errors.RPCError as exc:
+                log.info("cannot join %s: %s", ch.tg_id, exc)
+                continue
+            await self._set_joined(ch.id, True)
+            joined += 1
+
+    async def _set_joined(self, channel_id: int, joined: bool) -> None:
+        async def work(s: AsyncSession) -> None:
+            ch = await s.get(Channel, channel_id)
+            if ch is not None:
+                ch.joined = joined
+
+        await transaction(self.sessions, work)
+
+    # --- live updates -------------------------------------------------------------
+
+    def _known(self, peer: object) -> int | None:
+        channel_id = getattr(peer, "channel_id", None)
+        return self._by_tg.get(channel_id) if channel_id is not None else None
+
+    async def _on_new(self, event: events.NewMessage.Event) -> None:
+        await self._live_post(event.message)
+
+    async def _on_edit(self, event: events.MessageEdited.Event) -> None:
+        await self._live_post(event.message)
+
+    async def _live_post(self, message: types.Message) -> None:
+        channel_id = self._known(message.peer_id)
+        if channel_id is None or not convert.is_post(message):
+            return
+        self.last_update_at = utcnow()
+        seen = convert.post_seen(message)
+        await self._guard(self._write(lambda s: changes.observe_posts(s, channel_id, [seen])))
+
+    async def _on_deleted(self, event: events.MessageDeleted.Event) -> None:
+        if event.chat_id is None:
+            return
+        channel_id = self._known(types.PeerChannel(abs(event.chat_id) - 1_000_000_000_000))
+        if channel_id is None:
+            return
+        self.last_update_at = utcnow()
+        ids = list(event.deleted_ids)
+        await self._guard(
+            self._write(
+                lambda s: changes.observe_deleted(
+                    s, channel_id, ids, mass_at=self.config.mass_deletion
+                )
+            )
+        )
+
+    async def _on_channel(self, update: types.UpdateChannel) -> None:
+        # UpdateChannel says only "something changed": re-read the channel and diff it.
+        channel_id = self._by_tg.get(update.channel_id)
+        if channel_id is None:
+            return
+        self.last_update_at = utcnow()
+        self._refresh_now.add(channel_id)
+        self.wake()
+
+    async def _guard(self, work: Awaitable[object]) -> None:
+        try:
+            await work
+        except Exception as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.exception("recording a live update failed; the next poll will catch it")
+
+    # --- health --------------------------------------------------------------------
+
+    async def _report(self) -> None:
+        now = utcnow()
+        async with self.sessions() as s:
+            overdue = await s.scalar(
+                select(func.min(Channel.next_poll_at)).where(
+                    Channel.watched.is_(True), Channel.reachable.is_(True)
+                )
+            )
+        lag = max(0.0, (now - overdue).total_seconds()) if overdue else 0.0
+        data = {
+            "connected": self.client.is_connected(),
+            "channels": len(self._by_tg),
+            "passes": self.passes,
+            "lag_seconds": round(lag, 1),
+            "flood_waits": self.gate.active(),
+            "flood_wait_counts": dict(self.gate.total),
+            "join_full": self._join_full,
+            "last_update_at": self.last_update_at.isoformat() if self.last_update_at else None,
+            "last_error": self.last_error,
+        }
+        with contextlib.suppress(Exception):
+            await transaction(self.sessions, lambda s: status.put(s, "collector", data), attempts=1)
+
+
+async def _finish_request(
+    s: AsyncSession, request_id: int, state: str, code: str, channel_id: int | None
+) -> None:
+    req = await s.get(WatchRequest, request_id)
+    if req is not None and req.status == "pending":
+        req.status, req.result_code, req.channel_id = state, code, channel_id
+        req.done_at = utcnow()
