@@ -1,0 +1,5 @@
+import sys
+
+from chanwatch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,40 @@
+"""Build the Telethon client: the real one, or one answered by the simulated Telegram."""
+
+from __future__ import annotations
+
+from telethon import TelegramClient
+from telethon.sessions import StringSession
+
+from chanwatch.secrets import private_session_path
+from chanwatch.settings import Settings
+
+CLIENT_OPTIONS = {
+    # We catch up ourselves from the stored cursor; Telethon's catch_up is not relied on.
+    "catch_up": False,
+    "flood_sleep_threshold": 0,
+    "receive_updates": True,
+    "auto_reconnect": True,
+    "connection_retries": -1,
+    "retry_delay": 2,
+    "device_model": "chanwatch",
+    "app_version": "0.1",
+}
+
+
+def build_client(settings: Settings) -> TelegramClient:
+    if settings.mtproto_simulator:
+        from simulator.mtproto import connect_remote_client
+
+        host, _, port = settings.mtproto_simulator.rpartition(":")
+        return connect_remote_client(host or "127.0.0.1", int(port), **CLIENT_OPTIONS)
+    assert settings.telegram_api_id is not None and settings.telegram_api_hash is not None
+    session = private_session_path(settings.telethon_session)
+    return TelegramClient(
+        str(session),
+        settings.telegram_api_id,
+        settings.telegram_api_hash.get_secret_value(),
+        **CLIENT_OPTIONS,
+    )
+
+
+__all__ = ["StringSession", "build_client"]

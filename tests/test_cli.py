@@ -1,0 +1,210 @@
+"""The command line as a new user meets it: a subprocess, a fresh directory, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chanwatch.secrets import RedactingFilter, private_session_path
+from chanwatch.settings import SettingsError, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def chanwatch(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BOT_"))}
+    base.pop("DATABASE_URL", None)
+    base.pop("MODERATOR_IDS", None)
+    base["PYTHONPATH"] = str(ROOT)
+    base.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "chanwatch", *args],
+        cwd=cwd,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_help_lists_commands(tmp_path: Path) -> None:
+    result = chanwatch("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for command in ("run", "demo", "login", "db", "channels", "export"):
+        assert command in result.stdout
+
+
+def test_db_upgrade_on_empty_directory_creates_database(tmp_path: Path) -> None:
+    result = chanwatch("db", "upgrade", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "revision 0001" in result.stdout
+    assert (tmp_path / "data" / "chanwatch.db").exists()
+    # A second run is a no-op, not an error.
+    assert chanwatch("db", "upgrade", cwd=tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"DATABASE_URL": "not a url at all"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "mysql://root@localhost/x"}, "DATABASE_URL"),
+        ({"MODERATOR_IDS": "12345,abc"}, "MODERATOR_IDS"),
+        ({"TIMEZONE": "Mars/Olympus"}, "TIMEZONE"),
+        ({"DIGEST_SCHEDULE": "someday 25:00"}, "DIGEST_SCHEDULE"),
+        ({"TELEGRAM_API_ID": "twelve"}, "TELEGRAM_API_ID"),
+    ],
+)
+def test_bad_setting_is_one_line_naming_the_variable(
+    tmp_path: Path, env: dict[str, str], variable: str
+) -> None:
+    result = chanwatch("db", "upgrade", cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert variable in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_data_directory(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    url = f"sqlite+aiosqlite:///{locked}/data/x.db"
+    result = chanwatch("db", "upgrade", cwd=tmp_path, env={"DATABASE_URL": url})
+    assert result.returncode == 1
+    assert "not writable" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unwritable_data_directory_as_file(tmp_path: Path) -> None:
+    """A data 'directory' that is a file cannot be written to, even by root."""
+    (tmp_path / "data").write_text("not a folder")
+    result = chanwatch("db", "upgrade", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "not writable" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_database_unavailable_is_one_line(tmp_path: Path) -> None:
+    url = "postgresql+asyncpg://postgres@127.0.0.1:1/none"
+    result = chanwatch("db", "upgrade", cwd=tmp_path, env={"DATABASE_URL": url}, timeout=180)
+    assert result.returncode == 1
+    assert "database unavailable" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_run_without_credentials_names_them_and_points_to_demo(tmp_path: Path) -> None:
+    result = chanwatch("run", cwd=tmp_path)
+    assert result.returncode == 1
+    for name in ("TELEGRAM_API_ID", "TELEGRAM_API_HASH", "BOT_TOKEN"):
+        assert name in result.stderr
+    assert "chanwatch demo" in result.stderr
+
+
+def test_channels_add_needs_credentials_and_valid_handle(tmp_path: Path) -> None:
+    bad = chanwatch("channels", "add", "https://t.me/+AbCdEf", cwd=tmp_path)
+    assert bad.returncode == 1 and "private_link" in bad.stderr
+    missing = chanwatch("channels", "add", "@putdomoi", cwd=tmp_path)
+    assert missing.returncode == 1 and "TELEGRAM_API_ID" in missing.stderr
+
+
+def test_channels_list_empty_and_export_unknown(tmp_path: Path) -> None:
+    listed = chanwatch("channels", "list", cwd=tmp_path)
+    assert listed.returncode == 0 and "no channels" in listed.stdout
+    exported = chanwatch("export", "@nobody_here", cwd=tmp_path)
+    assert exported.returncode == 1 and "no channel" in exported.stderr
+
+
+def test_session_file_is_private(tmp_path: Path) -> None:
+    path = private_session_path(tmp_path / "s" / "collector")
+    assert path.name == "collector.session"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_secrets_are_redacted_from_logs() -> None:
+    import logging
+
+    token = "123456:AAHsecretsecretsecret"
+    record = logging.LogRecord(
+        "x", logging.INFO, __file__, 1, "calling %s/bot%s/getMe", ("https://api", token), None
+    )
+    RedactingFilter([token]).filter(record)
+    assert token not in record.getMessage()
+    assert "[redacted]" in record.getMessage()
+
+
+def test_settings_parse_moderators_and_normalize_urls() -> None:
+    s = load_settings(moderator_ids="1, 2;3", database_url="postgresql://u@h/db")
+    assert s.moderator_ids == (1, 2, 3)
+    assert s.database_url.startswith("postgresql+asyncpg://")
+    with pytest.raises(SettingsError, match="MODERATOR_IDS"):
+        load_settings(moderator_ids="x")
+
+
+def test_env_example_documents_every_setting() -> None:
+    from chanwatch.settings import Settings
+
+    documented = {
+        line.split("=", 1)[0]
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    assert documented == {name.upper() for name in Settings.model_fields}
+    readme = (ROOT / "README.md").read_text()
+    for name in documented:
+        assert f"`{name}`" in readme, f"{name} missing from the README's configuration table"
+
+
+def test_export_jsonl_round_trip(tmp_path: Path) -> None:
+    """Export reads back what storage holds (the archive, every version of a post)."""
+    import asyncio
+
+    from storage import changes, channels
+    from storage.db import create_engine, session_factory, transaction
+    from storage.migrate import upgrade
+    from storage.observations import PostSeen
+    from storage.types import utcnow
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'data' / 'chanwatch.db'}"
+    (tmp_path / "data").mkdir()
+
+    async def seed() -> None:
+        engine = create_engine(url)
+        await upgrade(engine)
+        sessions = session_factory(engine)
+
+        async def add(s):  # type: ignore[no-untyped-def]
+            ch, _ = await channels.add_or_rewatch(
+                s,
+                tg_id=77,
+                access_hash=1,
+                username="putdomoi",
+                title="T",
+                handle="@putdomoi",
+                added_by=None,
+            )
+            return ch.id
+
+        cid = await transaction(sessions, add)
+        now = utcnow()
+        for text in ("one", "two"):
+            seen = PostSeen(message_id=1, date=now, text=text)
+            await transaction(sessions, lambda s, p=seen: changes.observe_posts(s, cid, [p]))
+        await engine.dispose()
+
+    asyncio.run(seed())
+    result = chanwatch(
+        "export", "@putdomoi", "--format", "jsonl", cwd=tmp_path, env={"DATABASE_URL": url}
+    )
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    posts = [r for r in records if r["record"] == "post"]
+    assert [v["text"] for v in posts[0]["versions"]] == ["one", "two"]
+    assert {r["kind"] for r in records if r["record"] == "event"} == {"post.new", "post.edited"}
