@@ -101,11 +101,13 @@ class Sender:
         *,
         rate: float = 30.0,
         per_chat: float = 1.0,
-        lease: float = 120.0,
+        lease: float = 30.0,
         batch: int = 200,
         concurrency: int = 16,
         worker_id: str | None = None,
         idle_poll: float = 2.0,
+        retry_base: float = 1.0,
+        retry_max: float = 600.0,
     ) -> None:
         self.bot = bot
         self.sessions = sessions
@@ -115,6 +117,8 @@ class Sender:
         self.concurrency = concurrency
         self.worker_id = worker_id or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.idle_poll = idle_poll
+        self.retry_base = retry_base
+        self.retry_max = retry_max
         self.stats = SenderStats()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -233,6 +237,8 @@ class Sender:
             wait = self.limiter.reserve(row.chat_id)
             if wait > 0:
                 await asyncio.sleep(wait)
+            if not await self._hold(row):
+                return True  # our lease ran out and another sender owns the row now
             try:
                 await self._send_part(row, parts[index])
             except TelegramRetryAfter as exc:
@@ -257,7 +263,7 @@ class Sender:
                 return True
             except (TelegramServerError, TelegramNetworkError, TimeoutError) as exc:
                 self.stats.server_errors += 1
-                delay = min(2.0 ** min(row.attempts, 9), 600.0)
+                delay = min(self.retry_base * 2.0 ** min(row.attempts, 9), self.retry_max)
                 await self._retry(row, index, delay, f"{type(exc).__name__}: {exc}", count=True)
                 return False
             except TelegramAPIError as exc:
@@ -305,6 +311,24 @@ class Sender:
         return self._photos[digest_id]
 
     # --- bookkeeping ----------------------------------------------------------------
+
+    async def _hold(self, row: Delivery) -> bool:
+        """Renew our claim right before sending; False if the row is no longer ours."""
+        now = utcnow()
+
+        async def work(s: AsyncSession) -> int:
+            result = await s.execute(
+                update(Delivery)
+                .where(
+                    Delivery.id == row.id,
+                    Delivery.claimed_by == self.worker_id,
+                    Delivery.status == "sending",
+                )
+                .values(claimed_until=now + self.lease)
+            )
+            return result.rowcount
+
+        return bool(await transaction(self.sessions, work))
 
     async def _mark_part(self, row: Delivery, parts_sent: int, *, done: bool) -> None:
         now = utcnow()

@@ -45,3 +45,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         asyncio.run(dbs.drop_template())
     except Exception:  # noqa: BLE001 - cleanup must not hide the test result
         pass
+
+
+@pytest_asyncio.fixture
+async def botapi() -> AsyncIterator[tuple[object, object]]:
+    """(BotAPISimulator, aiogram Bot) with the default Telegram-like limits."""
+    from tests.harness import simulated_bot
+
+    async with simulated_bot() as pair:
+        yield pair

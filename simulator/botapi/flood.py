@@ -29,6 +29,8 @@ class BotAPILimits:
     #: Fixed ``retry_after`` for every 429; ``None`` computes it from the bucket
     #: deficit (rounded up, at least 1 second).
     retry_after: int | None = None
+    #: Whether editMessageText/Caption/ReplyMarkup take a token like a new message.
+    count_edits: bool = True
 
 
 @dataclass
@@ -61,9 +63,9 @@ class FloodControl:
 
     @staticmethod
     def _refill(bucket: _Bucket, rate: float, capacity: float, now: float) -> None:
-        if now > bucket.stamp:
-            bucket.level = min(capacity, bucket.level + (now - bucket.stamp) * rate)
-        bucket.stamp = now
+        elapsed = max(0.0, now - bucket.stamp)
+        bucket.level = min(capacity, bucket.level + elapsed * rate)
+        bucket.stamp = max(bucket.stamp, now)
 
     def check(self, chat_id: int, cost: int = 1) -> int | None:
         """Take ``cost`` tokens for ``chat_id``; return ``None`` or the retry_after.

@@ -187,9 +187,14 @@ class _HtmlParser:
                 ):
                     m = re.match(r"&#?[A-Za-z0-9]*;?", src[i:])
                     shown = m.group(0) if m else "&"
+                    why = (
+                        "a character reference must end with ';'"
+                        if decoded is not None
+                        else "Telegram would keep it as text"
+                    )
                     raise self.fail(
                         f'Unescaped "&" in "{shown}" at byte offset {_byte_offset(src, i)}: '
-                        "use &amp; (simulator strict mode; Telegram would keep it as text)"
+                        f"use &amp; (simulator strict mode; {why})"
                     )
             if c != "<":
                 self.emit(c)
@@ -263,7 +268,9 @@ class _HtmlParser:
                         i += 1
                 else:
                     token_start = i
-                    while i < self.n and (src[i].isascii() and src[i].isalnum() or src[i] in ".-"):
+                    while i < self.n and (
+                        (src[i].isascii() and src[i].isalnum()) or src[i] in ".-"
+                    ):
                         i += 1
                     value = src[token_start:i].lower()
                     if i < self.n and src[i] not in _SPACES and src[i] != ">":
@@ -337,8 +344,11 @@ class _HtmlParser:
             else:
                 return
         elif tag == "pre":
-            if last is not None and same_range and last["type"] == "code" and last.get(
-                "_code_language"
+            if (
+                last is not None
+                and same_range
+                and last["type"] == "code"
+                and last.get("_code_language")
             ):
                 last["type"] = "pre"
                 last["language"] = last.pop("_code_language")

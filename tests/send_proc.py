@@ -1,0 +1,30 @@
+"""A sender in its own process, for tests that kill it with SIGKILL mid fan-out.
+
+Usage: python -m tests.send_proc DATABASE_URL BOT_API_BASE_URL TOKEN LEASE_SECONDS
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+
+from bot.delivery import Sender
+from storage.db import create_engine, session_factory
+
+
+async def main(db_url: str, base_url: str, token: str, lease: float) -> None:
+    engine = create_engine(db_url)
+    bot = Bot(token, session=AiohttpSession(api=TelegramAPIServer.from_base(base_url)))
+    sender = Sender(bot, session_factory(engine), lease=lease, batch=50)
+    print("ready", flush=True)
+    while True:
+        if not await sender.drain_once():
+            await asyncio.sleep(0.1)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])))
