@@ -237,7 +237,7 @@ class Sender:
             wait = self.limiter.reserve(row.chat_id)
             if wait > 0:
                 await asyncio.sleep(wait)
-            if not await self._hold(row):
+            if self._lease_short(row) and not await self._hold(row):
                 return True  # our lease ran out and another sender owns the row now
             try:
                 await self._send_part(row, parts[index])
@@ -312,6 +312,10 @@ class Sender:
 
     # --- bookkeeping ----------------------------------------------------------------
 
+    def _lease_short(self, row: Delivery) -> bool:
+        left = (row.claimed_until or utcnow()) - utcnow()
+        return left < self.lease / 2
+
     async def _hold(self, row: Delivery) -> bool:
         """Renew our claim right before sending; False if the row is no longer ours."""
         now = utcnow()
@@ -328,7 +332,10 @@ class Sender:
             )
             return result.rowcount
 
-        return bool(await transaction(self.sessions, work))
+        held = bool(await transaction(self.sessions, work))
+        if held:
+            row.claimed_until = now + self.lease
+        return held
 
     async def _mark_part(self, row: Delivery, parts_sent: int, *, done: bool) -> None:
         now = utcnow()
@@ -344,6 +351,7 @@ class Sender:
         # The message is out: this mark must not be lost to a brief database outage.
         await transaction(self.sessions, work, attempts=20)
         row.parts_sent = parts_sent
+        row.claimed_until = now + self.lease
 
     async def _retry(
         self, row: Delivery, index: int, delay: float, error: str, *, count: bool

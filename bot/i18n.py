@@ -1,6 +1,6 @@
 """Localization for the bot, backed by Fluent catalogs.
 
-Catalogs live in ``bot/locales/<lang>/chanwatch.ftl``; no user-facing wording is kept
+Catalogs live in ``bot/locales/<lang>/*.ftl``; no user-facing wording is kept
 in code. A :class:`Translator` is built once by the composition root
 (``Translator.load()``) and passed to whoever formats text.
 
@@ -27,11 +27,10 @@ from fluent.syntax import FluentParser
 from fluent.syntax import ast as ftl
 from fluent.syntax.visitor import Visitor
 
-__all__ = ["CATALOG_FILE", "DEFAULT_LOCALES_DIR", "Translator"]
+__all__ = ["DEFAULT_LOCALES_DIR", "Translator"]
 
 log = logging.getLogger(__name__)
 
-CATALOG_FILE = "chanwatch.ftl"
 DEFAULT_LOCALES_DIR = Path(__file__).resolve().parent / "locales"
 
 # Telegram users whose client speaks one of these languages get the Russian
@@ -40,11 +39,23 @@ _RUSSIAN_FALLBACK = frozenset({"be", "uk", "kk"})
 
 
 class _VariableCollector(Visitor):
-    def __init__(self) -> None:
-        self.names: set[str] = set()
+    """Collects ``$variables``, following references to other messages (which share
+    the caller's arguments)."""
 
-    def visit_VariableReference(self, node: ftl.VariableReference) -> None:  # noqa: N802
+    def __init__(self, messages: Mapping[str, ftl.Message]) -> None:
+        self.names: set[str] = set()
+        self._messages = messages
+        self._seen: set[str] = set()
+
+    def visit_VariableReference(self, node: ftl.VariableReference) -> None:
         self.names.add(node.id.name)
+        self.generic_visit(node)
+
+    def visit_MessageReference(self, node: ftl.MessageReference) -> None:
+        name = node.id.name
+        if name not in self._seen and name in self._messages:
+            self._seen.add(name)
+            self.visit(self._messages[name])
         self.generic_visit(node)
 
 
@@ -85,26 +96,32 @@ class Translator:
 
     @classmethod
     def load(cls, locales_dir: Path | None = None, default: str = "en") -> Translator:
-        """Read every ``<locales_dir>/<lang>/chanwatch.ftl``.
+        """Read every ``<locales_dir>/<lang>/*.ftl`` (one catalog per concern: alerts, bot, digest).
 
-        Raises ``ValueError`` on a syntax error or duplicate key, so a broken
-        catalog stops the process at start-up instead of at the first alert.
+        Raises ``ValueError`` on a syntax error or a key defined twice (also across
+        files), so a broken catalog stops the process at start-up instead of at the
+        first alert.
         """
         root = Path(locales_dir) if locales_dir is not None else DEFAULT_LOCALES_DIR
         bundles: dict[str, FluentBundle] = {}
         messages: dict[str, dict[str, ftl.Message]] = {}
         for lang_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-            catalog = lang_dir / CATALOG_FILE
-            if not catalog.is_file():
+            catalogs = sorted(lang_dir.glob("*.ftl"))
+            if not catalogs:
                 continue
             lang = lang_dir.name
-            parsed = _parse_catalog(catalog)
+            parsed: dict[str, ftl.Message] = {}
+            for catalog in catalogs:
+                for key, message in _parse_catalog(catalog).items():
+                    if key in parsed:
+                        raise ValueError(f"{catalog}: message {key!r} is defined twice")
+                    parsed[key] = message
             bundle = FluentBundle([lang], use_isolating=False)
             bundle.add_resource(ftl.Resource(body=list(parsed.values())))
             bundles[lang] = bundle
             messages[lang] = parsed
         if not bundles:
-            raise ValueError(f"no {CATALOG_FILE} catalogs under {root}")
+            raise ValueError(f"no .ftl catalogs under {root}")
         return cls(bundles, messages, default=default)
 
     @property
@@ -132,20 +149,23 @@ class Translator:
         return frozenset(self._messages.get(lang, {}))
 
     def variables(self, lang: str, key: str) -> frozenset[str]:
-        """Names of the ``$variables`` that ``key`` uses in ``lang``."""
-        message = self._messages[lang][key]
-        collector = _VariableCollector()
-        collector.visit(message)
+        """Names of the ``$variables`` that ``key`` uses in ``lang`` (directly or
+        through the messages it references)."""
+        messages = self._messages[lang]
+        collector = _VariableCollector(messages)
+        collector.visit(messages[key])
         return frozenset(collector.names)
 
     def has(self, lang: str, key: str) -> bool:
         return key in self._messages.get(lang, {})
 
-    def get(self, lang: str, key: str, **args: Any) -> str:
+    def get(self, lang: str, key: str, /, **args: Any) -> str:
         """Format ``key`` in ``lang`` (falling back to the default language).
 
         Values in ``args`` are substituted verbatim: escape them first when the
-        result goes into an HTML message.
+        result goes into an HTML message. Keep each value short (Fluent refuses a
+        single string value over 2500 characters and renders "{???}" instead);
+        long texts belong next to the message, not inside it.
         """
         candidates = [lang, self._default] if lang != self._default else [lang]
         for candidate in candidates:

@@ -186,7 +186,9 @@ def _limits(first: int, rest: int) -> Iterable[int]:
         yield rest
 
 
-def split_text(text: str, limit: int = MESSAGE_LIMIT, *, first_limit: int | None = None) -> list[str]:
+def split_text(
+    text: str, limit: int = MESSAGE_LIMIT, *, first_limit: int | None = None
+) -> list[str]:
     """Cut plain ``text`` into chunks of at most ``limit`` UTF-16 units each.
 
     ``first_limit`` (default ``limit``) bounds the first chunk only, for a first

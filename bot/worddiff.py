@@ -28,7 +28,7 @@ GAP = " … "
 _TOKEN_RE = re.compile(r"\s+|\w+(?:['’-]\w+)*|[^\w\s]")
 # Below this size SequenceMatcher is fast enough; above it the texts are compared
 # as lines first.
-_MAX_TOKEN_PRODUCT = 4_000_000
+_MAX_TOKEN_PRODUCT = 2_500_000
 
 
 def tokenize(text: str) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from telethon import TelegramClient
-from telethon.sessions import StringSession
 
 from chanwatch.secrets import private_session_path
 from chanwatch.settings import Settings
@@ -23,10 +22,13 @@ CLIENT_OPTIONS = {
 
 def build_client(settings: Settings) -> TelegramClient:
     if settings.mtproto_simulator:
-        from simulator.mtproto import connect_remote_client
+        # The simulated Telegram replaces only the network: the client is Telethon's own.
+        from simulator.mtproto import make_simulated_client
 
-        host, _, port = settings.mtproto_simulator.rpartition(":")
-        return connect_remote_client(host or "127.0.0.1", int(port), **CLIENT_OPTIONS)
+        address = settings.mtproto_simulator
+        if "://" not in address:
+            address = f"tcp://{address}"
+        return make_simulated_client(address, account="collector", **CLIENT_OPTIONS)
     assert settings.telegram_api_id is not None and settings.telegram_api_hash is not None
     session = private_session_path(settings.telethon_session)
     return TelegramClient(
@@ -36,5 +38,3 @@ def build_client(settings: Settings) -> TelegramClient:
         **CLIENT_OPTIONS,
     )
 
-
-__all__ = ["StringSession", "build_client"]

@@ -45,10 +45,7 @@ ev-post-edited-at = Edited { DATETIME($date, dateStyle: "medium", timeStyle: "sh
 ev-post-edited-same-text = The text did not change (media or formatting was edited).
 ev-post-deleted = 🗑 Post deleted in { $channel }
 ev-post-deleted-date = Published { DATETIME($date, dateStyle: "medium", timeStyle: "short") } UTC
-ev-post-deleted-mass = { $count ->
-    [one] (deleted on its own)
-   *[other] (one of { $count } posts deleted at once)
-}
+ev-post-deleted-mass = (one of { $count } posts deleted at once)
 ev-post-deleted-no-text = The post had no text.
 ev-post-deleted-archived = Archived text:
 
@@ -72,6 +69,7 @@ platform = { $platform ->
 }
 
 restriction-reason = { $reason ->
+    [unspecified] reason not given
     [porn] pornography
     [copyright] copyright
     [terms] terms of service violation
