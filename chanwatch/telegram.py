@@ -12,6 +12,8 @@ CLIENT_OPTIONS = {
     "catch_up": False,
     "flood_sleep_threshold": 0,
     "receive_updates": True,
+    # One update at a time, in order: an edit must not overtake the post it edits.
+    "sequential_updates": True,
     "auto_reconnect": True,
     "connection_retries": -1,
     "retry_delay": 2,
@@ -37,4 +39,3 @@ def build_client(settings: Settings) -> TelegramClient:
         settings.telegram_api_hash.get_secret_value(),
         **CLIENT_OPTIONS,
     )
-

@@ -104,6 +104,8 @@ class Collector:
         self._by_tg: dict[int, int] = {}
         self._reconciled: dict[int, float] = {}
         self._refresh_now: set[int] = set()
+        # Channels polled since this process started; the others catch up first thing.
+        self._caught_up: set[int] = set()
         self._join_full = False
         self._tasks: list[asyncio.Task[Any]] = []
         self._wake = asyncio.Event()
@@ -179,14 +181,16 @@ class Collector:
         for ch in watched:
             if self._refresh_due(ch, now):
                 due.append(lambda c=ch.id: self.refresh(c))
-            if ch.reachable and (ch.next_poll_at is None or ch.next_poll_at <= now):
+            poll_due = ch.next_poll_at is None or ch.next_poll_at <= now
+            if ch.reachable and (poll_due or ch.id not in self._caught_up):
                 due.append(lambda c=ch.id: self.poll(c))
             if ch.reachable and mono - self._reconciled.get(ch.id, -1e18) >= (
                 self.config.reconcile_every
             ):
                 due.append(lambda c=ch.id: self.reconcile(c))
         await self._run_bounded(due)
-        await self._manage_joins(watched)
+        # Joining waits for a first refresh (a channel must be reachable to join).
+        await self._manage_joins(await self._load_watched())
         await self._report()
 
     def _refresh_due(self, ch: Channel, now: datetime) -> bool:
@@ -370,7 +374,8 @@ class Collector:
         peer = self._peer(ch)
         out = Recorded()
         try:
-            if ch.last_message_id == 0:
+            # Never polled before (even an empty channel is polled once): archive quietly.
+            if ch.next_poll_at is None:
                 out = await self._backfill(ch, peer)
             else:
                 out = await self._catch_up(ch, peer)
@@ -378,6 +383,7 @@ class Collector:
             return await self._unavailable(channel_id, "private", None, utcnow())
         finally:
             await self._schedule_poll(channel_id, out.new_posts)
+        self._caught_up.add(channel_id)
         return out
 
     async def _backfill(self, ch: Channel, peer: types.InputPeerChannel) -> Recorded:

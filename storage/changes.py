@@ -394,6 +394,9 @@ async def _seen_again(
             setattr(post, name, value)
     if seen.media_kind and not post.media_kind:
         post.media_kind = seen.media_kind
+    if post.edit_date is not None and (seen.edit_date is None or seen.edit_date < post.edit_date):
+        # Fetched before an edit we already recorded, stored after it: old news, not a revert.
+        return
     if seen.text == post.text:
         if seen.edit_date is not None:
             post.edit_date = seen.edit_date

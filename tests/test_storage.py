@@ -251,3 +251,17 @@ async def test_subscriber_jump_once(sessions: SessionMaker) -> None:
     assert jump[0].payload["before"] == 1000 and jump[0].payload["after"] == 1200
     # The same plateau is not news again.
     assert await see(1210, T0 + timedelta(hours=3)) == []
+
+
+async def test_stale_sighting_after_an_edit_is_not_a_revert(sessions: SessionMaker) -> None:
+    """A sweep that fetched a post before its edit and stores after it changes nothing."""
+    channel_id = await _channel(sessions)
+    original = PostSeen(message_id=3, date=T0, text="до")
+    edited = PostSeen(message_id=3, date=T0, text="после", edit_date=T0 + timedelta(minutes=5))
+    for seen in (original, edited, original):
+        await transaction(sessions, lambda s, p=seen: changes.observe_posts(s, channel_id, [p]))
+    async with sessions() as s:
+        post = await s.scalar(select(Post).where(Post.message_id == 3))
+        kinds_seen = (await s.scalars(select(Event.kind).order_by(Event.id))).all()
+    assert post is not None and post.text == "после" and post.version == 2
+    assert kinds_seen == [kinds.POST_NEW, kinds.POST_EDITED]
