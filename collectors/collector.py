@@ -372,7 +372,6 @@ class Collector:
         """Read history after the stored cursor, in order, without gaps."""
         ch = await self._channel(channel_id)
         peer = self._peer(ch)
-        out = Recorded()
         try:
             # Never polled before (even an empty channel is polled once): archive quietly.
             if ch.next_poll_at is None:
@@ -380,11 +379,34 @@ class Collector:
             else:
                 out = await self._catch_up(ch, peer)
         except errors.ChannelPrivateError:
+            await transaction(self.sessions, lambda s: self._reschedule(s, channel_id, 0))
             return await self._unavailable(channel_id, "private", None, utcnow())
-        finally:
-            await self._schedule_poll(channel_id, out.new_posts)
+        except Deferred:
+            await transaction(self.sessions, lambda s: self._reschedule(s, channel_id, 0))
+            raise
         self._caught_up.add(channel_id)
         return out
+
+    async def _record(
+        self,
+        ch: Channel,
+        posts: list[PostSeen],
+        top: int,
+        *,
+        announce: bool,
+        last: bool,
+        found: int = 0,
+    ) -> Recorded:
+        """Archive a stretch of history and move the cursor; the last stretch also
+        schedules the next poll, in the same transaction."""
+
+        async def work(s: AsyncSession) -> Recorded:
+            rec = await changes.observe_posts(s, ch.id, posts, announce=announce, cursor=top)
+            if last:
+                await self._reschedule(s, ch.id, found + rec.new_posts)
+            return rec
+
+        return await self._write(work)
 
     async def _backfill(self, ch: Channel, peer: types.InputPeerChannel) -> Recorded:
         # A newly watched channel: archive its recent posts quietly; they are not news.
@@ -393,57 +415,47 @@ class Collector:
         )
         posts = [convert.post_seen(m) for m in messages if convert.is_post(m)]
         top = max((m.id for m in messages), default=0)
-        return await self._write(
-            lambda s: changes.observe_posts(s, ch.id, posts, announce=False, cursor=top)
-        )
+        return await self._record(ch, posts, top, announce=False, last=True)
 
     async def _catch_up(self, ch: Channel, peer: types.InputPeerChannel) -> Recorded:
         out = Recorded()
         batch: list[PostSeen] = []
         top = ch.last_message_id
-
-        async def flush() -> None:
-            rec = await self._write(
-                lambda s: changes.observe_posts(s, ch.id, list(batch), cursor=top)
-            )
-            out.extend(rec)
-            batch.clear()
-
         messages = self.client.iter_messages(peer, min_id=ch.last_message_id, reverse=True)
         try:
             async for message in messages:
                 top = max(top, message.id)
                 if convert.is_post(message):
                     batch.append(convert.post_seen(message))
-                if len(batch) >= 100:
-                    await flush()
+                if len(batch) >= 500:
+                    out.extend(await self._record(ch, batch, top, announce=True, last=False))
+                    batch = []
         except errors.FloodWaitError as exc:
+            # Keep what was read: the cursor stops right after it, so nothing is skipped.
             self.gate.block(HISTORY, exc.seconds)
             if batch:
-                await flush()
+                out.extend(await self._record(ch, batch, top, announce=True, last=False))
             raise Deferred(HISTORY, exc.seconds) from None
-        await flush()
+        out.extend(
+            await self._record(ch, batch, top, announce=True, last=True, found=out.new_posts)
+        )
         return out
 
-    async def _schedule_poll(self, channel_id: int, new_posts: int) -> None:
+    async def _reschedule(self, s: AsyncSession, channel_id: int, new_posts: int) -> None:
         cfg = self.config
-
-        async def work(s: AsyncSession) -> None:
-            ch = await s.get(Channel, channel_id)
-            if ch is None:
-                return
-            # Live updates cover joined channels; polling them is only a safety net.
-            if ch.joined:
-                interval = cfg.poll_max
-            elif new_posts:
-                interval = max(cfg.poll_min, ch.poll_interval_s / 2)
-            else:
-                interval = min(cfg.poll_max, max(cfg.poll_min, ch.poll_interval_s * 1.5))
-            wait = max(interval, self.gate.remaining(HISTORY))
-            ch.poll_interval_s = interval
-            ch.next_poll_at = utcnow() + timedelta(seconds=wait)
-
-        await transaction(self.sessions, work)
+        ch = await s.get(Channel, channel_id)
+        if ch is None:
+            return
+        # Live updates cover joined channels; polling them is only a safety net.
+        if ch.joined:
+            interval = cfg.poll_max
+        elif new_posts:
+            interval = max(cfg.poll_min, ch.poll_interval_s / 2)
+        else:
+            interval = min(cfg.poll_max, max(cfg.poll_min, ch.poll_interval_s * 1.5))
+        wait = max(interval, self.gate.remaining(HISTORY))
+        ch.poll_interval_s = interval
+        ch.next_poll_at = utcnow() + timedelta(seconds=wait)
 
     async def reconcile(self, channel_id: int) -> Recorded:
         """Re-fetch recent known posts: vanished ones are deletions, changed ones edits."""

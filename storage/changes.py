@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import events, kinds
@@ -302,80 +302,112 @@ async def observe_posts(
             .with_for_update()
         )
     }
+    fresh: dict[int, PostSeen] = {}
     for seen in batch:
         post = existing.get(seen.message_id)
         if post is None:
-            post = await _new_post(session, channel, seen, now, announce, out)
-            existing[seen.message_id] = post
+            fresh.setdefault(seen.message_id, seen)
         else:
             await _seen_again(session, channel, post, seen, now, announce, out)
         if channel.last_post_at is None or seen.date > channel.last_post_at:
             channel.last_post_at = seen.date
+    if fresh:
+        await _new_posts(session, channel, list(fresh.values()), now, announce, out)
     return out
 
 
-async def _new_post(
+async def _new_posts(
     session: AsyncSession,
     channel: Channel,
-    seen: PostSeen,
+    batch: list[PostSeen],
     now: datetime,
     announce: bool,
     out: Recorded,
-) -> Post:
-    post = Post(
-        channel_id=channel.id,
-        message_id=seen.message_id,
-        grouped_id=seen.grouped_id,
-        text=seen.text,
-        media_kind=seen.media_kind,
-        date=seen.date,
-        edit_date=seen.edit_date,
-        views=seen.views,
-        forwards=seen.forwards,
-        reactions=seen.reactions,
-        version=1,
-        first_seen_at=now,
-        last_seen_at=now,
+) -> None:
+    """Archive first sightings in a few statements, whatever the size of the batch."""
+    rows = [
+        {
+            "channel_id": channel.id,
+            "message_id": p.message_id,
+            "grouped_id": p.grouped_id,
+            "text": p.text,
+            "media_kind": p.media_kind,
+            "date": p.date,
+            "edit_date": p.edit_date,
+            "views": p.views,
+            "forwards": p.forwards,
+            "reactions": p.reactions,
+            "version": 1,
+            "first_seen_at": now,
+            "last_seen_at": now,
+        }
+        for p in batch
+    ]
+    result = await session.execute(
+        insert(Post).returning(Post.id, Post.message_id, sort_by_parameter_order=True), rows
     )
-    session.add(post)
-    await session.flush()
-    session.add(
-        PostVersion(
-            post_id=post.id, version=1, text=seen.text, edit_date=seen.edit_date, seen_at=now
-        )
+    ids = {message_id: post_id for post_id, message_id in result.all()}
+    await session.execute(
+        insert(PostVersion),
+        [
+            {
+                "post_id": ids[p.message_id],
+                "version": 1,
+                "text": p.text,
+                "edit_date": p.edit_date,
+                "seen_at": now,
+            }
+            for p in batch
+        ],
     )
-    if seen.views is not None:
-        session.add(
-            PostMetric(
-                post_id=post.id,
-                taken_at=now,
-                views=seen.views,
-                forwards=seen.forwards,
-                reactions=seen.reactions,
+    metrics = [
+        {
+            "post_id": ids[p.message_id],
+            "taken_at": now,
+            "views": p.views,
+            "forwards": p.forwards,
+            "reactions": p.reactions,
+        }
+        for p in batch
+        if p.views is not None
+    ]
+    if metrics:
+        await session.execute(insert(PostMetric), metrics)
+    out.new_posts += len(batch)
+    if not announce:
+        return
+    # An album is several messages sharing grouped_id: one alert for all of them, told by
+    # its first message, with the caption wherever in the album it was written.
+    albums: dict[int, list[PostSeen]] = {}
+    for p in batch:
+        if p.grouped_id:
+            albums.setdefault(p.grouped_id, []).append(p)
+    events_rows = []
+    for p in batch:
+        group = albums.get(p.grouped_id) if p.grouped_id else None
+        if group is not None and group[0] is not p:
+            continue
+        text = next((g.text for g in group if g.text), "") if group else p.text
+        key = f"g{p.grouped_id}" if group else str(p.message_id)
+        payload = {
+            "message_id": p.message_id,
+            "text": text,
+            "media_kind": "album" if group else p.media_kind,
+            "grouped_id": p.grouped_id,
+            "album_size": len(group) if group else None,
+        }
+        events_rows.append(
+            events.row(
+                channel_id=channel.id,
+                kind=kinds.POST_NEW,
+                dedupe_key=f"{kinds.POST_NEW}:{channel.id}:{key}",
+                payload=payload,
+                occurred_at=p.date,
+                post_id=ids[p.message_id],
+                now=now,
             )
         )
-    out.new_posts += 1
-    if announce:
-        # An album is several messages sharing grouped_id: one alert for all of them.
-        key = f"g{seen.grouped_id}" if seen.grouped_id else str(seen.message_id)
-        payload = {
-            "message_id": seen.message_id,
-            "text": seen.text,
-            "media_kind": "album" if seen.grouped_id else seen.media_kind,
-            "grouped_id": seen.grouped_id,
-            "album_size": None,
-        }
-        await _event(
-            session,
-            channel,
-            kinds.POST_NEW,
-            key,
-            payload,
-            out,
-            occurred_at=seen.date,
-            post_id=post.id,
-        )
-    return post
+    out.event_ids.extend(await events.record_many(session, events_rows))
 
 
 async def _seen_again(

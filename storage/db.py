@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+import weakref
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import event, insert
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -77,11 +79,30 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front; readers stay deferred, which WAL
+        # lets run beside a writer.
+        immediate = conn.get_execution_options().get(WRITE_OPTION)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def session_factory(engine: AsyncEngine) -> SessionMaker:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+WRITE_OPTION = "chanwatch_write"
+_write_locks: weakref.WeakKeyDictionary[AsyncEngine, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _writer_lock(sessions: SessionMaker) -> asyncio.Lock | None:
+    """SQLite has one writer at a time: queue writers here, in order, instead of letting
+    them poll SQLite's lock with sleeps."""
+    engine = sessions.kw.get("bind")
+    if not isinstance(engine, AsyncEngine) or engine.dialect.name != "sqlite":
+        return None
+    lock = _write_locks.get(engine)
+    if lock is None:
+        lock = _write_locks[engine] = asyncio.Lock()
+    return lock
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -104,10 +125,18 @@ async def transaction(
     nothing of a failed try is committed.
     """
     delay = first_delay
+    lock = _writer_lock(sessions)
     for attempt in range(1, attempts + 1):
         try:
-            async with sessions() as session, session.begin():
-                return await work(session)
+            async with contextlib.AsyncExitStack() as stack:
+                if lock is not None:
+                    await stack.enter_async_context(lock)
+                session = await stack.enter_async_context(sessions())
+                # The first use of the connection begins the transaction, as a writer.
+                await session.connection(execution_options={WRITE_OPTION: True})
+                result = await work(session)
+                await session.commit()
+                return result
         except Exception as exc:
             if not _is_transient(exc) or attempt == attempts:
                 if _is_transient(exc):
@@ -121,21 +150,35 @@ async def transaction(
     raise AssertionError("unreachable")
 
 
+def _dialect_insert(session: AsyncSession) -> Any:
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
+
+
+async def insert_ignore_many(
+    session: AsyncSession, model: type, rows: Sequence[Mapping[str, Any]], *, key: str
+) -> list[int]:
+    """Insert the rows whose unique `key` is not taken yet, in one statement; their new ids."""
+    if not rows:
+        return []
+    stmt = (
+        _dialect_insert(session)(model)
+        .values(list(rows))
+        .on_conflict_do_nothing(index_elements=[key])
+        .returning(model.id)  # type: ignore[attr-defined]
+    )
+    return list((await session.scalars(stmt)).all())
+
+
 async def insert_ignore(
     session: AsyncSession, model: type, values: Mapping[str, Any], *, key: str
 ) -> int | None:
     """Insert a row unless one with the same unique `key` exists; the new id, or None."""
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    else:  # pragma: no cover - only the two supported databases
-        dialect_insert = insert  # type: ignore[assignment]
-    stmt = (
-        dialect_insert(model)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=[key])
-        .returning(model.id)  # type: ignore[attr-defined]
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    ids = await insert_ignore_many(session, model, [values], key=key)
+    return ids[0] if ids else None

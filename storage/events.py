@@ -9,9 +9,36 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import insert_ignore
+from storage.db import insert_ignore_many
 from storage.models import Event
 from storage.types import utcnow
+
+
+def row(
+    *,
+    channel_id: int,
+    kind: str,
+    dedupe_key: str,
+    payload: dict[str, Any],
+    occurred_at: datetime | None = None,
+    post_id: int | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    now = now or utcnow()
+    return {
+        "channel_id": channel_id,
+        "post_id": post_id,
+        "kind": kind,
+        "payload": payload,
+        "occurred_at": occurred_at or now,
+        "detected_at": now,
+        "dedupe_key": dedupe_key,
+    }
+
+
+async def record_many(session: AsyncSession, rows: list[dict[str, Any]]) -> list[int]:
+    """Write the events whose dedupe keys are new; their ids."""
+    return await insert_ignore_many(session, Event, rows, key="dedupe_key")
 
 
 async def record(
@@ -25,21 +52,20 @@ async def record(
     post_id: int | None = None,
 ) -> int | None:
     """Write an event unless its dedupe key is known; the new event's id, or None."""
-    now = utcnow()
-    return await insert_ignore(
+    ids = await record_many(
         session,
-        Event,
-        {
-            "channel_id": channel_id,
-            "post_id": post_id,
-            "kind": kind,
-            "payload": payload,
-            "occurred_at": occurred_at or now,
-            "detected_at": now,
-            "dedupe_key": dedupe_key,
-        },
-        key="dedupe_key",
+        [
+            row(
+                channel_id=channel_id,
+                kind=kind,
+                dedupe_key=dedupe_key,
+                payload=payload,
+                occurred_at=occurred_at,
+                post_id=post_id,
+            )
+        ],
     )
+    return ids[0] if ids else None
 
 
 async def recent(session: AsyncSession, channel_id: int, limit: int = 20) -> Sequence[Event]:

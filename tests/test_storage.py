@@ -265,3 +265,19 @@ async def test_stale_sighting_after_an_edit_is_not_a_revert(sessions: SessionMak
         kinds_seen = (await s.scalars(select(Event.kind).order_by(Event.id))).all()
     assert post is not None and post.text == "после" and post.version == 2
     assert kinds_seen == [kinds.POST_NEW, kinds.POST_EDITED]
+
+
+async def test_album_is_one_alert_with_its_caption(sessions: SessionMaker) -> None:
+    channel_id = await _channel(sessions)
+    album = [
+        PostSeen(message_id=20 + i, date=T0, text="Подпись" if i == 1 else "", media_kind="photo",
+                 grouped_id=999)
+        for i in range(3)
+    ]
+    rec = await transaction(sessions, lambda s: changes.observe_posts(s, channel_id, album))
+    assert rec.new_posts == 3 and len(rec.event_ids) == 1
+    async with sessions() as s:
+        event = await s.get(Event, rec.event_ids[0])
+    assert event is not None and event.kind == kinds.POST_NEW
+    assert event.payload["album_size"] == 3 and event.payload["text"] == "Подпись"
+    assert event.payload["media_kind"] == "album"
