@@ -21,13 +21,21 @@ BENCHMARKS = {
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], metavar="NAME",
-                        help=f"one or more of: {', '.join(BENCHMARKS)} (default: all)")
+    parser.add_argument(
+        "names",
+        nargs="*",
+        choices=[*BENCHMARKS, []],
+        metavar="NAME",
+        help=f"one or more of: {', '.join(BENCHMARKS)} (default: all)",
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes, under a minute each")
     args = parser.parse_args(argv)
     names = args.names or list(BENCHMARKS)
-    print(f"# machine: {platform.node()} {platform.machine()} {platform.processor() or ''} "
-          f"python {platform.python_version()} cpus={_cpus()}", flush=True)
+    print(
+        f"# machine: {platform.node()} {platform.machine()} {platform.processor() or ''} "
+        f"python {platform.python_version()} cpus={_cpus()}",
+        flush=True,
+    )
     for name in names:
         started = time.perf_counter()
         module = importlib.import_module(BENCHMARKS[name])

@@ -34,8 +34,14 @@ async def through_telethon(db: str, channels: int, posts: int) -> None:
         for i in range(channels):
             world.create_channel(username=f"chan{i:05d}", title=f"Канал {i}", participants=1000)
         client = make_simulated_client(world, **CLIENT_OPTIONS)
-        config = CollectorConfig(join_cap=0, concurrency=8, reconcile_every=1e9,
-                                 refresh_every=1e9, poll_min=0.001, poll_max=0.001)
+        config = CollectorConfig(
+            join_cap=0,
+            concurrency=8,
+            reconcile_every=1e9,
+            refresh_every=1e9,
+            poll_min=0.001,
+            poll_max=0.001,
+        )
         collector = Collector(client, sessions, config)
         await client.connect()
         for i in range(channels):
@@ -54,10 +60,14 @@ async def through_telethon(db: str, channels: int, posts: int) -> None:
         total = channels * posts
         assert recorded == total, f"{recorded} events for {total} posts"
         polls_per_s = channels / wall
-        headline(f"collector_poll_{db}", total / wall, "posts/s",
-                 polls_per_s / (channels / POLL_WINDOW),
-                 f"{channels} channels polled within {POLL_WINDOW:.0f} s "
-                 f"({polls_per_s:.0f} polls/s, {1000 * cpu / total:.2f} ms CPU/post incl. simulator)")
+        headline(
+            f"collector_poll_{db}",
+            total / wall,
+            "posts/s",
+            polls_per_s / (channels / POLL_WINDOW),
+            f"{channels} channels polled within {POLL_WINDOW:.0f} s "
+            f"({polls_per_s:.0f} polls/s, {1000 * cpu / total:.2f} ms CPU/post incl. simulator)",
+        )
         await client.disconnect()
         await engine.dispose()
 
@@ -75,8 +85,15 @@ async def storage_only(db: str, channels: int, posts: int) -> None:
 
         async def add(s):  # type: ignore[no-untyped-def]
             for i in range(channels):
-                await repo.add_or_rewatch(s, tg_id=10_000 + i, access_hash=1, username=None,
-                                          title=f"c{i}", handle="", added_by=None)
+                await repo.add_or_rewatch(
+                    s,
+                    tg_id=10_000 + i,
+                    access_hash=1,
+                    username=None,
+                    title=f"c{i}",
+                    handle="",
+                    added_by=None,
+                )
 
         await transaction(sessions, add)
         ids = await _channel_ids(sessions)
@@ -87,8 +104,13 @@ async def storage_only(db: str, channels: int, posts: int) -> None:
             await transaction(sessions, lambda s, b=batch, c=cid: changes.observe_posts(s, c, b))
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
         total = channels * posts
-        headline(f"collector_observe_{db}", total / wall, "obs/s", (total / wall) / 1000.0,
-                 f"1000 obs/s baseline ({1000 * cpu / total:.2f} ms CPU/post, storage only)")
+        headline(
+            f"collector_observe_{db}",
+            total / wall,
+            "obs/s",
+            (total / wall) / 1000.0,
+            f"1000 obs/s baseline ({1000 * cpu / total:.2f} ms CPU/post, storage only)",
+        )
         await engine.dispose()
 
 

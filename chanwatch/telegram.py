@@ -1,7 +1,13 @@
-"""Build the Telethon client: the real one, or one answered by the simulated Telegram."""
+"""Build the two Telegram clients: Telethon (MTProto) and the aiogram Bot (Bot API).
+
+Either talks to real Telegram, or to the simulated one where settings point there."""
 
 from __future__ import annotations
 
+from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
 from telethon import TelegramClient
 
 from chanwatch.secrets import private_session_path
@@ -39,3 +45,8 @@ def build_client(settings: Settings) -> TelegramClient:
         settings.telegram_api_hash.get_secret_value(),
         **CLIENT_OPTIONS,
     )
+
+
+def build_bot(token: str, base_url: str = "https://api.telegram.org") -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(base_url))
+    return Bot(token, session=session, default=DefaultBotProperties(parse_mode="HTML"))

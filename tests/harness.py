@@ -6,10 +6,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from aiogram import Bot
-from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 
+from chanwatch.telegram import build_bot
 from simulator.botapi import BotAPILimits, BotAPISimulator
 
 TOKEN = "123456:TEST-token-for-the-simulator"
@@ -17,8 +15,7 @@ TOKEN = "123456:TEST-token-for-the-simulator"
 
 def bot_for(sim: BotAPISimulator) -> Bot:
     """The same construction the composition root uses, pointed at the simulator."""
-    session = AiohttpSession(api=TelegramAPIServer.from_base(sim.base_url))
-    return Bot(sim.token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
+    return build_bot(sim.token, sim.base_url)
 
 
 @asynccontextmanager

@@ -8,17 +8,14 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-
 from bot.delivery import Sender
+from chanwatch.telegram import build_bot
 from storage.db import create_engine, session_factory
 
 
 async def main(db_url: str, base_url: str, token: str, lease: float) -> None:
     engine = create_engine(db_url)
-    bot = Bot(token, session=AiohttpSession(api=TelegramAPIServer.from_base(base_url)))
+    bot = build_bot(token, base_url)
     sender = Sender(bot, session_factory(engine), lease=lease, batch=50)
     print("ready", flush=True)
     while True:

@@ -1,0 +1,114 @@
+"""Alert latency: from a post appearing in the simulated world to the subscriber's chat.
+
+The whole road runs for real: a pushed MTProto update through Telethon's update loop,
+the collector's change detection, routing into the outbox, the sender, aiogram over
+HTTP to the simulated Bot API. The channel is joined, so this is the live-update path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+
+from bench.common import database, headline, kinds_available
+from bot.delivery import Sender
+from bot.i18n import Translator
+from bot.routing import EventRouter
+from chanwatch.telegram import CLIENT_OPTIONS, build_bot
+from collectors.collector import Collector, CollectorConfig
+from simulator.botapi import BotAPISimulator
+from simulator.mtproto import World, make_simulated_client
+from storage.db import create_engine, session_factory, transaction
+from storage.models import Subscriber, Subscription
+
+TARGET_P99 = 2.0  # seconds
+
+
+async def measure(db: str, posts: int, subscribers: int) -> list[float]:
+    async with database(db) as url:
+        engine = create_engine(url)
+        sessions = session_factory(engine)
+        world = World(service_messages=False)
+        world.create_channel(username="putdomoi", title="Путь домой", participants=50_000)
+        client = make_simulated_client(world, **CLIENT_OPTIONS)
+        sim = BotAPISimulator()
+        await sim.start()
+        bot = build_bot(sim.token, sim.base_url)
+        sender = Sender(bot, sessions)
+        router = EventRouter(sessions, Translator.load(), notify=sender.wake)
+        config = CollectorConfig(poll_max=600, refresh_every=600, reconcile_every=600)
+        collector = Collector(client, sessions, config, notify=router.wake)
+        await collector.start()
+        channel, code = await collector.watch("@putdomoi", None)
+        assert channel is not None, code
+        await collector.run_once()
+
+        async def subscribe(s):  # type: ignore[no-untyped-def]
+            for i in range(subscribers):
+                sub = Subscriber(chat_id=5000 + i, language="ru")
+                s.add(sub)
+                await s.flush()
+                s.add(
+                    Subscription(
+                        subscriber_id=sub.id,
+                        channel_id=channel.id,
+                        keywords=[],
+                        event_kinds=["posts"],
+                    )
+                )
+
+        await transaction(sessions, subscribe)
+        await router.start()
+        await sender.start()
+        watched_chat = 5000
+        latencies: list[float] = []
+        for i in range(posts):
+            marker = f"замер-{i:04d}"
+            before = len(sim.received(watched_chat))
+            started = time.perf_counter()
+            world.post("putdomoi", f"Пост {marker}")
+            deadline = started + 30
+            while time.perf_counter() < deadline:
+                got = sim.received(watched_chat)[before:]
+                if any(marker in (m.text or "") for m in got):
+                    break
+                await asyncio.sleep(0.002)
+            else:
+                raise AssertionError(f"post {i} never reached the subscriber")
+            latencies.append(time.perf_counter() - started)
+            await asyncio.sleep(1.05)  # the subscriber's chat allows one message a second
+        await collector.stop()
+        await router.stop()
+        await sender.stop()
+        await client.disconnect()
+        await bot.session.close()
+        await sim.stop()
+        await engine.dispose()
+        return latencies
+
+
+async def run(quick: bool) -> None:
+    posts = 15 if quick else 60
+    for db in await kinds_available():
+        lat = sorted(await measure(db, posts, 20))
+        p50 = statistics.median(lat)
+        p99 = lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))]
+        headline(
+            f"alert_latency_p50_{db}",
+            p50 * 1000,
+            "ms",
+            p50 / TARGET_P99,
+            f"{TARGET_P99:.0f} s target ({posts} posts, 20 subscribers)",
+        )
+        headline(
+            f"alert_latency_p99_{db}",
+            p99 * 1000,
+            "ms",
+            p99 / TARGET_P99,
+            f"{TARGET_P99:.0f} s target ({posts} posts, 20 subscribers)",
+        )
+
+
+def main(quick: bool) -> None:
+    asyncio.run(run(quick))
