@@ -161,19 +161,38 @@ def _dialect_insert(session: AsyncSession) -> Any:
     return sqlite_insert
 
 
-async def insert_ignore_many(
-    session: AsyncSession, model: type, rows: Sequence[Mapping[str, Any]], *, key: str
-) -> list[int]:
-    """Insert the rows whose unique `key` is not taken yet, in one statement; their new ids."""
+async def insert_ignore_rows(
+    session: AsyncSession,
+    model: type,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    conflict: Sequence[str],
+    returning: Sequence[Any],
+) -> list[Any]:
+    """Insert the rows that do not collide on the unique `conflict` columns; for each
+    row written, the `returning` columns. Duplicates are skipped, never an error."""
     if not rows:
         return []
     stmt = (
         _dialect_insert(session)(model)
-        .values(list(rows))
-        .on_conflict_do_nothing(index_elements=[key])
-        .returning(model.id)  # type: ignore[attr-defined]
+        .on_conflict_do_nothing(index_elements=list(conflict))
+        .returning(*returning)
     )
-    return list((await session.scalars(stmt)).all())
+    return list((await session.execute(stmt, [dict(r) for r in rows])).all())
+
+
+async def insert_ignore_many(
+    session: AsyncSession, model: type, rows: Sequence[Mapping[str, Any]], *, key: str
+) -> list[int]:
+    """Insert the rows whose unique `key` is not taken yet; their new ids."""
+    found = await insert_ignore_rows(
+        session,
+        model,
+        rows,
+        conflict=[key],
+        returning=[model.id],  # type: ignore[attr-defined]
+    )
+    return [r[0] for r in found]
 
 
 async def insert_ignore(

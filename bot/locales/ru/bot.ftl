@@ -1,0 +1,327 @@
+# chanwatch — русский каталог разговора с ботом (команды, кнопки, ошибки).
+#
+# Значения подставляются как есть и уже экранированы для HTML вызывающим кодом
+# ($channel — готовая HTML-ссылка). Не используйте в тексте <, > и одиночный &.
+
+## Меню команд
+
+cmd-start = Запустить бота заново
+cmd-help = Что умеет бот
+cmd-channels = Каналы под наблюдением, подписка
+cmd-subscribe = Подписаться на канал: /subscribe @name
+cmd-unsubscribe = Отписаться от канала
+cmd-kinds = О каких событиях канала сообщать
+cmd-filters = Фильтры по словам для канала
+cmd-mute = Приостановить оповещения
+cmd-unmute = Возобновить оповещения
+cmd-digest = Недельная сводка: сейчас, вкл. или выкл.
+cmd-lang = Язык
+cmd-settings = Ваши настройки
+cmd-stop = Уйти и удалить свои данные
+cmd-watch = Модераторам: следить за каналом
+cmd-unwatch = Модераторам: перестать следить за каналом
+cmd-watched = Модераторам: список наблюдения
+cmd-status = Модераторам: состояние сборщика и рассылки
+cmd-events = Модераторам: последние события канала
+cmd-mod = Модераторам: добавить или убрать модератора
+cmd-ban = Модераторам: заблокировать пользователя
+cmd-unban = Модераторам: снять блокировку
+cmd-broadcast = Модераторам: сообщение всем подписчикам
+cmd-audit = Модераторам: журнал действий
+cmd-digest_run = Модераторам: разослать недельную сводку сейчас
+
+## Для всех
+
+start-welcome = Здравствуйте, { $name }! Я слежу за публичными Telegram-каналами и рассказываю, что с ними происходит: новые посты, правки, удаления и то, что Telegram делает с самим каналом, — метка FAKE или SCAM, ограничение, новое название или исчезновение канала.
+    Нажмите «Каналы» ниже, чтобы выбрать, за чем следить, или отправьте /help.
+start-again = С возвращением, { $name }! Ваши подписки на месте. Команды — в /help.
+
+help-subscriber = Что я умею:
+    /channels — каналы под наблюдением; нажмите на канал, чтобы подписаться или отписаться
+    /subscribe @name — подписаться на канал; /unsubscribe @name — отписаться
+    /kinds @name — какие события присылать: новые посты, правки, удаления, изменения канала
+    /filters @name слово, «фраза» — сообщать только о постах с этими словами (* в конце — начало слова); /filters @name покажет фильтры, /filters @name - удалит их
+    /mute 1h, 8h, 1d, 7d или число часов — пауза оповещений; /unmute — возобновить
+    /digest — ваша недельная сводка прямо сейчас; /digest on или /digest off
+    /lang — язык; /settings — все настройки сразу
+    /stop — уйти и удалить свои данные
+help-moderator = Для модераторов:
+    /watch @name — следить за каналом; /unwatch @name — перестать (архив останется)
+    /watched — список наблюдения: метки, доступность, проверки
+    /status — состояние сборщика, очереди отправки и сводок
+    /events @name — последние события канала
+    /mod add ID, /mod remove ID — модераторы; /ban ID, /unban ID — блокировки
+    /broadcast текст — сообщение всем подписчикам (с предпросмотром)
+    /audit — кто что сделал; /digest_run — разослать недельную сводку сейчас
+
+throttled = Вы пишете слишком часто. Подождите несколько секунд и повторите.
+banned = Вам закрыт доступ к этому боту.
+mod-only = Эта команда только для модераторов.
+error-generic = У меня что-то сломалось. Пожалуйста, попробуйте позже.
+error-busy = Не могу достучаться до базы данных. Попробуйте через минуту.
+unknown-command = Я не знаю команду { $command }. Список команд — в /help.
+unknown-text = Я понимаю только команды. Отправьте /help, чтобы их увидеть.
+stale-button = Эта кнопка устарела. Отправьте команду ещё раз.
+time-never = никогда
+
+## Язык
+
+lang-name = Русский
+lang-choose = Выберите язык:
+lang-set = Готово: буду говорить с вами по-русски.
+lang-unknown = Я не говорю на «{ $code }». Доступны: { $languages }.
+
+## Настройки
+
+settings-header = Ваши настройки
+settings-language = Язык: { $language }
+settings-digest = Недельная сводка: { $state ->
+    [on] включена
+   *[off] выключена
+}
+settings-muted = Оповещения приостановлены до { $until }.
+settings-not-muted = Оповещения включены.
+settings-no-subscriptions = Вы пока ни на что не подписаны: см. /channels.
+settings-subscriptions = { $count ->
+    [one] Вы подписаны на { $count } канал:
+    [few] Вы подписаны на { $count } канала:
+   *[other] Вы подписаны на { $count } каналов:
+}
+settings-subscription = • { $channel } — { $kinds }; фильтры: { $filters }
+settings-actions = Недельная сводка: { $state ->
+    [on] включена
+   *[off] выключена
+}. Что изменить?
+kinds-none = ничего
+filters-all = нет, все посты
+
+## Уход
+
+stop-nothing = О вас ничего не хранится. Отправьте /start, чтобы начать.
+stop-confirm = Уйти из chanwatch? Ваши подписки, фильтры и настройки будут удалены, и больше я ничего вам не пришлю.
+stop-cancelled = Хорошо, ничего не удалено.
+stop-done = Ваши данные удалены. До свидания! Если захотите вернуться, отправьте /start.
+
+## Кнопки
+
+kb-yes = Да
+kb-cancel = Отмена
+kb-stop-yes = Да, удалить мои данные
+kb-channels = 📋 Каналы
+kb-language = 🌐 Язык
+kb-digest-turn-on = Включить недельную сводку
+kb-digest-turn-off = Выключить недельную сводку
+kb-subscribe = ➕ { $title }
+kb-subscribed = ✅ { $title }
+kb-kinds = ⚙️ События
+kb-prev = ◀️ Назад
+kb-next = Ещё ▶️
+kb-page = { $page } / { $total }
+kb-kind-on = ✅ { $name }
+kb-kind-off = ⬜ { $name }
+kb-done = Готово
+kb-mute-1h = 1 час
+kb-mute-8h = 8 часов
+kb-mute-1d = 1 день
+kb-mute-7d = 7 дней
+kb-unwatch = 🗑 { $title }
+kb-unwatch-yes = Да, перестать следить
+kb-broadcast-yes = Отправить всем
+kb-digest-run-yes = Да, разослать сейчас
+
+## Каналы и подписки
+
+kind-name = { $group ->
+    [posts] Новые посты
+    [edits] Правки
+    [deletions] Удаления
+   *[channel] Изменения канала и метки
+}
+channels-none = Пока ни за одним каналом не ведётся наблюдение.
+channels-header = { $count ->
+    [one] Под наблюдением { $count } канал. Нажмите на канал, чтобы подписаться или отписаться (✅ — вы подписаны).
+    [few] Под наблюдением { $count } канала. Нажмите на канал, чтобы подписаться или отписаться (✅ — вы подписаны).
+   *[other] Под наблюдением { $count } каналов. Нажмите на канал, чтобы подписаться или отписаться (✅ — вы подписаны).
+}
+channels-line = { $followed ->
+    [yes] ✅
+   *[no] •
+} { $channel } — { $state }
+channels-line-labels = { $followed ->
+    [yes] ✅
+   *[no] •
+} { $channel } — { $labels } — { $state }
+channel-reachable = доступен
+channel-unreachable = { $reason ->
+    [private] стал закрытым
+    [banned] заблокирован Telegram
+    [deleted] удалён
+    [username_released] имя больше не ведёт к нему
+   *[other] недоступен
+}
+sub-added = Теперь вы подписаны на этот канал.
+sub-removed = Вы отписались от этого канала.
+stale-channel = За этим каналом больше не ведётся наблюдение.
+stale-subscription = Вы больше не подписаны на этот канал.
+handle-error = { $code ->
+    [empty] Укажите канал, например @durov или https://t.me/durov.
+    [private_link] «{ $text }» — приглашение в закрытый чат; я слежу только за публичными каналами.
+    [not_channel] «{ $text }» — не канал.
+   *[invalid] «{ $text }» — не имя канала. Укажите @name или ссылку t.me.
+}
+channel-not-watched = { $channel } нет в списке наблюдения. Каналы, на которые можно подписаться, — в /channels.
+channel-unknown = Я не знаю канала { $channel }.
+sub-added-cmd = Теперь вы подписаны на { $channel }. Выберите события в /kinds и фильтры в /filters.
+sub-already = Вы уже подписаны на { $channel }.
+unsub-done = Вы отписались от { $channel }.
+not-subscribed = Вы не подписаны на { $channel }.
+
+kinds-usage = Отправьте /kinds @name, чтобы выбрать, о каких событиях канала сообщать.
+kinds-header = О каких событиях { $channel } сообщать?
+kinds-at-least-one = Оставьте хотя бы один вид. Чтобы не получать ничего, отпишитесь от канала.
+kinds-saved = Сохранено. { $channel }: { $kinds }.
+
+filters-usage = Фильтры по словам: /filters @name слово, «фраза» — тогда о постах я сообщаю, только если в посте есть одно из них. * в конце означает начало слова. Не больше { $max } фильтров, каждый до { $length } символов. /filters @name покажет фильтры, /filters @name - удалит их.
+filters-show = Фильтры { $channel }: { $keywords }
+filters-none = У { $channel } нет фильтров: вы получаете все посты.
+filters-bad-keyword = «{ $keyword }» не может быть фильтром: нужно от 1 до { $length } символов.
+filters-too-many = Слишком много фильтров: не больше { $max } на канал.
+filters-set = Фильтры { $channel } теперь: { $keywords }
+filters-cleared = Фильтры { $channel } удалены: вы получаете все посты.
+
+## Пауза и сводка
+
+mute-usage = На сколько? Отправьте /mute 1h, 8h, 1d или 7d (или число часов) либо нажмите:
+mute-invalid = «{ $value }» — не срок. Укажите 1h, 8h, 1d, 7d или число часов, не больше года.
+mute-set = Оповещения приостановлены до { $until }. Чтобы возобновить раньше, отправьте /unmute.
+unmute-not-muted = Оповещения не приостановлены.
+unmute-done = Оповещения снова включены.
+digest-on = Недельная сводка включена.
+digest-off = Недельная сводка выключена.
+digest-usage = Отправьте /digest, чтобы получить сводку сейчас, или /digest on, /digest off.
+digest-unavailable = Сводка сейчас недоступна. Попробуйте позже.
+digest-queued = Ваша сводка за последние 7 дней уже в пути.
+digest-empty = Сейчас нечего отправить: сначала подпишитесь на каналы или подождите минуту, если только что запрашивали сводку.
+
+## Модераторам: наблюдение
+
+watch-usage = Отправьте /watch @name или /watch https://t.me/name, чтобы следить за каналом.
+watch-requested = Ищу { $handle }…
+watch-queued = { $handle } в очереди; сборщик ещё не ответил. Загляните в /watched чуть позже.
+watch-result = { $code ->
+    [added] Теперь слежу за { $channel }.
+    [already] За { $channel } уже ведётся наблюдение.
+    [not_found] { $channel } не существует.
+    [is_user] { $channel } — пользователь, а не канал.
+    [is_bot] { $channel } — бот, а не канал.
+    [is_group] { $channel } — группа, а не канал.
+    [private] { $channel } — закрытый; я слежу только за публичными каналами.
+    [not_channel] { $channel } — не канал.
+    [unknown_id] Не нахожу канал с id { $channel }; укажите его @name.
+    [invalid] { $channel } — недопустимое имя канала.
+   *[other] Не удалось начать наблюдение за { $channel }.
+}
+watched-none = Ни за одним каналом не ведётся наблюдение.
+unwatch-choose = За каким каналом перестать следить?
+unwatch-not-watched = { $channel } нет в списке наблюдения.
+unwatch-confirm = Перестать следить за { $channel }? Архив и события останутся.
+unwatch-cancelled = Отменено; наблюдение продолжается.
+unwatch-done = Больше не слежу за { $channel }. Архив остаётся.
+
+watched-header = { $count ->
+    [one] Под наблюдением { $count } канал:
+    [few] Под наблюдением { $count } канала:
+   *[other] Под наблюдением { $count } каналов:
+}
+watched-title = • { $channel }
+watched-title-labels = • { $channel } — { $labels }
+watched-post = №{ $id } в { $time }
+watched-no-post = пока нет
+watched-details = { $state } · последний пост: { $post } · проверен: { $checked }{ $retries ->
+    [0] {""}
+   *[other] {" "}· неудачных проверок: { $retries }
+}
+flood-none = Флуд-ожиданий нет.
+flood-item = { $request } { $seconds } с
+flood-waits = Флуд-ожидания: { $waits }
+
+## Модераторам: состояние
+
+status-header = Состояние chanwatch
+status-collector-unknown = Сборщик: ещё не отчитывался.
+status-collector = Сборщик: { $state ->
+    [connected] подключён
+   *[disconnected] не подключён
+} (отчёт { $updated })
+status-lag = Отставание опроса: { $seconds } с
+status-lag-unknown = Отставание опроса: неизвестно
+status-outbox = Очередь отправки: ждут { $pending }, отправляются { $sending }, не удалось { $failed }
+status-sends = Отправлено за последнюю минуту: { $count }
+status-digest-none = Последняя сводка: ещё не было
+status-digest-running = Сводка { $period }: идёт с { $started }
+status-digest = Последняя сводка: { $period }, завершена { $completed }, подписчиков: { $count }
+status-counts = Каналов под наблюдением: { $channels }; подписчиков: { $subscribers }
+
+events-usage = Отправьте /events @name, можно с числом событий (до { $max }).
+events-none = У { $channel } пока нет событий.
+events-header = Последние события { $channel } ({ $count }):
+events-line = { $time } · { $text }
+
+## Модераторам: люди
+
+mod-list = Модераторы из конфигурации: { $configured }
+    Назначены в боте: { $granted }
+    Изменить: /mod add ID или /mod remove ID.
+mod-usage = Отправьте /mod add ID или /mod remove ID (числовой id пользователя Telegram).
+mod-configured = { $user } — модератор по конфигурации; уберите его там.
+mod-added = { $user } теперь модератор.
+mod-already = { $user } уже модератор.
+mod-removed = { $user } больше не модератор.
+mod-not = { $user } не назначен модератором в боте.
+ban-usage = Отправьте /ban ID (числовой id пользователя Telegram).
+ban-self = Нельзя заблокировать самого себя.
+ban-configured = { $user } — модератор по конфигурации, его нельзя заблокировать.
+ban-done = { $user } заблокирован.
+ban-already = { $user } уже заблокирован.
+unban-usage = Отправьте /unban ID (числовой id пользователя Telegram).
+unban-done = { $user } разблокирован.
+unban-not = { $user } не заблокирован.
+
+## Модераторам: рассылка, журнал, сводка
+
+broadcast-usage = Отправьте /broadcast и текст. Сначала вы увидите предпросмотр.
+broadcast-preview = { $count ->
+    [one] Предпросмотр. Отправить это { $count } подписчику?
+   *[other] Предпросмотр. Отправить это подписчикам ({ $count })?
+}
+broadcast-already = По этой рассылке решение уже принято.
+broadcast-cancelled = Рассылка отменена.
+broadcast-sent = { $count ->
+    [one] Рассылка поставлена в очередь для { $count } подписчика.
+   *[other] Рассылка поставлена в очередь, подписчиков: { $count }.
+}
+
+audit-usage = Отправьте /audit, можно с числом записей (до { $max }).
+audit-none = Журнал пуст.
+audit-header = Журнал, последние { $count }:
+audit-line = { $time } · { $actor } · { $action ->
+    [watch] наблюдение
+    [unwatch] снятие с наблюдения
+    [mod_add] модератор добавлен
+    [mod_remove] модератор убран
+    [ban] блокировка
+    [unban] разблокировка
+    [broadcast_preview] черновик рассылки
+    [broadcast_send] рассылка отправлена
+    [broadcast_cancel] рассылка отменена
+    [digest_run] рассылка сводки
+   *[other] { $action }
+} { $target }
+
+digest-run-confirm = Разослать недельную сводку всем подписчикам сейчас?
+digest-run-cancelled = Рассылка сводки отменена.
+digest-run-started = Собираю сводки…
+digest-run-done = { $count ->
+    [one] Сводка поставлена в очередь для { $count } подписчика.
+   *[other] Сводки поставлены в очередь, подписчиков: { $count }.
+}
