@@ -48,7 +48,10 @@ def parse_handle(text: str) -> Handle:
     if raw.startswith("@"):
         return _username(raw[1:], raw)
     candidate = raw if "://" in raw else "https://" + raw
-    parts = urlsplit(candidate)
+    try:
+        parts = urlsplit(candidate)
+    except ValueError:  # e.g. "a[b": urlsplit reads brackets as an IPv6 host
+        raise HandleError("invalid", raw) from None
     host = (parts.hostname or "").lower()
     if host in _TME_HOSTS:
         segments = [s for s in parts.path.split("/") if s]

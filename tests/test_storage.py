@@ -270,8 +270,13 @@ async def test_stale_sighting_after_an_edit_is_not_a_revert(sessions: SessionMak
 async def test_album_is_one_alert_with_its_caption(sessions: SessionMaker) -> None:
     channel_id = await _channel(sessions)
     album = [
-        PostSeen(message_id=20 + i, date=T0, text="Подпись" if i == 1 else "", media_kind="photo",
-                 grouped_id=999)
+        PostSeen(
+            message_id=20 + i,
+            date=T0,
+            text="Подпись" if i == 1 else "",
+            media_kind="photo",
+            grouped_id=999,
+        )
         for i in range(3)
     ]
     rec = await transaction(sessions, lambda s: changes.observe_posts(s, channel_id, album))

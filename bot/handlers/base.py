@@ -1,0 +1,222 @@
+"""What every handler needs: replies that survive Telegram's limits, escaping, argument parsing."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import unicodedata
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    User,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import Translator
+from bot.render import ChannelRef, channel_link, label_name
+from bot.textsplit import MESSAGE_LIMIT, split_html, truncate
+from collectors.handles import Handle, HandleError, parse_handle
+from storage import channels
+from storage.models import Channel, Subscriber
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# A reply refused with 429 is retried after Telegram's `retry_after`, if it is this short.
+REPLY_RETRY_MAX_WAIT = 30.0
+REPLY_ATTEMPTS = 3
+# Long listings go out as at most this many messages.
+MAX_REPLY_MESSAGES = 4
+# Echoed user input is clipped to this many characters before escaping.
+ECHO_MAX = 64
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+def esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def plain(text: str) -> str:
+    """User text fit for storing: control characters other than newline and tab removed."""
+    return "".join(c for c in text if c in "\n\t" or unicodedata.category(c) != "Cc").strip()
+
+
+def echo(value: str, limit: int = ECHO_MAX) -> str:
+    """User input as it may be shown back: one line, clipped, escaped."""
+    return esc(truncate(" ".join(value.split()), limit))
+
+
+async def _with_retry(call_factory: Callable[[], Awaitable[T]], what: str) -> T | None:
+    """Make a Bot API call, waiting out short flood limits; None when it could not be made."""
+    for attempt in range(1, REPLY_ATTEMPTS + 1):
+        try:
+            return await call_factory()
+        except TelegramRetryAfter as exc:
+            if exc.retry_after > REPLY_RETRY_MAX_WAIT or attempt == REPLY_ATTEMPTS:
+                log.warning("%s dropped: flood limited for %ss", what, exc.retry_after)
+                return None
+            await asyncio.sleep(exc.retry_after)
+        except TelegramForbiddenError as exc:
+            log.info("%s not delivered: %s", what, exc.message)
+            return None
+    return None
+
+
+async def send(
+    message: Message, text: str, markup: InlineKeyboardMarkup | None = None
+) -> Message | None:
+    """Answer in the message's chat (HTML), retrying when Telegram asks us to wait."""
+    result = await _with_retry(
+        lambda: message.answer(
+            text, parse_mode="HTML", reply_markup=markup, link_preview_options=NO_PREVIEW
+        ),
+        "reply",
+    )
+    return result if isinstance(result, Message) else None
+
+
+async def send_lines(message: Message, lines: Sequence[str]) -> None:
+    """A listing (HTML lines) in as few messages as Telegram's length limit allows."""
+    chunks = split_html([line for line in lines if line], MESSAGE_LIMIT)
+    for chunk in chunks[:MAX_REPLY_MESSAGES]:
+        await send(message, chunk)
+
+
+async def show(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    """Replace the pressed message with `text` (or send it anew when it cannot be edited)."""
+    msg = query.message
+    if isinstance(msg, Message):
+        try:
+            await _with_retry(
+                lambda: msg.edit_text(
+                    text, parse_mode="HTML", reply_markup=markup, link_preview_options=NO_PREVIEW
+                ),
+                "edit",
+            )
+            return
+        except TelegramBadRequest as exc:
+            if "not modified" in exc.message:
+                return
+            log.info("could not edit message %s: %s", msg.message_id, exc.message)
+    if query.from_user is not None and query.bot is not None:
+        bot = query.bot
+        chat_id = msg.chat.id if msg is not None else query.from_user.id
+        await _with_retry(
+            lambda: bot.send_message(
+                chat_id,
+                text,
+                parse_mode="HTML",
+                reply_markup=markup,
+                link_preview_options=NO_PREVIEW,
+            ),
+            "reply",
+        )
+
+
+async def toast(query: CallbackQuery, text: str = "", *, alert: bool = False) -> None:
+    """Answer the button press (once); a lost answer only leaves the spinner running."""
+    try:
+        await query.answer(truncate(text, 190) if text else None, show_alert=alert)
+    except (TelegramBadRequest, TelegramRetryAfter) as exc:
+        log.info("callback answer lost: %s", exc)
+
+
+# --------------------------------------------------------------------------- users
+
+
+def display_name(user: User | None) -> str:
+    if user is None:
+        return ""
+    return user.first_name or (user.username or "")
+
+
+def subscriber_fields(user: User | None, lang: str) -> dict[str, object]:
+    if user is None:
+        return {"language": lang}
+    return {
+        "user_id": user.id,
+        "username": user.username,
+        "first_name": user.first_name or "",
+        "language": lang,
+    }
+
+
+def chat_id_of(message: Message | None, query: CallbackQuery | None = None) -> int:
+    if message is not None:
+        return message.chat.id
+    assert query is not None and query.message is not None
+    return query.message.chat.id
+
+
+# --------------------------------------------------------------------------- channels
+
+
+def ref(channel: Channel) -> ChannelRef:
+    return ChannelRef(tg_id=channel.tg_id, title=channel.title, username=channel.username)
+
+
+def link(channel: Channel) -> str:
+    return channel_link(ref(channel))
+
+
+def labels_text(t: Translator, lang: str, channel: Channel) -> str:
+    names = [label_name(t, lang, label) for label in sorted(channel.labels)]
+    return esc(", ".join(names)) if names else ""
+
+
+def state_text(t: Translator, lang: str, channel: Channel) -> str:
+    if channel.reachable:
+        return t.get(lang, "channel-reachable")
+    return t.get(lang, "channel-unreachable", reason=esc(channel.unavailable_reason or "unknown"))
+
+
+def handle_error_text(t: Translator, lang: str, err: HandleError, raw: str) -> str:
+    return t.get(lang, "handle-error", code=err.code, text=echo(raw))
+
+
+def parse_channel(raw: str) -> Handle:
+    """`parse_handle`, but any malformed text is a HandleError("invalid")."""
+    try:
+        return parse_handle(raw)
+    except HandleError:
+        raise
+    except ValueError:  # urlsplit refuses some texts ("a[b") with a plain ValueError
+        raise HandleError("invalid", raw) from None
+
+
+async def find_channel(session: AsyncSession, handle: Handle) -> Channel | None:
+    """The channel a handle names: by username (any case) or by Telegram id."""
+    if handle.username:
+        return await channels.find(session, handle.username)
+    assert handle.tg_id is not None
+    return await channels.by_tg_id(session, handle.tg_id)
+
+
+def fmt_time(value: datetime | None, tz: ZoneInfo, t: Translator, lang: str) -> str:
+    if value is None:
+        return t.get(lang, "time-never")
+    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def subscriber_lang(t: Translator, subscriber: Subscriber | None, fallback: str) -> str:
+    if subscriber is not None and subscriber.language in t.languages:
+        return subscriber.language
+    return fallback
+
+
+def split_args(args: str | None) -> tuple[str, str]:
+    """("first word", "the rest") of a command's arguments."""
+    text = (args or "").strip()
+    if not text:
+        return "", ""
+    parts = text.split(maxsplit=1)
+    return parts[0], parts[1] if len(parts) > 1 else ""

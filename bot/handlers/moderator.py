@@ -1,0 +1,707 @@
+"""Moderators: the watch list, health, moderators and bans, broadcasts, the audit log.
+
+Every handler here sits behind `bot.filters.ModeratorOnly` (installed on this router
+by `get_routers`), and every change a moderator makes is written to the audit log in
+the same transaction as the change itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import inspect
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from aiogram import Bot, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.handlers.base import (
+    echo,
+    esc,
+    find_channel,
+    fmt_time,
+    handle_error_text,
+    labels_text,
+    link,
+    parse_channel,
+    plain,
+    ref,
+    send,
+    send_lines,
+    show,
+    split_args,
+    state_text,
+    toast,
+)
+from bot.i18n import Translator
+from bot.keyboards import (
+    BroadcastCb,
+    DigestRunCb,
+    UnwatchCb,
+    confirm_keyboard,
+    set_chat_menu,
+    unwatch_keyboard,
+)
+from bot.render import ChannelRef, EventView, render_event
+from bot.routing import text_parts
+from bot.textsplit import truncate, visible_text
+from chanwatch.settings import Settings
+from collectors.handles import HandleError
+from storage import audit, channels, events, outbox, status, subscribers
+from storage.db import SessionMaker, transaction
+from storage.models import AuditEntry, Channel, Delivery, DigestRun, Subscriber, WatchRequest
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+# How long /watch waits for the collector to resolve the handle, and how often it looks.
+WATCH_TIMEOUT = 15.0
+WATCH_POLL_INTERVAL = 0.5
+EVENTS_DEFAULT = 10
+EVENTS_MAX = 30
+AUDIT_DEFAULT = 20
+AUDIT_MAX = 50
+EVENT_LINE_MAX = 160
+BROADCAST_PREVIEW_MAX = 3000
+MAX_USER_ID = 2**63 - 1
+
+
+def _actor(event: Message | CallbackQuery) -> int:
+    return event.from_user.id if event.from_user else 0
+
+
+def _user_id(raw: str) -> int | None:
+    raw = raw.strip()
+    if not raw.isdigit() or len(raw) > 19:
+        return None
+    value = int(raw)
+    return value if 0 < value <= MAX_USER_ID else None
+
+
+async def _call(result: object) -> object:
+    return await result if inspect.isawaitable(result) else result
+
+
+# --------------------------------------------------------------------------- watch
+
+
+async def _wait_for(sessions: SessionMaker, request_id: int) -> tuple[str, Channel | None] | None:
+    """The collector's answer to a watch request, or None when it did not come in time."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WATCH_TIMEOUT
+    while True:
+        async with sessions() as s:
+            req = await s.get(WatchRequest, request_id)
+            if req is not None and req.status != "pending":
+                ch = await channels.get(s, req.channel_id) if req.channel_id else None
+                return req.result_code or "unknown", ch
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return None
+        await asyncio.sleep(min(WATCH_POLL_INTERVAL, remaining))
+
+
+async def watch(
+    message: Message, command: CommandObject, sessions: SessionMaker, t: Translator, lang: str
+) -> None:
+    raw = (command.args or "").strip()
+    if not raw:
+        await send(message, t.get(lang, "watch-usage"))
+        return
+    try:
+        handle = parse_channel(raw)
+    except HandleError as err:
+        await send(message, handle_error_text(t, lang, err, raw))
+        return
+    actor = _actor(message)
+
+    async def work(s: AsyncSession) -> tuple[int | None, Channel | None]:
+        known = await find_channel(s, handle)
+        if known is not None and known.watched:
+            return None, known
+        req = WatchRequest(
+            handle=str(handle), requested_by=actor, status="pending", created_at=utcnow()
+        )
+        s.add(req)
+        await s.flush()
+        await audit.record(s, actor, "watch", str(handle), {"request_id": req.id})
+        return req.id, None
+
+    request_id, known = await transaction(sessions, work)
+    if request_id is None:
+        await send(message, t.get(lang, "watch-result", code="already", channel=link(known)))
+        return
+    await send(message, t.get(lang, "watch-requested", handle=esc(str(handle))))
+    outcome = await _wait_for(sessions, request_id)
+    if outcome is None:
+        await send(message, t.get(lang, "watch-queued", handle=esc(str(handle))))
+        return
+    code, ch = outcome
+    channel = link(ch) if ch is not None else esc(str(handle))
+    await send(message, t.get(lang, "watch-result", code=code, channel=channel))
+
+
+# --------------------------------------------------------------------------- unwatch
+
+
+async def unwatch(
+    message: Message, command: CommandObject, sessions: SessionMaker, t: Translator, lang: str
+) -> None:
+    raw, _ = split_args(command.args)
+    if not raw:
+        async with sessions() as s:
+            watched = list(await channels.watched(s))
+        if not watched:
+            await send(message, t.get(lang, "watched-none"))
+            return
+        await send(message, t.get(lang, "unwatch-choose"), unwatch_keyboard(t, lang, watched))
+        return
+    try:
+        handle = parse_channel(raw)
+    except HandleError as err:
+        await send(message, handle_error_text(t, lang, err, raw))
+        return
+    async with sessions() as s:
+        ch = await find_channel(s, handle)
+    if ch is None or not ch.watched:
+        await send(message, t.get(lang, "unwatch-not-watched", channel=echo(raw)))
+        return
+    await send(message, *_unwatch_confirmation(t, lang, ch))
+
+
+def _unwatch_confirmation(
+    t: Translator, lang: str, ch: Channel
+) -> tuple[str, InlineKeyboardMarkup]:
+    markup = confirm_keyboard(
+        t,
+        lang,
+        UnwatchCb(action="yes", channel_id=ch.id),
+        UnwatchCb(action="no", channel_id=ch.id),
+        yes_key="kb-unwatch-yes",
+    )
+    return t.get(lang, "unwatch-confirm", channel=link(ch)), markup
+
+
+async def unwatch_pressed(
+    query: CallbackQuery,
+    callback_data: UnwatchCb,
+    sessions: SessionMaker,
+    t: Translator,
+    lang: str,
+) -> None:
+    action, channel_id = callback_data.action, callback_data.channel_id
+    if action == "no":
+        await toast(query)
+        await show(query, t.get(lang, "unwatch-cancelled"))
+        return
+    if action == "ask":
+        async with sessions() as s:
+            ch = await channels.get(s, channel_id)
+        if ch is None or not ch.watched:
+            await toast(query, t.get(lang, "stale-channel"), alert=True)
+            return
+        await toast(query)
+        await show(query, *_unwatch_confirmation(t, lang, ch))
+        return
+    if action != "yes":
+        await toast(query, t.get(lang, "stale-button"), alert=True)
+        return
+    actor = _actor(query)
+
+    async def work(s: AsyncSession) -> Channel | None:
+        ch = await channels.get(s, channel_id)
+        if ch is None or not ch.watched:
+            return None
+        await channels.unwatch(s, ch)
+        await audit.record(s, actor, "unwatch", ch.username or str(ch.tg_id), {"channel": ch.id})
+        return ch
+
+    ch = await transaction(sessions, work)
+    if ch is None:
+        await toast(query, t.get(lang, "stale-channel"), alert=True)
+        await show(query, t.get(lang, "stale-channel"))
+        return
+    await toast(query)
+    await show(query, t.get(lang, "unwatch-done", channel=link(ch)))
+
+
+# --------------------------------------------------------------------------- watched / status
+
+
+def _flood_text(t: Translator, lang: str, data: dict[str, object] | None) -> str:
+    waits = (data or {}).get("flood_waits") or {}
+    if not isinstance(waits, dict) or not waits:
+        return t.get(lang, "flood-none")
+    parts = [
+        t.get(lang, "flood-item", request=esc(str(kind)), seconds=round(float(secs)))
+        for kind, secs in sorted(waits.items())
+        if isinstance(secs, int | float)
+    ]
+    return (
+        t.get(lang, "flood-waits", waits=", ".join(parts)) if parts else t.get(lang, "flood-none")
+    )
+
+
+async def watched(
+    message: Message, sessions: SessionMaker, settings: Settings, t: Translator, lang: str
+) -> None:
+    async with sessions() as s:
+        rows = list(await channels.watched(s))
+        collector = await status.get(s, "collector")
+    if not rows:
+        await send(message, t.get(lang, "watched-none"))
+        return
+    lines = [t.get(lang, "watched-header", count=len(rows))]
+    for ch in rows:
+        labels = labels_text(t, lang, ch)
+        title_key = "watched-title-labels" if labels else "watched-title"
+        lines.append(t.get(lang, title_key, channel=link(ch), labels=labels))
+        post = (
+            t.get(
+                lang,
+                "watched-post",
+                id=str(ch.last_message_id),
+                time=esc(fmt_time(ch.last_post_at, settings.tz, t, lang)),
+            )
+            if ch.last_message_id
+            else t.get(lang, "watched-no-post")
+        )
+        lines.append(
+            t.get(
+                lang,
+                "watched-details",
+                state=state_text(t, lang, ch),
+                post=post,
+                checked=esc(fmt_time(ch.last_checked_at, settings.tz, t, lang)),
+                retries=ch.retry_count,
+            )
+        )
+    lines.append(_flood_text(t, lang, collector.data if collector else None))
+    await send_lines(message, lines)
+
+
+async def status_command(
+    message: Message, sessions: SessionMaker, settings: Settings, t: Translator, lang: str
+) -> None:
+    now = utcnow()
+    async with sessions() as s:
+        collector = await status.get(s, "collector")
+        by_status = dict(
+            (
+                await s.execute(
+                    select(Delivery.status, func.count())
+                    .where(Delivery.status.in_(("pending", "sending", "failed")))
+                    .group_by(Delivery.status)
+                )
+            ).all()
+        )
+        sent = await s.scalar(
+            select(func.count()).where(Delivery.sent_at >= now - timedelta(minutes=1))
+        )
+        run = await s.scalar(
+            select(DigestRun).order_by(DigestRun.started_at.desc(), DigestRun.id.desc()).limit(1)
+        )
+        n_channels = await s.scalar(select(func.count()).where(Channel.watched.is_(True)))
+        n_subscribers = await s.scalar(select(func.count(Subscriber.id)))
+    lines = [t.get(lang, "status-header")]
+    if collector is None:
+        lines.append(t.get(lang, "status-collector-unknown"))
+    else:
+        data = collector.data or {}
+        lines.append(
+            t.get(
+                lang,
+                "status-collector",
+                state="connected" if data.get("connected") else "disconnected",
+                updated=esc(fmt_time(collector.updated_at, settings.tz, t, lang)),
+            )
+        )
+        lag = data.get("lag_seconds")
+        lines.append(
+            t.get(lang, "status-lag", seconds=round(float(lag)))
+            if isinstance(lag, int | float)
+            else t.get(lang, "status-lag-unknown")
+        )
+        lines.append(_flood_text(t, lang, data))
+    lines.append(
+        t.get(
+            lang,
+            "status-outbox",
+            pending=by_status.get("pending", 0),
+            sending=by_status.get("sending", 0),
+            failed=by_status.get("failed", 0),
+        )
+    )
+    lines.append(t.get(lang, "status-sends", count=sent or 0))
+    if run is None:
+        lines.append(t.get(lang, "status-digest-none"))
+    elif run.completed_at is None:
+        lines.append(
+            t.get(
+                lang,
+                "status-digest-running",
+                period=esc(run.period_key),
+                started=esc(fmt_time(run.started_at, settings.tz, t, lang)),
+            )
+        )
+    else:
+        lines.append(
+            t.get(
+                lang,
+                "status-digest",
+                period=esc(run.period_key),
+                completed=esc(fmt_time(run.completed_at, settings.tz, t, lang)),
+                count=run.subscribers,
+            )
+        )
+    lines.append(
+        t.get(lang, "status-counts", channels=n_channels or 0, subscribers=n_subscribers or 0)
+    )
+    await send_lines(message, lines)
+
+
+# --------------------------------------------------------------------------- events
+
+
+async def events_command(
+    message: Message,
+    command: CommandObject,
+    sessions: SessionMaker,
+    settings: Settings,
+    t: Translator,
+    lang: str,
+) -> None:
+    raw, rest = split_args(command.args)
+    if not raw:
+        await send(message, t.get(lang, "events-usage", max=EVENTS_MAX))
+        return
+    count = EVENTS_DEFAULT
+    if rest.strip():
+        number = rest.strip()
+        if not number.isdigit() or not 1 <= int(number[:6]) <= EVENTS_MAX:
+            await send(message, t.get(lang, "events-usage", max=EVENTS_MAX))
+            return
+        count = int(number)
+    try:
+        handle = parse_channel(raw)
+    except HandleError as err:
+        await send(message, handle_error_text(t, lang, err, raw))
+        return
+    async with sessions() as s:
+        ch = await find_channel(s, handle)
+        rows = list(await events.recent(s, ch.id, count)) if ch else []
+    if ch is None:
+        await send(message, t.get(lang, "channel-unknown", channel=echo(raw)))
+        return
+    if not rows:
+        await send(message, t.get(lang, "events-none", channel=link(ch)))
+        return
+    lines = [t.get(lang, "events-header", channel=link(ch), count=len(rows))]
+    for ev in rows:
+        view = EventView(
+            kind=ev.kind, payload=ev.payload, channel=ref(ch), occurred_at=ev.occurred_at
+        )
+        first = render_event(t, lang, view)[0]
+        brief = " ".join(visible_text(first).split())
+        lines.append(
+            t.get(
+                lang,
+                "events-line",
+                time=esc(fmt_time(ev.occurred_at, settings.tz, t, lang)),
+                text=esc(truncate(brief, EVENT_LINE_MAX)),
+            )
+        )
+    await send_lines(message, lines)
+
+
+# --------------------------------------------------------------------------- moderators and bans
+
+
+async def mod_command(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    sessions: SessionMaker,
+    settings: Settings,
+    t: Translator,
+    lang: str,
+) -> None:
+    verb, rest = split_args(command.args)
+    verb = verb.lower()
+    target = _user_id(rest) if rest else None
+    if not verb:
+        async with sessions() as s:
+            granted = [m.chat_id for m in await subscribers.moderators(s)]
+        configured = ", ".join(str(i) for i in settings.moderator_ids) or "—"
+        others = ", ".join(str(i) for i in granted if i not in settings.moderator_ids) or "—"
+        await send(message, t.get(lang, "mod-list", configured=configured, granted=others))
+        return
+    if verb not in ("add", "remove") or target is None:
+        await send(message, t.get(lang, "mod-usage"))
+        return
+    actor = _actor(message)
+    if verb == "remove" and target in settings.moderator_ids:
+        await send(message, t.get(lang, "mod-configured", user=str(target)))
+        return
+
+    async def work(s: AsyncSession) -> bool:
+        if verb == "add":
+            changed = await subscribers.grant_moderator(s, target)
+        else:
+            changed = await subscribers.revoke_moderator(s, target)
+        if changed:
+            await audit.record(s, actor, f"mod_{verb}", str(target))
+        return changed
+
+    changed = await transaction(sessions, work)
+    if verb == "add":
+        await send(
+            message, t.get(lang, "mod-added" if changed else "mod-already", user=str(target))
+        )
+    else:
+        await send(message, t.get(lang, "mod-removed" if changed else "mod-not", user=str(target)))
+    if changed:
+        await set_chat_menu(bot, t, target, moderator=verb == "add")
+
+
+async def ban_command(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    sessions: SessionMaker,
+    settings: Settings,
+    t: Translator,
+    lang: str,
+) -> None:
+    target = _user_id(command.args or "")
+    if target is None:
+        await send(message, t.get(lang, "ban-usage"))
+        return
+    actor = _actor(message)
+    if target == actor:
+        await send(message, t.get(lang, "ban-self"))
+        return
+    if target in settings.moderator_ids:
+        await send(message, t.get(lang, "ban-configured", user=str(target)))
+        return
+
+    async def work(s: AsyncSession) -> tuple[bool, bool]:
+        before = await subscribers.by_user(s, target)
+        was_moderator = bool(before and before.is_moderator)
+        changed = await subscribers.ban(s, target)
+        if changed:
+            await audit.record(s, actor, "ban", str(target))
+        return changed, was_moderator
+
+    changed, was_moderator = await transaction(sessions, work)
+    await send(message, t.get(lang, "ban-done" if changed else "ban-already", user=str(target)))
+    if was_moderator:
+        await set_chat_menu(bot, t, target, moderator=False)
+
+
+async def unban_command(
+    message: Message, command: CommandObject, sessions: SessionMaker, t: Translator, lang: str
+) -> None:
+    target = _user_id(command.args or "")
+    if target is None:
+        await send(message, t.get(lang, "unban-usage"))
+        return
+    actor = _actor(message)
+
+    async def work(s: AsyncSession) -> bool:
+        changed = await subscribers.unban(s, target)
+        if changed:
+            await audit.record(s, actor, "unban", str(target))
+        return changed
+
+    changed = await transaction(sessions, work)
+    await send(message, t.get(lang, "unban-done" if changed else "unban-not", user=str(target)))
+
+
+# --------------------------------------------------------------------------- broadcast
+
+
+async def broadcast_command(
+    message: Message, command: CommandObject, sessions: SessionMaker, t: Translator, lang: str
+) -> None:
+    text = plain(command.args or "")
+    if not text:
+        await send(message, t.get(lang, "broadcast-usage"))
+        return
+    actor = _actor(message)
+
+    async def work(s: AsyncSession) -> tuple[int, int]:
+        preview_id = await audit.record(s, actor, "broadcast_preview", "", {"text": text})
+        count = len(await subscribers.reachable(s))
+        return preview_id, count
+
+    preview_id, count = await transaction(sessions, work)
+    markup = confirm_keyboard(
+        t,
+        lang,
+        BroadcastCb(action="yes", preview_id=preview_id),
+        BroadcastCb(action="no", preview_id=preview_id),
+        yes_key="kb-broadcast-yes",
+    )
+    body = esc(truncate(text, BROADCAST_PREVIEW_MAX))
+    await send(
+        message,
+        t.get(lang, "broadcast-preview", count=count) + f"\n<blockquote>{body}</blockquote>",
+        markup,
+    )
+
+
+async def broadcast_pressed(
+    query: CallbackQuery,
+    callback_data: BroadcastCb,
+    sessions: SessionMaker,
+    t: Translator,
+    lang: str,
+    wake_sender: Callable[[], None],
+) -> None:
+    preview_id = callback_data.preview_id
+    actor = _actor(query)
+    decided = ("broadcast_send", "broadcast_cancel")
+
+    async def work(s: AsyncSession) -> tuple[str, int]:
+        preview = await audit.get(s, preview_id)
+        if preview is None or preview.action != "broadcast_preview":
+            return "stale-button", 0
+        for action in decided:
+            if await audit.find(s, action, str(preview_id)) is not None:
+                return "broadcast-already", 0
+        if callback_data.action != "yes":
+            await audit.record(s, actor, "broadcast_cancel", str(preview_id))
+            return "broadcast-cancelled", 0
+        raw = str(preview.details.get("text", ""))
+        escaped = html.escape(raw, quote=False)
+        rendered: dict[str, list[dict[str, object]]] = {}
+        nobody = ChannelRef(tg_id=0, title="", username=None)
+        sent = 0
+        for sub in await subscribers.reachable(s):
+            if sub.language not in rendered:
+                view = EventView("broadcast", {"text": escaped}, nobody, utcnow())
+                rendered[sub.language] = text_parts(render_event(t, sub.language, view))
+            new = await outbox.enqueue(
+                s,
+                subscriber_id=sub.id,
+                chat_id=sub.chat_id,
+                kind="broadcast",
+                dedupe_key=f"broadcast:{preview_id}:{sub.id}",
+                parts=rendered[sub.language],  # type: ignore[arg-type]
+            )
+            sent += new is not None
+        await audit.record(s, actor, "broadcast_send", str(preview_id), {"recipients": sent})
+        return "broadcast-sent", sent
+
+    outcome, count = await transaction(sessions, work)
+    if outcome == "broadcast-sent":
+        wake_sender()
+    await toast(query, t.get(lang, outcome, count=count), alert=outcome != "broadcast-sent")
+    await show(query, t.get(lang, outcome, count=count))
+
+
+# --------------------------------------------------------------------------- audit
+
+
+def _audit_line(t: Translator, lang: str, entry: AuditEntry, settings: Settings) -> str:
+    return t.get(
+        lang,
+        "audit-line",
+        time=esc(fmt_time(entry.at, settings.tz, t, lang)),
+        actor=str(entry.actor_user_id),
+        action=entry.action,
+        target=echo(entry.target or "", 48),
+    )
+
+
+async def audit_command(
+    message: Message,
+    command: CommandObject,
+    sessions: SessionMaker,
+    settings: Settings,
+    t: Translator,
+    lang: str,
+) -> None:
+    raw = (command.args or "").strip()
+    limit = AUDIT_DEFAULT
+    if raw:
+        if not raw.isdigit() or not 1 <= int(raw[:6]) <= AUDIT_MAX:
+            await send(message, t.get(lang, "audit-usage", max=AUDIT_MAX))
+            return
+        limit = int(raw)
+    async with sessions() as s:
+        entries = list(await audit.recent(s, limit))
+    if not entries:
+        await send(message, t.get(lang, "audit-none"))
+        return
+    lines = [t.get(lang, "audit-header", count=len(entries))]
+    lines += [_audit_line(t, lang, e, settings) for e in entries]
+    await send_lines(message, lines)
+
+
+# --------------------------------------------------------------------------- digest run
+
+
+async def digest_run(message: Message, t: Translator, lang: str, digests: object | None) -> None:
+    if digests is None:
+        await send(message, t.get(lang, "digest-unavailable"))
+        return
+    markup = confirm_keyboard(
+        t, lang, DigestRunCb(action="yes"), DigestRunCb(action="no"), yes_key="kb-digest-run-yes"
+    )
+    await send(message, t.get(lang, "digest-run-confirm"), markup)
+
+
+async def digest_run_pressed(
+    query: CallbackQuery,
+    callback_data: DigestRunCb,
+    sessions: SessionMaker,
+    t: Translator,
+    lang: str,
+    wake_sender: Callable[[], None],
+    digests: object | None,
+) -> None:
+    await toast(query)
+    if callback_data.action != "yes":
+        await show(query, t.get(lang, "digest-run-cancelled"))
+        return
+    if digests is None:
+        await show(query, t.get(lang, "digest-unavailable"))
+        return
+    await show(query, t.get(lang, "digest-run-started"))
+    count = await _call(digests.run_now())  # type: ignore[attr-defined]
+    count = int(count) if isinstance(count, int) else 0
+    actor = _actor(query)
+
+    async def work(s: AsyncSession) -> None:
+        await audit.record(s, actor, "digest_run", "", {"subscribers": count})
+
+    await transaction(sessions, work)
+    if count:
+        wake_sender()
+    await show(query, t.get(lang, "digest-run-done", count=count))
+
+
+def get_router() -> Router:
+    router = Router(name="moderator")
+    router.message.register(watch, Command("watch", ignore_case=True))
+    router.message.register(unwatch, Command("unwatch", ignore_case=True))
+    router.callback_query.register(unwatch_pressed, UnwatchCb.filter())
+    router.message.register(watched, Command("watched", ignore_case=True))
+    router.message.register(status_command, Command("status", ignore_case=True))
+    router.message.register(events_command, Command("events", ignore_case=True))
+    router.message.register(mod_command, Command("mod", ignore_case=True))
+    router.message.register(ban_command, Command("ban", ignore_case=True))
+    router.message.register(unban_command, Command("unban", ignore_case=True))
+    router.message.register(broadcast_command, Command("broadcast", ignore_case=True))
+    router.callback_query.register(broadcast_pressed, BroadcastCb.filter())
+    router.message.register(audit_command, Command("audit", ignore_case=True))
+    router.message.register(digest_run, Command("digest_run", ignore_case=True))
+    router.callback_query.register(digest_run_pressed, DigestRunCb.filter())
+    return router

@@ -1,0 +1,145 @@
+"""Middlewares: per-user throttling, and the subscriber and language every handler sees.
+
+Order (both are outer middlewares, so they run before any filter):
+
+1. `Throttle` — a token bucket per user, in memory, no database: a chat that floods
+   the bot gets one "slow down" and is then ignored until its bucket refills.
+2. `SubscriberContext` — loads the chat's subscriber (or None: rows are created by
+   the handlers that write, so a stray message leaves nothing behind), injects
+   `subscriber` and `lang`, clears `blocked_at` of a user who writes again, answers
+   banned users with a single refusal, and ignores chats that are not private.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, User
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.handlers.base import send, subscriber_lang, toast
+from bot.i18n import Translator
+from storage import subscribers
+from storage.db import SessionMaker, transaction
+from storage.models import Subscriber
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    stamp: float
+    warned: bool = False
+
+
+class Throttle(BaseMiddleware):
+    """At most `burst` updates at once per user, refilled at `rate` per second."""
+
+    def __init__(
+        self,
+        rate: float = 1.0,
+        burst: int = 5,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_users: int = 100_000,
+    ) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.clock = clock
+        self.max_users = max_users
+        self._buckets: dict[int, _Bucket] = {}
+
+    def allow(self, user_id: int) -> tuple[bool, bool]:
+        """(allowed, warn): warn is True for the first refused update of a flood."""
+        now = self.clock()
+        bucket = self._buckets.get(user_id)
+        if bucket is None:
+            if len(self._buckets) >= self.max_users:
+                self._prune(now)
+            bucket = self._buckets[user_id] = _Bucket(float(self.burst), now)
+        bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.stamp) * self.rate)
+        bucket.stamp = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            bucket.warned = False
+            return True, False
+        warn = not bucket.warned
+        bucket.warned = True
+        return False, warn
+
+    def _prune(self, now: float) -> None:
+        full = self.burst / self.rate if self.rate > 0 else 0.0
+        self._buckets = {u: b for u, b in self._buckets.items() if now - b.stamp < full}
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        user: User | None = data.get("event_from_user")
+        if user is None:
+            return await handler(event, data)
+        allowed, warn = self.allow(user.id)
+        if allowed:
+            return await handler(event, data)
+        log.info("throttled user %s", user.id)
+        if warn:
+            t: Translator = data["t"]
+            text = t.get(t.pick(user.language_code), "throttled")
+            if isinstance(event, Message):
+                await send(event, text)
+            elif isinstance(event, CallbackQuery):
+                await toast(event, text)
+        elif isinstance(event, CallbackQuery):
+            await toast(event)
+        return None
+
+
+class SubscriberContext(BaseMiddleware):
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        chat: Chat | None = data.get("event_chat")
+        user: User | None = data.get("event_from_user")
+        t: Translator = data["t"]
+        if isinstance(event, CallbackQuery) and chat is None and user is not None:
+            # A button under a message Telegram no longer shows us: the user's own chat.
+            chat_id = user.id
+        elif chat is None or chat.type != "private" or user is None:
+            return None  # the bot talks in private chats only
+        else:
+            chat_id = chat.id
+        sessions: SessionMaker = data["sessions"]
+        async with sessions() as s:
+            subscriber = await subscribers.by_chat(s, chat_id)
+        if subscriber is not None and subscriber.blocked_at is not None:
+            subscriber = await self._unblock(sessions, chat_id) or subscriber
+        lang = subscriber_lang(t, subscriber, t.pick(user.language_code if user else None))
+        data["subscriber"] = subscriber
+        data["lang"] = lang
+        if (
+            subscriber is not None
+            and subscriber.banned_at is not None
+            and (user is None or user.id not in data["settings"].moderator_ids)
+        ):
+            text = t.get(lang, "banned")
+            if isinstance(event, Message):
+                await send(event, text)
+            elif isinstance(event, CallbackQuery):
+                await toast(event, text, alert=True)
+            return None
+        return await handler(event, data)
+
+    @staticmethod
+    async def _unblock(sessions: SessionMaker, chat_id: int) -> Subscriber | None:
+        """A user who writes to the bot has unblocked it."""
+
+        async def work(s: AsyncSession) -> Subscriber | None:
+            sub = await subscribers.by_chat(s, chat_id)
+            if sub is not None:
+                subscribers.clear_blocked(sub)
+            return sub
+
+        return await transaction(sessions, work)
