@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -59,6 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAIL
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # Quietly, as `cat` does; stdout is closed, so point it at nothing before exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -76,8 +81,12 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await handlers[args.command](args, settings)
     except DatabaseUnavailable as exc:
         raise CliError(f"database unavailable: {exc}") from None
+    except BrokenPipeError:
+        raise  # the reader of our output went away (e.g. `| head`): not a database problem
+    except (ConnectionError, TimeoutError) as exc:
+        raise CliError(f"database unavailable: {exc}") from None
     except OSError as exc:
-        if "connect" in str(exc).lower() or isinstance(exc, ConnectionError):
+        if "connect" in str(exc).lower():
             raise CliError(f"database unavailable: {exc}") from None
         raise
 
@@ -224,9 +233,12 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from chanwatch.demo import run_demo
+    from chanwatch.demo import DemoError, run_demo
 
-    await run_demo(settings)
+    try:
+        await run_demo(settings)
+    except DemoError as exc:
+        raise CliError(f"the demo stalled: {exc}") from None
     return 0
 
 

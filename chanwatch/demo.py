@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -57,7 +58,11 @@ class Screen:
             self.seen[chat] = len(messages)
 
     def _show(self, chat: int, msg: SentMessage) -> None:
-        body = msg.text if msg.text is not None else (msg.caption or "")
+        # `source` is the HTML the bot sent; text and caption are what Telegram shows.
+        body = msg.source or ""
+        if "<s>" in body:
+            # A terminal shows no formatting: mark the word diff's struck and added words.
+            body = re.sub(r"<blockquote[^>]*>.*?</blockquote>", _marked_diff, body, flags=re.S)
         plain = visible_text(body) if body else ""
         if msg.photo:
             plain = f"[chart {len(msg.photo) // 1024} KB] {plain}"
@@ -78,6 +83,11 @@ class Screen:
                 raise DemoError(f"timed out waiting for: {what}")
             await asyncio.sleep(0.05)
         self.show_new()
+
+
+def _marked_diff(quote: re.Match[str]) -> str:
+    marked = re.sub(r"<s>(.*?)</s>", r"[-\1-]", quote.group(0), flags=re.S)
+    return re.sub(r"<b>(.*?)</b>", r"[+\1+]", marked, flags=re.S)
 
 
 def demo_settings(settings: Settings, sim: BotAPISimulator, db: Path) -> Settings:
@@ -147,7 +157,8 @@ async def _script(world: World, sim: BotAPISimulator, screen: Screen) -> None:
     sim.user_sends(MODERATOR, "/start", language_code="en", first_name="Moderator")
     await screen.wait_for(MODERATOR, 1, "the moderator's welcome")
     sim.user_sends(MODERATOR, f"/watch @{CHANNEL}", language_code="en")
-    await screen.wait_for(MODERATOR, 1, "the watch confirmation")
+    # "Looking it up…", then the collector's answer.
+    await screen.wait_for(MODERATOR, 2, "the collector resolving @putdomoi")
     say("subscriber (Russian client): /start, then /subscribe @putdomoi")
     sim.user_sends(SUBSCRIBER, "/start", language_code="ru", first_name="Ольга")
     await screen.wait_for(SUBSCRIBER, 1, "the subscriber's welcome")
