@@ -60,6 +60,7 @@ def collector_config(settings: Settings) -> CollectorConfig:
         poll_min=settings.poll_min_seconds,
         poll_max=max(settings.poll_max_seconds, settings.poll_min_seconds),
         refresh_every=settings.refresh_seconds,
+        reconcile_every=settings.reconcile_seconds,
         reconcile_window=timedelta(hours=settings.reconcile_window_hours),
         jump_pct=settings.subscribers_jump_pct,
         jump_window=timedelta(hours=settings.subscribers_jump_window_hours),

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     poll_max_seconds: float = Field(default=1800.0, gt=0)
     refresh_seconds: float = Field(default=900.0, gt=0)
     reconcile_window_hours: float = Field(default=72.0, gt=0)
+    reconcile_seconds: float = Field(default=600.0, gt=0)
     subscribers_jump_pct: float = Field(default=10.0, gt=0)
     subscribers_jump_window_hours: float = Field(default=24.0, gt=0)
     delivery_rate: float = Field(default=30.0, gt=0)

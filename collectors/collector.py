@@ -449,10 +449,10 @@ class Collector:
         # Live updates cover joined channels; polling them is only a safety net.
         if ch.joined:
             interval = cfg.poll_max
-        elif new_posts:
-            interval = max(cfg.poll_min, ch.poll_interval_s / 2)
         else:
-            interval = min(cfg.poll_max, max(cfg.poll_min, ch.poll_interval_s * 1.5))
+            # Busy channels are polled more often, quiet ones less, within the bounds.
+            wanted = ch.poll_interval_s / 2 if new_posts else ch.poll_interval_s * 1.5
+            interval = min(cfg.poll_max, max(cfg.poll_min, wanted))
         wait = max(interval, self.gate.remaining(HISTORY))
         ch.poll_interval_s = interval
         ch.next_poll_at = utcnow() + timedelta(seconds=wait)

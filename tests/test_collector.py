@@ -262,3 +262,29 @@ async def test_watch_accepts_every_handle_form_and_resolves_once(rig: Rig) -> No
         again, code = await rig.collector.watch(form, added_by=1)
         assert again is not None and again.id == first.id and code == "already"
     assert rig.world.count_requests("ResolveUsernameRequest") == resolved
+
+
+async def test_poll_interval_adapts_within_its_bounds(rig: Rig) -> None:
+    config = CollectorConfig(
+        poll_min=10, poll_max=40, refresh_every=3600, reconcile_every=3600, join_cap=0
+    )  # not joined: polling is how posts are seen
+    rig.collector.config = config
+    for i in range(5):
+        rig.world.post("putdomoi", f"старый {i}")
+    channel_id = await watch(rig)  # the backlog counts as new posts: the interval halves
+
+    async def interval() -> float:
+        async with rig.sessions() as s:
+            ch = await s.get(Channel, channel_id)
+            assert ch is not None
+            return ch.poll_interval_s
+
+    seen = [await interval()]
+    for _ in range(6):  # quiet: the interval grows, up to the bound
+        await rig.collector.poll(channel_id)
+        seen.append(await interval())
+    rig.world.post("putdomoi", "новый")
+    await rig.collector.poll(channel_id)
+    seen.append(await interval())
+    assert all(10 <= s <= 40 for s in seen), seen
+    assert seen[-2] == 40 and seen[-1] == 20
