@@ -302,3 +302,33 @@ async def test_digest_now_refuses_blocked_banned_and_followless(sessions: Sessio
     assert [await service.digest_now(sid) for sid in (1, 2, 3, 99)] == [False] * 4
     # The weekly digest is opt-out; asking for one now works even when it is off.
     assert await service.digest_now(4) is True
+
+
+async def test_moderator_run_reaches_readers_who_arrived_after_the_period_was_done(
+    sessions: SessionMaker,
+) -> None:
+    """A completed period run again by /digest_run still reaches newcomers, once."""
+    from bot.i18n import Translator
+    from chanwatch.settings import load_settings
+    from storage.types import utcnow
+
+    service = DigestService(sessions, Translator.load(), load_settings())
+    period = service.period_for(utcnow())
+    assert await service.run_period(period) == 0  # nobody yet: completed, empty
+
+    async def newcomer(s):  # type: ignore[no-untyped-def]
+        ch = Channel(tg_id=5, title="Путь домой", restriction_reasons=[])
+        sub = Subscriber(chat_id=77, language="ru")
+        s.add_all([ch, sub])
+        await s.flush()
+        s.add(Subscription(subscriber_id=sub.id, channel_id=ch.id, event_kinds=["posts"],
+                           keywords=[]))
+
+    await transaction(sessions, newcomer)
+    assert await service.catch_up() == 0  # the period is complete: the schedule is done
+    assert await service.run_now() == 1
+    assert await service.run_now() == 0
+    async with sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Digest)) == 1
+        run = await s.scalar(select(DigestRun).where(DigestRun.period_key == period.key))
+    assert run is not None and run.completed_at is not None

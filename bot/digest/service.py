@@ -162,8 +162,23 @@ class DigestService:
         return await self.run_period(period)
 
     async def run_now(self) -> int:
-        """A moderator's /digest_run: the latest due period, now (idempotent)."""
-        return await self.run_period(self.period_for(self.clock()))
+        """A moderator's /digest_run: the latest due period, now, for every reader who
+        does not have it yet (idempotent).
+
+        The period is reopened first, so readers who arrived after it was completed
+        get it, and a crash in the middle leaves it open for :meth:`catch_up`.
+        """
+        period = self.period_for(self.clock())
+
+        async def reopen(s: AsyncSession) -> None:
+            await s.execute(
+                update(DigestRun)
+                .where(DigestRun.period_key == period.key)
+                .values(completed_at=None)
+            )
+
+        await transaction(self.sessions, reopen)
+        return await self.run_period(period)
 
     async def run_period(self, period: Period) -> int:
         """Build and enqueue the period's digest for every eligible reader not done yet.
