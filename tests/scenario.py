@@ -145,3 +145,59 @@ class Cluster:
                         self.sim.user_presses(user, msg.message_id, button["callback_data"])
                         return
         raise AssertionError(f"no button {prefix!r} in chat {user}")
+
+
+class TcpProxy:
+    """A cable between chanwatch and its database that a test can cut and mend."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.server: asyncio.AbstractServer | None = None
+        self.port = 0
+        self.up = True
+        self._pipes: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> TcpProxy:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.up:
+            writer.close()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        self._pipes |= {writer, up_writer}
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (OSError, asyncio.IncompleteReadError):
+                pass
+            finally:
+                dst.close()
+                self._pipes.discard(dst)
+
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+
+    def cut(self) -> None:
+        """The database is gone: open connections drop, new ones are refused."""
+        self.up = False
+        for pipe in list(self._pipes):
+            pipe.close()
+        self._pipes.clear()
+
+    def mend(self) -> None:
+        self.up = True
+
+    async def close(self) -> None:
+        self.cut()
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()

@@ -321,8 +321,9 @@ async def test_moderator_run_reaches_readers_who_arrived_after_the_period_was_do
         sub = Subscriber(chat_id=77, language="ru")
         s.add_all([ch, sub])
         await s.flush()
-        s.add(Subscription(subscriber_id=sub.id, channel_id=ch.id, event_kinds=["posts"],
-                           keywords=[]))
+        s.add(
+            Subscription(subscriber_id=sub.id, channel_id=ch.id, event_kinds=["posts"], keywords=[])
+        )
 
     await transaction(sessions, newcomer)
     assert await service.catch_up() == 0  # the period is complete: the schedule is done

@@ -242,3 +242,36 @@ async def test_recovers_from_bot_api_outage_telegram_disconnect_and_flood_wait(
         ]
     for user in SUBSCRIBERS:
         assert len(c.sim.received(user)) - baseline[user] == 3, rows
+
+
+async def test_database_outage_is_ridden_out(db_kind: str, cluster: Cluster) -> None:
+    """PostgreSQL unreachable for a while (every connection cut, new ones refused):
+    chanwatch keeps running and, once it is back, records and delivers everything once."""
+    if db_kind != "postgres":
+        pytest.skip("the outage is cut on a network connection; SQLite is a local file")
+    from sqlalchemy.engine import make_url
+
+    from tests.scenario import TcpProxy
+
+    c, w = cluster, cluster.world
+    url = make_url(c.db_url)
+    proxy = await TcpProxy(url.host or "127.0.0.1", url.port or 5432).start()
+    c.db_url = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    try:
+        await enrol(c)
+        baseline = {u: len(c.sim.received(u)) for u in SUBSCRIBERS}
+        proxy.cut()
+        during = [w.post("putdomoi", f"пост во время аварии БД {i}") for i in range(3)]
+        await asyncio.sleep(8)
+        assert c.proc is not None and c.proc.poll() is None, "chanwatch died with its database"
+        proxy.mend()
+        after = w.post("putdomoi", "пост после аварии")
+        await c.until("recorded after the outage", lambda: _at_least(c, 4), within=90)
+        await c.until("delivered", c.outbox_drained, within=90)
+        async with c.sessions() as s:
+            ids = sorted(e.payload["message_id"] for e in await s.scalars(select(Event)))
+        assert ids == [*during, after]
+        for user in SUBSCRIBERS:
+            assert len(c.sim.received(user)) - baseline[user] == 4
+    finally:
+        await proxy.close()
