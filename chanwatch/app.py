@@ -35,6 +35,10 @@ from storage.models import Subscriber
 log = logging.getLogger(__name__)
 
 
+class NotLoggedIn(Exception):
+    """The collector's Telegram account has no authorized session."""
+
+
 @dataclass
 class App:
     settings: Settings
@@ -175,6 +179,13 @@ async def run(settings: Settings) -> None:
     secrets = [s.get_secret_value() for s in (settings.bot_token, settings.telegram_api_hash) if s]
     setup_logging(settings.log_level, secrets)
     app = await build_app(settings)
+    await app.client.connect()
+    if not await app.client.is_user_authorized():
+        await stop(app)
+        raise NotLoggedIn(
+            f"the Telegram session {settings.telethon_session} is not logged in: "
+            "run `chanwatch login` first"
+        )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

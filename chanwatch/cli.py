@@ -226,9 +226,12 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             f"missing {', '.join(missing)}: set them in .env (see .env.example), "
             "or try `chanwatch demo`, which needs no credentials"
         )
-    from chanwatch.app import run
+    from chanwatch.app import NotLoggedIn, run
 
-    await run(settings)
+    try:
+        await run(settings)
+    except NotLoggedIn as exc:
+        raise CliError(str(exc)) from None
     return 0
 
 

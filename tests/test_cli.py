@@ -208,3 +208,25 @@ def test_export_jsonl_round_trip(tmp_path: Path) -> None:
     posts = [r for r in records if r["record"] == "post"]
     assert [v["text"] for v in posts[0]["versions"]] == ["one", "two"]
     assert {r["kind"] for r in records if r["record"] == "event"} == {"post.new", "post.edited"}
+
+
+def test_installed_console_script_runs(tmp_path: Path) -> None:
+    """`pip install -e .` put a `chanwatch` command beside the interpreter that works."""
+    script = Path(sys.executable).parent / "chanwatch"
+    if not script.exists():
+        pytest.skip("chanwatch is not installed in this interpreter's environment")
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    shown = subprocess.run(
+        [str(script), "--help"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60
+    )
+    assert shown.returncode == 0 and "export" in shown.stdout
+    upgraded = subprocess.run(
+        [str(script), "db", "upgrade"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert (tmp_path / "data" / "chanwatch.db").exists()

@@ -187,13 +187,21 @@ async def test_server_errors_are_retried_until_recovery(
     assert set(counts(sim, chats).values()) == {1}
 
 
+@pytest.mark.parametrize(
+    ("gone", "marker"),
+    [("block", "blocked"), ("deactivate", "deactivated"), ("forget", "chat not found")],
+)
 async def test_blocked_subscriber_is_marked_and_not_retried(
-    sessions: SessionMaker, translator: Translator, botapi: tuple[BotAPISimulator, object]
+    sessions: SessionMaker,
+    translator: Translator,
+    botapi: tuple[BotAPISimulator, object],
+    gone: str,
+    marker: str,
 ) -> None:
     sim, bot = botapi
     channel_id, chats = await seed(sessions, 3)
     blocked = chats[1]
-    sim.block(blocked)
+    getattr(sim, gone)(blocked)
     await route(sessions, translator)
     sender = Sender(bot, sessions)  # type: ignore[arg-type]
     await drain(sender, sessions)
@@ -201,8 +209,8 @@ async def test_blocked_subscriber_is_marked_and_not_retried(
         sub = await s.scalar(select(Subscriber).where(Subscriber.chat_id == blocked))
         row = await s.scalar(select(Delivery).where(Delivery.chat_id == blocked))
     assert sub is not None and sub.blocked_at is not None
-    assert row is not None and row.status == "skipped" and "blocked" in (row.last_error or "")
-    forbidden_before = sim.stats.forbidden
+    assert row is not None and row.status == "skipped" and marker in (row.last_error or "")
+    refused_before = sim.stats.forbidden + sim.stats.bad_requests
 
     # The next event is not even routed to the blocked subscriber.
     async def second(s: AsyncSession) -> None:
@@ -217,7 +225,7 @@ async def test_blocked_subscriber_is_marked_and_not_retried(
     await transaction(sessions, second)
     assert await route(sessions, translator) == 2
     await drain(sender, sessions)
-    assert sim.stats.forbidden == forbidden_before
+    assert sim.stats.forbidden + sim.stats.bad_requests == refused_before
     assert [len(sim.received(c)) for c in chats] == [2, 0, 2]
 
 
