@@ -11,17 +11,18 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from aiogram import Bot, Dispatcher
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telethon import TelegramClient
 
 from bot.delivery import Sender
 from bot.digest.service import DigestService
 from bot.dispatcher import build_dispatcher, set_commands
+from bot.filters import moderator_chat_ids
 from bot.i18n import Translator
 from bot.routing import EventRouter
 from chanwatch.secrets import setup_logging
@@ -30,7 +31,6 @@ from chanwatch.telegram import build_bot, build_client
 from collectors.collector import Collector, CollectorConfig
 from storage.db import SessionMaker, create_engine, ensure_sqlite_dir, session_factory
 from storage.migrate import upgrade
-from storage.models import Subscriber
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,6 @@ class App:
 
 
 def collector_config(settings: Settings) -> CollectorConfig:
-    from datetime import timedelta
-
     return CollectorConfig(
         join_cap=settings.join_cap,
         poll_min=settings.poll_min_seconds,
@@ -142,14 +140,9 @@ async def _catch_up_digests(app: App) -> None:
 
 
 async def _commands(app: App) -> None:
-    async with app.sessions() as s:
-        granted = set(
-            await s.scalars(select(Subscriber.chat_id).where(Subscriber.is_moderator.is_(True)))
-        )
     try:
-        await set_commands(
-            app.bot, app.translator, sorted(set(app.settings.moderator_ids) | granted)
-        )
+        chats = await moderator_chat_ids(app.sessions, app.settings)
+        await set_commands(app.bot, app.translator, chats)
     except Exception:  # menus are a convenience; the bot works without them
         log.exception("setting command menus failed")
 
