@@ -421,7 +421,11 @@ class Collector:
         out = Recorded()
         batch: list[PostSeen] = []
         top = ch.last_message_id
-        messages = self.client.iter_messages(peer, min_id=ch.last_message_id, reverse=True)
+        # Telethon sleeps a second between pages of an unbounded read; polls are paced by
+        # our own schedule and flood gate instead, so most polls cost two quick requests.
+        messages = self.client.iter_messages(
+            peer, min_id=ch.last_message_id, reverse=True, wait_time=0
+        )
         try:
             async for message in messages:
                 top = max(top, message.id)
