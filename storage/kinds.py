@@ -14,20 +14,6 @@ UNAVAILABLE = "channel.unavailable"
 AVAILABLE = "channel.available"
 SUBSCRIBERS_JUMP = "channel.subscribers_jump"
 
-ALL_KINDS = (
-    POST_NEW,
-    POST_EDITED,
-    POST_DELETED,
-    LABEL_ADDED,
-    LABEL_REMOVED,
-    RENAMED,
-    USERNAME_CHANGED,
-    ABOUT_CHANGED,
-    UNAVAILABLE,
-    AVAILABLE,
-    SUBSCRIBERS_JUMP,
-)
-
 # What a subscriber picks; "channel" is what happens to the channel itself.
 GROUPS: dict[str, tuple[str, ...]] = {
     "posts": (POST_NEW,),
