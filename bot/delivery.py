@@ -131,7 +131,24 @@ class Sender:
         self._wake.set()
 
     async def start(self) -> None:
+        await self.recover()
         self._task = asyncio.create_task(self._loop(), name="sender")
+
+    async def recover(self) -> int:
+        """SQLite has one sender: rows a crashed predecessor had claimed are ours at once,
+        not after their lease runs out. (On PostgreSQL another sender may hold them.)"""
+
+        async def work(s: AsyncSession) -> int:
+            if s.bind.dialect.name != "sqlite":
+                return 0
+            result = await s.execute(
+                update(Delivery)
+                .where(Delivery.status == "sending")
+                .values(status="pending", claimed_by=None, claimed_until=None)
+            )
+            return result.rowcount
+
+        return await transaction(self.sessions, work)
 
     async def stop(self) -> None:
         if self._task:

@@ -320,3 +320,27 @@ async def test_sender_killed_mid_fanout_then_restarted_sends_each_once(
     assert min(got.values()) == 1, "a subscriber lost the alert"
     # Only the one message in flight at the kill may have gone twice.
     assert sum(got.values()) - len(chats) <= 1
+
+
+async def test_rows_claimed_by_a_crashed_sender_wait_only_where_another_may_hold_them(
+    db_kind: str,
+    sessions: SessionMaker,
+    translator: Translator,
+    botapi: tuple[BotAPISimulator, object],
+) -> None:
+    sim, bot = botapi
+    _, chats = await seed(sessions, 3)
+    await route(sessions, translator)
+    crashed = Sender(bot, sessions, worker_id="crashed")  # type: ignore[arg-type]
+    assert len(await crashed.claim()) == 3  # and then the process died
+    successor = Sender(bot, sessions, worker_id="next")  # type: ignore[arg-type]
+    recovered = await successor.recover()
+    await successor.drain_once()
+    if db_kind == "sqlite":
+        # The only sender there is: the rows are taken over at once and sent once.
+        assert recovered == 3
+        assert set(counts(sim, chats).values()) == {1}
+    else:
+        # Another live sender may hold them: they wait for their lease.
+        assert recovered == 0
+        assert sum(counts(sim, chats).values()) == 0
