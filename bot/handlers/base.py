@@ -150,11 +150,9 @@ def subscriber_fields(user: User | None, lang: str) -> dict[str, object]:
     }
 
 
-def chat_id_of(message: Message | None, query: CallbackQuery | None = None) -> int:
-    if message is not None:
-        return message.chat.id
-    assert query is not None and query.message is not None
-    return query.message.chat.id
+def query_chat(query: CallbackQuery) -> int:
+    """The chat a button was pressed in (its message may be too old for Telegram to send)."""
+    return query.message.chat.id if query.message else query.from_user.id
 
 
 # --------------------------------------------------------------------------- channels

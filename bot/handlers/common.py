@@ -15,6 +15,7 @@ from bot.handlers.base import (
     esc,
     fmt_time,
     link,
+    query_chat,
     send,
     show,
     subscriber_fields,
@@ -122,7 +123,7 @@ async def lang_pressed(
     if code not in t.languages:
         await toast(query, t.get(lang, "stale-button"), alert=True)
         return
-    chat_id = query.message.chat.id if query.message else query.from_user.id
+    chat_id = query_chat(query)
     await _set_language(sessions, chat_id, subscriber_fields(query.from_user, code), code)
     await toast(query)
     await show(query, t.get(code, "lang-set"))
@@ -205,7 +206,7 @@ async def settings_digest(
     t: Translator,
     lang: str,
 ) -> None:
-    chat_id = query.message.chat.id if query.message else query.from_user.id
+    chat_id = query_chat(query)
 
     async def work(s: AsyncSession) -> bool:
         sub, _ = await subscribers.get_or_create(
@@ -251,7 +252,7 @@ async def stop_pressed(
     if callback_data.action != "yes":
         await show(query, t.get(lang, "stop-cancelled"))
         return
-    chat_id = query.message.chat.id if query.message else query.from_user.id
+    chat_id = query_chat(query)
 
     async def work(s: AsyncSession) -> bool:
         return await subscribers.delete_all(s, chat_id)

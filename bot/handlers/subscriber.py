@@ -22,6 +22,7 @@ from bot.handlers.base import (
     link,
     parse_channel,
     plain,
+    query_chat,
     send,
     show,
     split_args,
@@ -100,7 +101,7 @@ async def channels_page(
     lang: str,
 ) -> None:
     await toast(query)
-    chat_id = query.message.chat.id if query.message else query.from_user.id
+    chat_id = query_chat(query)
     text, markup = await channel_page(sessions, t, lang, chat_id, callback_data.page)
     await show(query, text, markup)
 
@@ -112,7 +113,7 @@ async def channels_toggle(
     t: Translator,
     lang: str,
 ) -> None:
-    chat_id = query.message.chat.id if query.message else query.from_user.id
+    chat_id = query_chat(query)
     channel_id = callback_data.channel_id
 
     async def work(s: AsyncSession) -> str:
@@ -259,7 +260,7 @@ async def kinds_open(
     t: Translator,
     lang: str,
 ) -> None:
-    chat_id = query.message.chat.id if query.message else query.from_user.id
+    chat_id = query_chat(query)
     ch, groups = await _subscription_of(sessions, chat_id, callback_data.channel_id)
     if ch is None or groups is None:
         await toast(query, t.get(lang, "stale-subscription"), alert=True)
@@ -281,7 +282,7 @@ async def kinds_toggle(
     t: Translator,
     lang: str,
 ) -> None:
-    chat_id = query.message.chat.id if query.message else query.from_user.id
+    chat_id = query_chat(query)
     group = callback_data.group
     if group != "done" and group not in kinds.GROUPS:
         await toast(query, t.get(lang, "stale-button"), alert=True)
@@ -496,7 +497,7 @@ async def mute_pressed(
         await toast(query, t.get(lang, "stale-button"), alert=True)
         return
     await toast(query)
-    chat_id = query.message.chat.id if query.message else query.from_user.id
+    chat_id = query_chat(query)
     fields = subscriber_fields(query.from_user, lang)
     await show(query, await _mute(sessions, settings, t, lang, chat_id, fields, period))
 
