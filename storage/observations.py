@@ -42,7 +42,80 @@ class ChannelSeen:
 
 
 @dataclass(frozen=True)
+class EntitySeen:
+    """One formatting entity; offsets and lengths in UTF-16 code units, as Telegram gives them.
+
+    `kind` is Telegram's name without the prefix, lower-case: "bold", "texturl", "url",
+    "mention", "hashtag", "spoiler", "pre", "customemoji", ... A text link's hidden target
+    is only here (`url`), never in the text.
+    """
+
+    kind: str
+    offset: int
+    length: int
+    url: str | None = None
+    user_id: int | None = None
+    language: str | None = None
+    custom_emoji_id: int | None = None
+
+
+@dataclass(frozen=True)
+class MediaSeen:
+    """What a post's media is, as Telegram describes it (no bytes: those are downloaded apart).
+
+    `tg_id` is Telegram's photo or document id: the media's identity, so an edit that swaps a
+    photo for another is seen even when everything else is alike.
+    """
+
+    kind: str  # photo, video, round, gif, audio, voice, sticker, document, poll, location, ...
+    tg_id: int | None = None
+    mime_type: str | None = None
+    size: int | None = None
+    duration: float | None = None
+    width: int | None = None
+    height: int | None = None
+    file_name: str | None = None
+
+
+@dataclass(frozen=True)
+class ForwardSeen:
+    """Where a forwarded post came from: the channel or user, the name shown, the original post."""
+
+    from_channel_id: int | None = None
+    from_user_id: int | None = None
+    from_name: str | None = None
+    message_id: int | None = None
+    date: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LinkPreviewSeen:
+    url: str
+    title: str | None = None
+    site_name: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class PollSeen:
+    question: str
+    options: tuple[str, ...]
+    closed: bool = False
+    quiz: bool = False
+
+
+@dataclass(frozen=True)
+class LocationSeen:
+    lat: float
+    lon: float
+    title: str | None = None
+    address: str | None = None
+
+
+@dataclass(frozen=True)
 class PostSeen:
+    """A post as seen now. For the optional parts, `None` means the source did not show it."""
+
     message_id: int
     date: datetime
     text: str = ""
@@ -52,6 +125,14 @@ class PostSeen:
     views: int | None = None
     forwards: int | None = None
     reactions: int | None = None
+    entities: tuple[EntitySeen, ...] | None = None
+    media: MediaSeen | None = None
+    forward: ForwardSeen | None = None
+    reply_to: int | None = None
+    author: str | None = None
+    link_preview: LinkPreviewSeen | None = None
+    poll: PollSeen | None = None
+    location: LocationSeen | None = None
 
 
 @dataclass(frozen=True)
