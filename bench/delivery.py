@@ -14,7 +14,7 @@ from bot.i18n import Translator
 from bot.routing import EventRouter
 from chanwatch.telegram import build_bot
 from simulator.botapi import BotAPILimits, BotAPISimulator
-from storage import events, kinds
+from storage import events, payloads
 from storage.db import create_engine, session_factory, transaction
 from storage.models import Channel, Delivery, Subscriber, Subscription
 from storage.types import utcnow
@@ -66,9 +66,8 @@ async def _seed(sessions, subscribers: int) -> None:  # type: ignore[no-untyped-
         await events.record(
             s,
             channel_id=channel_id,
-            kind=kinds.POST_NEW,
             dedupe_key="bench",
-            payload={"message_id": 1, "text": "Срочно: новый пост"},
+            payload=payloads.PostNew(message_id=1, text="Срочно: новый пост"),
         )
 
     await transaction(sessions, work)

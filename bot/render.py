@@ -16,14 +16,15 @@ from __future__ import annotations
 import html
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from bot.i18n import Translator
 from bot.textsplit import MESSAGE_LIMIT, split_html, split_text, truncate, visible_len
 from bot.worddiff import diff_html
+from storage import kinds, payloads
 
 __all__ = [
     "EXCERPT_LEN",
@@ -62,31 +63,18 @@ class ChannelRef:
 @dataclass(frozen=True)
 class EventView:
     kind: str
-    payload: dict
+    payload: payloads.Payload
     channel: ChannelRef
     occurred_at: datetime
+
+    @classmethod
+    def of(cls, kind: str, stored: object, channel: ChannelRef, occurred_at: datetime) -> EventView:
+        """A view of a stored event, its payload read with `payloads.load`."""
+        return cls(kind, payloads.load(kind, stored), channel, occurred_at)
 
 
 def _esc(value: object) -> str:
     return html.escape(str(value), quote=True)
-
-
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else ("" if value is None else str(value))
-
-
-def _int(value: object, default: int = 0) -> int:
-    try:
-        return int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError, OverflowError):
-        return default
-
-
-def _float(value: object, default: float = 0.0) -> float:
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError, OverflowError):
-        return default
 
 
 def _valid_username(username: str | None) -> bool:
@@ -162,21 +150,6 @@ def _clamp(value: float, low: float, high: float) -> float:
     return max(low, min(high, value))
 
 
-def _parse_dt(value: object) -> datetime | None:
-    if isinstance(value, datetime):
-        dt = value
-    elif isinstance(value, str) and value:
-        try:
-            dt = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    else:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
-
-
 # --------------------------------------------------------------------------- assembly
 
 
@@ -185,7 +158,6 @@ class _Ctx:
         self.t = t
         self.lang = lang if lang in t.languages else t.default
         self.ev = ev
-        self.p: Mapping[str, Any] = ev.payload or {}
         self.channel = channel_link(ev.channel)
 
     def get(self, key: str, **args: Any) -> str:
@@ -248,39 +220,38 @@ def _with_diff(ctx: _Ctx, head: list[str], before: str, after: str, tail: list[s
 # --------------------------------------------------------------------------- event kinds
 
 
-def _post_link(ctx: _Ctx, key: str = "post-link") -> str:
-    message_id = _int(ctx.p.get("message_id"))
+def _post_link(ctx: _Ctx, message_id: int, key: str = "post-link") -> str:
     url = post_url(ctx.ev.channel, message_id)
     return _link(url, _esc(ctx.get(key, id=str(message_id))))
 
 
-def _media_line(ctx: _Ctx) -> str:
-    kind = ctx.p.get("media_kind")
-    album_size = int(_clamp(_int(ctx.p.get("album_size"), 0), 0, _MAX_COUNT))
+def _media_line(ctx: _Ctx, p: payloads.PostNew) -> str:
+    kind = p.media_kind
+    album_size = int(_clamp(p.album_size or 0, 0, _MAX_COUNT))
     if album_size > 1:
         return _esc(ctx.get("media-album", count=album_size))
     if kind:
-        return _esc(ctx.get("media", kind=_esc(truncate(_text(kind), SHORT_MAX))))
+        return _esc(ctx.get("media", kind=_esc(truncate(kind, SHORT_MAX))))
     return ""
 
 
-def _post_new(ctx: _Ctx) -> list[str]:
-    text = _text(ctx.p.get("text"))
+def _post_new(ctx: _Ctx, p: payloads.PostNew) -> list[str]:
+    text = p.text or ""
     lines = [ctx.get("ev-post-new", channel=ctx.channel)]
     if text.strip():
         lines.append(_quote(_esc(truncate(text, EXCERPT_LEN))))
-    lines.append(_media_line(ctx))
-    lines.append(_post_link(ctx))
+    lines.append(_media_line(ctx, p))
+    lines.append(_post_link(ctx, p.message_id))
     return _fit(lines)
 
 
-def _post_edited(ctx: _Ctx) -> list[str]:
-    before, after = _text(ctx.p.get("before")), _text(ctx.p.get("after"))
+def _post_edited(ctx: _Ctx, p: payloads.PostEdited) -> list[str]:
+    before, after = (p.before or ""), (p.after or "")
     head = [ctx.get("ev-post-edited", channel=ctx.channel)]
-    edited = _parse_dt(ctx.p.get("edit_date"))
+    edited = p.edit_date
     if edited is not None:
         head.append(_esc(ctx.get("ev-post-edited-at", date=edited)))
-    tail = [_post_link(ctx)]
+    tail = [_post_link(ctx, p.message_id)]
     if before == after:
         head.append(_esc(ctx.get("ev-post-edited-same-text")))
         if after.strip():
@@ -289,16 +260,16 @@ def _post_edited(ctx: _Ctx) -> list[str]:
     return _with_diff(ctx, head, before, after, tail)
 
 
-def _post_deleted(ctx: _Ctx) -> list[str]:
-    text = _text(ctx.p.get("text"))
+def _post_deleted(ctx: _Ctx, p: payloads.PostDeleted) -> list[str]:
+    text = p.text or ""
     head = [ctx.get("ev-post-deleted", channel=ctx.channel)]
-    count = int(_clamp(_int(ctx.p.get("count"), 0), 0, _MAX_COUNT))
-    if ctx.p.get("mass") and count > 1:
+    count = int(_clamp(p.count, 0, _MAX_COUNT))
+    if p.mass and count > 1:
         head.append(_esc(ctx.get("ev-post-deleted-mass", count=count)))
-    published = _parse_dt(ctx.p.get("date"))
+    published = p.date
     if published is not None:
         head.append(_esc(ctx.get("ev-post-deleted-date", date=published)))
-    head.append(_post_link(ctx, "post-link-deleted"))
+    head.append(_post_link(ctx, p.message_id, "post-link-deleted"))
     if not text.strip():
         head.append(_esc(ctx.get("ev-post-deleted-no-text")))
         return _fit(head)
@@ -306,9 +277,9 @@ def _post_deleted(ctx: _Ctx) -> list[str]:
     return _with_long_quote(ctx, head, text)
 
 
-def _label(ctx: _Ctx, added: bool) -> list[str]:
-    label = _text(ctx.p.get("label"))
-    notice = _text(ctx.p.get("text"))
+def _label(ctx: _Ctx, p: payloads.LabelChanged, added: bool) -> list[str]:
+    label = p.label or ""
+    notice = p.text or ""
     if label == "restricted" or label.startswith("restricted:"):
         platform, reason = _parse_restricted(label)
         key = "ev-label-restricted-added" if added else "ev-label-restricted-removed"
@@ -330,17 +301,17 @@ def _label(ctx: _Ctx, added: bool) -> list[str]:
     return _fit(head)
 
 
-def _label_added(ctx: _Ctx) -> list[str]:
-    return _label(ctx, added=True)
+def _label_added(ctx: _Ctx, p: payloads.LabelAdded) -> list[str]:
+    return _label(ctx, p, added=True)
 
 
-def _label_removed(ctx: _Ctx) -> list[str]:
-    return _label(ctx, added=False)
+def _label_removed(ctx: _Ctx, p: payloads.LabelRemoved) -> list[str]:
+    return _label(ctx, p, added=False)
 
 
-def _renamed(ctx: _Ctx) -> list[str]:
-    before = _esc(truncate(_text(ctx.p.get("before")), TITLE_MAX))
-    after = _esc(truncate(_text(ctx.p.get("after")), TITLE_MAX))
+def _renamed(ctx: _Ctx, p: payloads.Renamed) -> list[str]:
+    before = _esc(truncate((p.before or ""), TITLE_MAX))
+    after = _esc(truncate((p.after or ""), TITLE_MAX))
     return _fit(
         [
             ctx.get("ev-channel-renamed", before=before, after=after),
@@ -349,9 +320,9 @@ def _renamed(ctx: _Ctx) -> list[str]:
     )
 
 
-def _username_changed(ctx: _Ctx) -> list[str]:
-    before = _text(ctx.p.get("before")).lstrip("@")
-    after = _text(ctx.p.get("after")).lstrip("@")
+def _username_changed(ctx: _Ctx, p: payloads.UsernameChanged) -> list[str]:
+    before = (p.before or "").lstrip("@")
+    after = (p.after or "").lstrip("@")
     b = _esc(truncate(before, USERNAME_MAX))
     a = _esc(truncate(after, USERNAME_MAX))
     if before and after:
@@ -363,15 +334,15 @@ def _username_changed(ctx: _Ctx) -> list[str]:
     return _fit([line])
 
 
-def _about_changed(ctx: _Ctx) -> list[str]:
-    before, after = _text(ctx.p.get("before")), _text(ctx.p.get("after"))
+def _about_changed(ctx: _Ctx, p: payloads.AboutChanged) -> list[str]:
+    before, after = (p.before or ""), (p.after or "")
     head = [ctx.get("ev-channel-about-changed", channel=ctx.channel)]
     return _with_diff(ctx, head, before, after, [])
 
 
-def _unavailable(ctx: _Ctx) -> list[str]:
-    reason = truncate(_text(ctx.p.get("reason")) or "unknown", SHORT_MAX)
-    detail = _text(ctx.p.get("detail"))
+def _unavailable(ctx: _Ctx, p: payloads.Unavailable) -> list[str]:
+    reason = truncate((p.reason or "") or "unknown", SHORT_MAX)
+    detail = p.detail or ""
     lines = [ctx.get("ev-channel-unavailable", reason=_esc(reason), channel=ctx.channel)]
     if detail.strip():
         lines.append(f"<i>{_esc(truncate(detail, DETAIL_MAX))}</i>")
@@ -379,20 +350,20 @@ def _unavailable(ctx: _Ctx) -> list[str]:
     return _fit(lines)
 
 
-def _available(ctx: _Ctx) -> list[str]:
+def _available(ctx: _Ctx, p: payloads.Available) -> list[str]:
     return _fit([ctx.get("ev-channel-available", channel=ctx.channel)])
 
 
-def _subscribers_jump(ctx: _Ctx) -> list[str]:
+def _subscribers_jump(ctx: _Ctx, p: payloads.SubscribersJump) -> list[str]:
     # Clamped so that nonsense from storage cannot break number formatting.
-    before = int(_clamp(_int(ctx.p.get("before")), 0, _MAX_COUNT))
-    after = int(_clamp(_int(ctx.p.get("after")), 0, _MAX_COUNT))
+    before = int(_clamp(p.before, 0, _MAX_COUNT))
+    after = int(_clamp(p.after, 0, _MAX_COUNT))
     if before > 0:
         pct = (after - before) * 100.0 / before
     else:
-        pct = _float(ctx.p.get("change_pct"))
+        pct = p.change_pct
     pct = _clamp(pct if math.isfinite(pct) else 0.0, -_MAX_PCT, _MAX_PCT)
-    hours = _float(ctx.p.get("window_hours"))
+    hours = p.window_hours
     hours = _clamp(hours if math.isfinite(hours) else 0.0, 0.0, _MAX_HOURS)
     direction = "down" if after < before else "up"
     sign = "−" if pct < 0 else "+"
@@ -409,8 +380,8 @@ def _subscribers_jump(ctx: _Ctx) -> list[str]:
     return _fit([line])
 
 
-def _broadcast(ctx: _Ctx) -> list[str]:
-    text = _text(ctx.p.get("text"))
+def _broadcast(ctx: _Ctx, p: payloads.Broadcast) -> list[str]:
+    text = p.text or ""
     head = [_esc(ctx.get("ev-broadcast"))]
     if (ctx.ev.channel.title or "").strip() or ctx.ev.channel.username:
         head.append(ctx.get("ev-broadcast-channel", channel=ctx.channel))
@@ -420,25 +391,25 @@ def _broadcast(ctx: _Ctx) -> list[str]:
     return split_html(parts, MESSAGE_LIMIT, sep="\n\n")
 
 
-def _unknown(ctx: _Ctx) -> list[str]:
+def _unknown(ctx: _Ctx, p: payloads.Payload) -> list[str]:
     return _fit(
         [ctx.get("ev-unknown", channel=ctx.channel, kind=_esc(truncate(ctx.ev.kind, SHORT_MAX)))]
     )
 
 
-_RENDERERS: dict[str, Callable[[_Ctx], list[str]]] = {
-    "post.new": _post_new,
-    "post.edited": _post_edited,
-    "post.deleted": _post_deleted,
-    "channel.label_added": _label_added,
-    "channel.label_removed": _label_removed,
-    "channel.renamed": _renamed,
-    "channel.username_changed": _username_changed,
-    "channel.about_changed": _about_changed,
-    "channel.unavailable": _unavailable,
-    "channel.available": _available,
-    "channel.subscribers_jump": _subscribers_jump,
-    "broadcast": _broadcast,
+_RENDERERS: dict[str, Callable[[_Ctx, Any], list[str]]] = {
+    kinds.POST_NEW: _post_new,
+    kinds.POST_EDITED: _post_edited,
+    kinds.POST_DELETED: _post_deleted,
+    kinds.LABEL_ADDED: _label_added,
+    kinds.LABEL_REMOVED: _label_removed,
+    kinds.RENAMED: _renamed,
+    kinds.USERNAME_CHANGED: _username_changed,
+    kinds.ABOUT_CHANGED: _about_changed,
+    kinds.UNAVAILABLE: _unavailable,
+    kinds.AVAILABLE: _available,
+    kinds.SUBSCRIBERS_JUMP: _subscribers_jump,
+    kinds.BROADCAST: _broadcast,
 }
 
 
@@ -450,4 +421,8 @@ def render_event(t: Translator, lang: str, ev: EventView) -> list[str]:
     """
     ctx = _Ctx(t, lang, ev)
     renderer = _RENDERERS.get(ev.kind, _unknown)
-    return renderer(ctx)
+    payload = ev.payload
+    if payload.kind != ev.kind:
+        # A view whose payload was built for another kind: read it as this kind's.
+        payload = payloads.load(ev.kind, payload.dump())
+    return renderer(ctx, payload)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -17,6 +18,7 @@ from bot.render import ChannelRef, EventView, render_event
 from storage import kinds, outbox
 from storage.db import SessionMaker, transaction
 from storage.models import Channel, Event, Subscriber, Subscription
+from storage.payloads import Payload
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -25,23 +27,20 @@ log = logging.getLogger(__name__)
 FILTERED_KINDS = {kinds.POST_NEW, kinds.POST_EDITED, kinds.POST_DELETED}
 
 
-def event_text(event: Event) -> str:
-    p = event.payload
-    return " ".join(str(p.get(k) or "") for k in ("text", "before", "after"))
-
-
 def channel_ref(channel: Channel) -> ChannelRef:
     return ChannelRef(tg_id=channel.tg_id, title=channel.title, username=channel.username)
 
 
-def wants(sub: Subscription, subscriber: Subscriber, event: Event, now: Any) -> bool:
+def wants(
+    sub: Subscription, subscriber: Subscriber, event: Event, payload: Payload, now: datetime
+) -> bool:
     if sub.muted or subscriber.blocked_at or subscriber.banned_at:
         return False
     if subscriber.muted_until is not None and subscriber.muted_until > now:
         return False
     if not any(event.kind in kinds.GROUPS.get(g, ()) for g in sub.event_kinds):
         return False
-    return event.kind not in FILTERED_KINDS or matches(sub.keywords, event_text(event))
+    return event.kind not in FILTERED_KINDS or matches(sub.keywords, payload.words())
 
 
 def text_parts(texts: list[str]) -> list[dict[str, Any]]:
@@ -59,16 +58,11 @@ async def route_event(session: AsyncSession, t: Translator, event: Event) -> int
         .where(Subscription.channel_id == event.channel_id)
         .order_by(Subscriber.id)
     )
-    view = EventView(
-        kind=event.kind,
-        payload=event.payload,
-        channel=channel_ref(channel),
-        occurred_at=event.occurred_at,
-    )
+    view = EventView.of(event.kind, event.payload, channel_ref(channel), event.occurred_at)
     rendered: dict[str, list[dict[str, Any]]] = {}
     count = 0
     for sub, subscriber in rows:
-        if not wants(sub, subscriber, event, now):
+        if not wants(sub, subscriber, event, view.payload, now):
             continue
         lang = subscriber.language
         if lang not in rendered:

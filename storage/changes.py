@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import events, kinds
+from storage import events, kinds, payloads
 from storage.models import Channel, ChannelSnapshot, Event, Post, PostMetric, PostVersion, labels_of
 from storage.observations import ChannelSeen, MetricsSeen, PostSeen, Recorded
 from storage.types import utcnow
@@ -36,9 +35,8 @@ async def lock_channel(session: AsyncSession, channel_id: int) -> Channel:
 async def _event(
     session: AsyncSession,
     channel: Channel,
-    kind: str,
     key: str,
-    payload: dict[str, Any],
+    payload: payloads.Payload,
     out: Recorded,
     *,
     occurred_at: datetime | None = None,
@@ -47,8 +45,7 @@ async def _event(
     event_id = await events.record(
         session,
         channel_id=channel.id,
-        kind=kind,
-        dedupe_key=f"{kind}:{channel.id}:{key}",
+        dedupe_key=f"{payload.kind}:{channel.id}:{key}",
         payload=payload,
         occurred_at=occurred_at,
         post_id=post_id,
@@ -74,11 +71,9 @@ async def observe_channel(
     if seen.access_hash and not seen.is_min:
         channel.access_hash = seen.access_hash
 
-    async def change(kind: str, payload: dict[str, Any], key: str) -> None:
+    async def change(payload: payloads.Payload, key: str) -> None:
         channel.revision += 1
-        await _event(
-            session, channel, kind, f"{key}:r{channel.revision}", payload, out, occurred_at=now
-        )
+        await _event(session, channel, f"{key}:r{channel.revision}", payload, out, occurred_at=now)
 
     if not channel.reachable and not seen.is_min:
         # Seeing the channel's full record again means it is back; a channel that was
@@ -87,14 +82,14 @@ async def observe_channel(
             await _mark_available(session, channel, now, out)
 
     if seen.title is not None and seen.title != channel.title and channel.title:
-        await change(kinds.RENAMED, {"before": channel.title, "after": seen.title}, "title")
+        await change(payloads.Renamed(before=channel.title, after=seen.title), "title")
     if seen.title is not None:
         channel.title = seen.title
 
     if seen.username_known and not seen.is_min:
         before, after = channel.username, seen.username
         if (before or "").lower() != (after or "").lower():
-            await change(kinds.USERNAME_CHANGED, {"before": before, "after": after}, "username")
+            await change(payloads.UsernameChanged(before=before, after=after), "username")
         channel.username = after
         if before and not after and channel.reachable:
             # Without its public link the channel is gone for everyone who is not a member.
@@ -102,9 +97,7 @@ async def observe_channel(
 
     if seen.about is not None and seen.about != channel.about:
         if channel.last_refreshed_at is not None:
-            await change(
-                kinds.ABOUT_CHANGED, {"before": channel.about, "after": seen.about}, "about"
-            )
+            await change(payloads.AboutChanged(before=channel.about, after=seen.about), "about")
         channel.about = seen.about
 
     if seen.photo_id is not None and not seen.is_min:
@@ -124,11 +117,9 @@ async def observe_channel(
         # The first look at a channel sets its state; labels it already had are not news.
         if channel.last_refreshed_at is not None:
             for label in sorted(new - old):
-                await change(kinds.LABEL_ADDED, {"label": label, "text": texts.get(label)}, label)
+                await change(payloads.LabelAdded(label=label, text=texts.get(label)), label)
             for label in sorted(old - new):
-                await change(
-                    kinds.LABEL_REMOVED, {"label": label, "text": old_texts.get(label)}, label
-                )
+                await change(payloads.LabelRemoved(label=label, text=old_texts.get(label)), label)
         channel.is_fake, channel.is_scam = bool(seen.fake), bool(seen.scam)
         channel.is_verified, channel.is_restricted = bool(seen.verified), bool(seen.restricted)
         channel.restriction_reasons = reasons
@@ -186,14 +177,13 @@ async def _participants(
             await _event(
                 session,
                 channel,
-                kinds.SUBSCRIBERS_JUMP,
                 f"r{channel.revision}",
-                {
-                    "before": base.participants,
-                    "after": count,
-                    "change_pct": round(change_pct, 1),
-                    "window_hours": round(hours, 1),
-                },
+                payloads.SubscribersJump(
+                    before=base.participants,
+                    after=count,
+                    change_pct=round(change_pct, 1),
+                    window_hours=round(hours, 1),
+                ),
                 out,
                 occurred_at=now,
             )
@@ -242,9 +232,8 @@ async def _mark_unavailable(
     await _event(
         session,
         channel,
-        kinds.UNAVAILABLE,
         f"r{channel.revision}",
-        {"reason": reason, "detail": detail},
+        payloads.Unavailable(reason=reason, detail=detail),
         out,
         occurred_at=now,
     )
@@ -259,11 +248,14 @@ async def _mark_available(
     channel.unavailable_since = None
     channel.retry_count = 0
     channel.revision += 1
-    payload: dict[str, Any] = {}
-    if since is not None:
-        payload["unavailable_hours"] = round((now - since).total_seconds() / 3600.0, 1)
+    hours = round((now - since).total_seconds() / 3600.0, 1) if since is not None else None
     await _event(
-        session, channel, kinds.AVAILABLE, f"r{channel.revision}", payload, out, occurred_at=now
+        session,
+        channel,
+        f"r{channel.revision}",
+        payloads.Available(unavailable_hours=hours),
+        out,
+        occurred_at=now,
     )
 
 
@@ -389,17 +381,16 @@ async def _new_posts(
             continue
         text = next((g.text for g in group if g.text), "") if group else p.text
         key = f"g{p.grouped_id}" if group else str(p.message_id)
-        payload = {
-            "message_id": p.message_id,
-            "text": text,
-            "media_kind": "album" if group else p.media_kind,
-            "grouped_id": p.grouped_id,
-            "album_size": len(group) if group else None,
-        }
+        payload = payloads.PostNew(
+            message_id=p.message_id,
+            text=text,
+            media_kind="album" if group else p.media_kind,
+            grouped_id=p.grouped_id,
+            album_size=len(group) if group else None,
+        )
         events_rows.append(
             events.row(
                 channel_id=channel.id,
-                kind=kinds.POST_NEW,
                 dedupe_key=f"{kinds.POST_NEW}:{channel.id}:{key}",
                 payload=payload,
                 occurred_at=p.date,
@@ -450,14 +441,10 @@ async def _seen_again(
         await _event(
             session,
             channel,
-            kinds.POST_EDITED,
             f"{post.message_id}:v{post.version}",
-            {
-                "message_id": post.message_id,
-                "before": before,
-                "after": seen.text,
-                "edit_date": seen.edit_date.isoformat() if seen.edit_date else None,
-            },
+            payloads.PostEdited(
+                message_id=post.message_id, before=before, after=seen.text, edit_date=seen.edit_date
+            ),
             out,
             occurred_at=seen.edit_date or now,
             post_id=post.id,
@@ -489,15 +476,14 @@ async def observe_deleted(
         await _event(
             session,
             channel,
-            kinds.POST_DELETED,
             str(post.message_id),
-            {
-                "message_id": post.message_id,
-                "text": post.text,
-                "date": post.date.isoformat(),
-                "mass": len(gone) >= mass_at,
-                "count": len(gone),
-            },
+            payloads.PostDeleted(
+                message_id=post.message_id,
+                text=post.text,
+                date=post.date,
+                mass=len(gone) >= mass_at,
+                count=len(gone),
+            ),
             out,
             occurred_at=now,
             post_id=post.id,

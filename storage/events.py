@@ -11,25 +11,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_ignore_many
 from storage.models import Event
+from storage.payloads import Payload
 from storage.types import utcnow
 
 
 def row(
     *,
     channel_id: int,
-    kind: str,
+    payload: Payload,
     dedupe_key: str,
-    payload: dict[str, Any],
     occurred_at: datetime | None = None,
     post_id: int | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
+    """One event row; its kind is the payload's."""
     now = now or utcnow()
     return {
         "channel_id": channel_id,
         "post_id": post_id,
-        "kind": kind,
-        "payload": payload,
+        "kind": payload.kind,
+        "payload": payload.dump(),
         "occurred_at": occurred_at or now,
         "detected_at": now,
         "dedupe_key": dedupe_key,
@@ -45,9 +46,8 @@ async def record(
     session: AsyncSession,
     *,
     channel_id: int,
-    kind: str,
+    payload: Payload,
     dedupe_key: str,
-    payload: dict[str, Any],
     occurred_at: datetime | None = None,
     post_id: int | None = None,
 ) -> int | None:
@@ -57,7 +57,6 @@ async def record(
         [
             row(
                 channel_id=channel_id,
-                kind=kind,
                 dedupe_key=dedupe_key,
                 payload=payload,
                 occurred_at=occurred_at,

@@ -13,6 +13,8 @@ ABOUT_CHANGED = "channel.about_changed"
 UNAVAILABLE = "channel.unavailable"
 AVAILABLE = "channel.available"
 SUBSCRIBERS_JUMP = "channel.subscribers_jump"
+# Not a channel event: a moderator's message to every subscriber, rendered like one.
+BROADCAST = "broadcast"
 
 # What a subscriber picks; "channel" is what happens to the channel itself.
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -32,10 +34,3 @@ GROUPS: dict[str, tuple[str, ...]] = {
 }
 DEFAULT_GROUPS = ("posts", "edits", "deletions", "channel")
 CHANNEL_KINDS = GROUPS["channel"]
-
-
-def group_of(kind: str) -> str:
-    for group, kinds in GROUPS.items():
-        if kind in kinds:
-            return group
-    raise KeyError(kind)

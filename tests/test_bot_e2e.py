@@ -37,6 +37,7 @@ from chanwatch.settings import Settings
 from simulator.botapi import BotAPILimits, BotAPISimulator, SentMessage
 from storage import channels as channel_store
 from storage import events as event_store
+from storage import payloads
 from storage.db import SessionMaker, transaction
 from storage.models import (
     AuditEntry,
@@ -283,9 +284,8 @@ async def post_event(
         await event_store.record(
             s,
             channel_id=channel_id,
-            kind=kind,
             dedupe_key=f"{kind}:{channel_id}:{message_id}",
-            payload={"message_id": message_id, "text": text},
+            payload=payloads.load(kind, {"message_id": message_id, "text": text}),
         )
 
     await transaction(sessions, work)

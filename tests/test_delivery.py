@@ -20,7 +20,7 @@ from bot.delivery import Sender
 from bot.i18n import Translator
 from bot.routing import EventRouter
 from simulator.botapi import BotAPILimits, BotAPISimulator
-from storage import channels, events, kinds, outbox
+from storage import channels, events, kinds, outbox, payloads
 from storage.db import SessionMaker, transaction
 from storage.models import Delivery, Subscriber, Subscription
 from tests.harness import TOKEN, bot_for
@@ -70,14 +70,8 @@ async def seed(
                 )
             )
             chats.append(chat)
-        payload = {
-            "message_id": 5,
-            "text": text,
-            "media_kind": None,
-            "grouped_id": None,
-            "album_size": None,
-        }
-        await events.record(s, channel_id=ch.id, kind=kind, dedupe_key=f"{kind}:5", payload=payload)
+        payload = payloads.load(kind, {"message_id": 5, "text": text})
+        await events.record(s, channel_id=ch.id, dedupe_key=f"{kind}:5", payload=payload)
         return ch.id, chats
 
     return await transaction(sessions, work)
@@ -217,9 +211,8 @@ async def test_blocked_subscriber_is_marked_and_not_retried(
         await events.record(
             s,
             channel_id=channel_id,
-            kind=kinds.POST_NEW,
             dedupe_key="again",
-            payload={"message_id": 6, "text": "second"},
+            payload=payloads.PostNew(message_id=6, text="second"),
         )
 
     await transaction(sessions, second)

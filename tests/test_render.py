@@ -20,6 +20,7 @@ from bot.render import (
     render_event,
 )
 from bot.textsplit import utf16_len, visible_len, visible_text
+from storage import payloads
 
 LIMIT = 4096
 NOW = datetime(2024, 1, 5, 12, 0, tzinfo=UTC)
@@ -132,7 +133,7 @@ POST_KINDS = ("post.new", "post.edited", "post.deleted")
 
 
 def ev(kind: str, payload: dict, channel: ChannelRef = PUT_DOMOI) -> EventView:
-    return EventView(kind=kind, payload=payload, channel=channel, occurred_at=NOW)
+    return EventView.of(kind, payload, channel, NOW)
 
 
 # --------------------------------------------------------------------------- every kind
@@ -519,9 +520,9 @@ def payloads_for(kind: str) -> st.SearchStrategy[dict]:
 
 events = st.sampled_from(sorted(PAYLOADS)).flatmap(
     lambda kind: st.builds(
-        EventView,
+        EventView.of,
         kind=st.just(kind),
-        payload=payloads_for(kind),
+        stored=payloads_for(kind),
         channel=channels,
         occurred_at=st.just(NOW),
     )
@@ -537,5 +538,5 @@ def test_any_event_renders_within_limits(t: Translator, e: EventView, lang: str)
     if title.strip() and utf16_len(title) <= 128 and e.kind != "broadcast":
         for message in messages:
             assert title in visible_text(message)
-    if e.kind == "post.deleted" and e.payload["text"].strip():
-        assert quoted(messages) == e.payload["text"]
+    if isinstance(e.payload, payloads.PostDeleted) and e.payload.text.strip():
+        assert quoted(messages) == e.payload.text

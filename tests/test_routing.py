@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.i18n import Translator
 from bot.keywords import clean_keyword, matches
 from bot.routing import EventRouter
-from storage import channels, events, kinds
+from storage import channels, events, kinds, payloads
 from storage.db import SessionMaker, transaction
 from storage.models import Delivery, Subscriber, Subscription
 from storage.types import utcnow
@@ -69,13 +69,13 @@ async def test_routing_respects_kinds_filters_mutes_and_blocks(sessions: Session
                     subscriber_id=sub.id, channel_id=ch.id, event_kinds=groups, keywords=words
                 )
             )
-        for key, kind, payload in (
-            ("a", kinds.POST_NEW, {"message_id": 1, "text": "Митинг у Кремля"}),
-            ("b", kinds.POST_NEW, {"message_id": 2, "text": "Новая волна мобилизации"}),
-            ("c", kinds.POST_DELETED, {"message_id": 1, "text": "Митинг у Кремля"}),
-            ("d", kinds.LABEL_ADDED, {"label": "fake"}),
+        for key, payload in (
+            ("a", payloads.PostNew(message_id=1, text="Митинг у Кремля")),
+            ("b", payloads.PostNew(message_id=2, text="Новая волна мобилизации")),
+            ("c", payloads.PostDeleted(message_id=1, text="Митинг у Кремля")),
+            ("d", payloads.LabelAdded(label="fake")),
         ):
-            await events.record(s, channel_id=ch.id, kind=kind, dedupe_key=key, payload=payload)
+            await events.record(s, channel_id=ch.id, dedupe_key=key, payload=payload)
         return ch.id
 
     await transaction(sessions, seed)

@@ -12,7 +12,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import changes, channels, events, kinds, outbox
+from storage import changes, channels, events, kinds, outbox, payloads
 from storage.db import SessionMaker, create_engine, transaction
 from storage.migrate import current_revision, upgrade
 from storage.models import Base, Channel, Delivery, Event, Post, PostVersion, Subscriber
@@ -67,9 +67,8 @@ async def test_event_dedupe_key_holds_under_concurrent_inserts(sessions: Session
             return await events.record(
                 s,
                 channel_id=channel_id,
-                kind=kinds.POST_NEW,
                 dedupe_key="post.new:1:7",
-                payload={"try": i},
+                payload=payloads.PostNew(message_id=i),
             )
 
         return await transaction(sessions, work)
@@ -89,7 +88,7 @@ async def test_delivery_key_holds_under_concurrent_inserts(sessions: SessionMake
         s.add(sub)
         await s.flush()
         event_id = await events.record(
-            s, channel_id=channel_id, kind=kinds.POST_NEW, dedupe_key="k", payload={}
+            s, channel_id=channel_id, dedupe_key="k", payload=payloads.PostNew()
         )
         assert event_id is not None
         return sub.id, event_id

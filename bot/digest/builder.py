@@ -45,7 +45,7 @@ from bot.i18n import Translator
 from bot.render import ChannelRef, EventView, channel_link, post_url, render_event
 from bot.textsplit import CAPTION_LIMIT, MESSAGE_LIMIT, split_html, truncate, visible_len
 from bot.worddiff import diff_html
-from storage import kinds
+from storage import kinds, payloads
 from storage.models import Channel, ChannelSnapshot, Event, Post, PostVersion
 
 __all__ = [
@@ -480,19 +480,21 @@ class Composer:
         return parts
 
     def _event_html(self, ev: EventRow, week: ChannelWeek, lang: str) -> str:
-        payload = dict(ev.payload)
-        if ev.kind == kinds.ABOUT_CHANGED:
+        payload = payloads.load(ev.kind, ev.payload)
+        if isinstance(payload, payloads.AboutChanged):
             head = self.get(lang, "ev-channel-about-changed", channel=channel_link(week.ref))
-            before, after = str(payload.get("before") or ""), str(payload.get("after") or "")
-            body = diff_html(before, after, max_len=DIFF_LEN) or _esc(
+            body = diff_html(payload.before or "", payload.after or "", max_len=DIFF_LEN) or _esc(
                 self.get(lang, "common-empty")
             )
             text = f"{head}\n<blockquote>{body}</blockquote>"
         else:
-            for key, limit in (("text", NOTICE_LEN), ("detail", NOTICE_LEN)):
-                if isinstance(payload.get(key), str):
-                    payload[key] = truncate(payload[key], limit)
-            view = EventView(ev.kind, payload, week.ref, ev.occurred_at)
+            # A digest line quotes a notice, not the whole archived text.
+            clipped = {
+                key: truncate(value, NOTICE_LEN)
+                for key in ("text", "detail")
+                if isinstance(value := getattr(payload, key, None), str)
+            }
+            view = EventView(ev.kind, payload.model_copy(update=clipped), week.ref, ev.occurred_at)
             text = "\n".join(render_event(self.t, lang, view))
         return f"<i>{_esc(self.when(ev.occurred_at, lang))}</i> · {text}"
 

@@ -52,9 +52,10 @@ from bot.routing import text_parts
 from bot.textsplit import truncate, visible_text
 from chanwatch.settings import Settings
 from collectors.handles import HandleError
-from storage import audit, channels, events, outbox, status, subscribers
+from storage import audit, channels, events, kinds, outbox, status, subscribers
 from storage.db import SessionMaker, transaction
 from storage.models import AuditEntry, Channel, Delivery, DigestRun, Subscriber, WatchRequest
+from storage.payloads import Broadcast
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -403,9 +404,7 @@ async def events_command(
         return
     lines = [t.get(lang, "events-header", channel=link(ch), count=len(rows))]
     for ev in rows:
-        view = EventView(
-            kind=ev.kind, payload=ev.payload, channel=ref(ch), occurred_at=ev.occurred_at
-        )
+        view = EventView.of(ev.kind, ev.payload, ref(ch), ev.occurred_at)
         first = render_event(t, lang, view)[0]
         brief = " ".join(visible_text(first).split())
         lines.append(
@@ -585,7 +584,7 @@ async def broadcast_pressed(
         sent = 0
         for sub in await subscribers.reachable(s):
             if sub.language not in rendered:
-                view = EventView("broadcast", {"text": escaped}, nobody, utcnow())
+                view = EventView(kinds.BROADCAST, Broadcast(text=escaped), nobody, utcnow())
                 rendered[sub.language] = text_parts(render_event(t, sub.language, view))
             new = await outbox.enqueue(
                 s,

@@ -1,0 +1,160 @@
+"""What each event kind carries: one model per kind, used by every writer and every reader.
+
+Change detection builds these; routing, alerts, digests and exports read them back with
+`load`, which is tolerant of rows stored by older versions or damaged by hand: a field
+that is missing or of the wrong type takes its default instead of failing the whole
+event, so one odd row never sinks an alert or a digest.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from storage import kinds
+
+
+class Payload(BaseModel):
+    """The common shape; `kind` names the event kind a model belongs to."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    kind: ClassVar[str] = ""
+
+    def dump(self) -> dict[str, Any]:
+        """JSON-ready dict, as stored in `events.payload`."""
+        return self.model_dump(mode="json")
+
+    def words(self) -> str:
+        """Text that keyword filters look at."""
+        return ""
+
+
+class PostNew(Payload):
+    kind: ClassVar[str] = kinds.POST_NEW
+    message_id: int = 0
+    text: str = ""
+    media_kind: str | None = None
+    grouped_id: int | None = None
+    album_size: int | None = None
+
+    def words(self) -> str:
+        return self.text
+
+
+class PostEdited(Payload):
+    kind: ClassVar[str] = kinds.POST_EDITED
+    message_id: int = 0
+    before: str = ""
+    after: str = ""
+    edit_date: datetime | None = None
+
+    def words(self) -> str:
+        return f"{self.before} {self.after}"
+
+
+class PostDeleted(Payload):
+    kind: ClassVar[str] = kinds.POST_DELETED
+    message_id: int = 0
+    text: str = ""
+    date: datetime | None = None
+    mass: bool = False
+    count: int = 1
+
+    def words(self) -> str:
+        return self.text
+
+
+class LabelChanged(Payload):
+    """A label added or removed; `text` is the restriction notice Telegram shows, if any."""
+
+    label: str = ""
+    text: str | None = None
+
+
+class LabelAdded(LabelChanged):
+    kind: ClassVar[str] = kinds.LABEL_ADDED
+
+
+class LabelRemoved(LabelChanged):
+    kind: ClassVar[str] = kinds.LABEL_REMOVED
+
+
+class TextChanged(Payload):
+    before: str | None = None
+    after: str | None = None
+
+
+class Renamed(TextChanged):
+    kind: ClassVar[str] = kinds.RENAMED
+
+
+class UsernameChanged(TextChanged):
+    kind: ClassVar[str] = kinds.USERNAME_CHANGED
+
+
+class AboutChanged(TextChanged):
+    kind: ClassVar[str] = kinds.ABOUT_CHANGED
+
+
+class Unavailable(Payload):
+    kind: ClassVar[str] = kinds.UNAVAILABLE
+    reason: str = "unknown"
+    detail: str | None = None
+
+
+class Available(Payload):
+    kind: ClassVar[str] = kinds.AVAILABLE
+    unavailable_hours: float | None = None
+
+
+class SubscribersJump(Payload):
+    kind: ClassVar[str] = kinds.SUBSCRIBERS_JUMP
+    before: int = 0
+    after: int = 0
+    change_pct: float = 0.0
+    window_hours: float = 0.0
+
+
+class Broadcast(Payload):
+    """Not a channel event: a moderator's message to everyone, rendered like one."""
+
+    kind: ClassVar[str] = kinds.BROADCAST
+    text: str = ""
+
+
+class Unknown(Payload):
+    """A kind this version does not know (a row from a newer version)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+
+MODELS: dict[str, type[Payload]] = {
+    model.kind: model
+    for model in (
+        PostNew,
+        PostEdited,
+        PostDeleted,
+        LabelAdded,
+        LabelRemoved,
+        Renamed,
+        UsernameChanged,
+        AboutChanged,
+        Unavailable,
+        Available,
+        SubscribersJump,
+        Broadcast,
+    )
+}
+
+
+def load(kind: str, data: object) -> Payload:
+    """The payload of a stored event; fields that do not fit take their defaults."""
+    model = MODELS.get(kind, Unknown)
+    raw = data if isinstance(data, dict) else {}
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        bad = {err["loc"][0] for err in exc.errors() if err["loc"]}
+        return model.model_validate({k: v for k, v in raw.items() if k not in bad})
