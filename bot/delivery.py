@@ -15,10 +15,9 @@ import os
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -32,11 +31,12 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 from aiogram.types import BufferedInputFile, LinkPreviewOptions
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import outbox
 from storage.db import DatabaseUnavailable, SessionMaker, transaction
-from storage.models import Delivery, Digest, Subscriber
+from storage.models import Delivery, Digest
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -141,12 +141,7 @@ class Sender:
         async def work(s: AsyncSession) -> int:
             if s.bind.dialect.name != "sqlite":
                 return 0
-            result = await s.execute(
-                update(Delivery)
-                .where(Delivery.status == "sending")
-                .values(status="pending", claimed_by=None, claimed_until=None)
-            )
-            return result.rowcount
+            return await outbox.reclaim_all(s)
 
         return await transaction(self.sessions, work)
 
@@ -176,22 +171,8 @@ class Sender:
     # --- claiming -----------------------------------------------------------------
 
     async def claim(self) -> list[Delivery]:
-        now = utcnow()
-
         async def work(s: AsyncSession) -> list[Delivery]:
-            claimable = or_(
-                and_(Delivery.status == "pending", Delivery.next_attempt_at <= now),
-                and_(Delivery.status == "sending", Delivery.claimed_until < now),
-            )
-            stmt = select(Delivery).where(claimable).order_by(Delivery.id).limit(self.batch)
-            if s.bind.dialect.name == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True)
-            rows = list(await s.scalars(stmt))
-            for row in rows:
-                row.status = "sending"
-                row.claimed_by = self.worker_id
-                row.claimed_until = now + self.lease
-            return rows
+            return await outbox.claim(s, self.worker_id, lease=self.lease, limit=self.batch)
 
         return await transaction(self.sessions, work)
 
@@ -230,19 +211,10 @@ class Sender:
         await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(by_chat)))))
         return done
 
-    async def _release(self, ids: Any) -> None:
+    async def _release(self, ids: Iterable[int]) -> None:
         ids = list(ids)
-        if not ids:
-            return
-
-        async def work(s: AsyncSession) -> None:
-            await s.execute(
-                update(Delivery)
-                .where(Delivery.id.in_(ids), Delivery.claimed_by == self.worker_id)
-                .values(status="pending", claimed_by=None, claimed_until=None)
-            )
-
-        await transaction(self.sessions, work)
+        if ids:
+            await transaction(self.sessions, lambda s: outbox.release(s, ids, self.worker_id))
 
     # --- sending ------------------------------------------------------------------
 
@@ -254,8 +226,9 @@ class Sender:
             wait = self.limiter.reserve(row.chat_id)
             if wait > 0:
                 await asyncio.sleep(wait)
-            if self._lease_short(row) and not await self._hold(row):
-                return True  # our lease ran out and another sender owns the row now
+            if not await self._still_ours(row):
+                # Stopped, banned or taken over by another sender since we claimed it.
+                return True
             try:
                 await self._send_part(row, parts[index])
             except TelegramRetryAfter as exc:
@@ -264,9 +237,7 @@ class Sender:
                 await self._retry(row, index, exc.retry_after, str(exc), count=False)
                 return False
             except TelegramMigrateToChat as exc:
-                await self._finish(
-                    row, index, "failed", f"chat migrated to {exc.migrate_to_chat_id}"
-                )
+                await self._fail(row, index, f"chat migrated to {exc.migrate_to_chat_id}")
                 return True
             except TelegramForbiddenError as exc:
                 await self._gone(row, index, exc.message)
@@ -275,8 +246,7 @@ class Sender:
                 if any(m in exc.message.lower() for m in GONE_MARKERS):
                     await self._gone(row, index, exc.message)
                 else:
-                    self.stats.failed += 1
-                    await self._finish(row, index, "failed", exc.message)
+                    await self._fail(row, index, exc.message)
                 return True
             except (TelegramServerError, TelegramNetworkError, TimeoutError) as exc:
                 self.stats.server_errors += 1
@@ -284,8 +254,7 @@ class Sender:
                 await self._retry(row, index, delay, f"{type(exc).__name__}: {exc}", count=True)
                 return False
             except TelegramAPIError as exc:
-                self.stats.failed += 1
-                await self._finish(row, index, "failed", str(exc))
+                await self._fail(row, index, str(exc))
                 return True
             index += 1
             self.stats.sent += 1
@@ -293,7 +262,7 @@ class Sender:
             await self._mark_part(row, index, done=index >= len(parts))
         return True
 
-    async def _send_part(self, row: Delivery, part: dict[str, Any]) -> None:
+    async def _send_part(self, row: Delivery, part: outbox.Part) -> None:
         method = part.get("method", "sendMessage")
         if method == "sendPhoto":
             png = await self._chart(row.digest_id)
@@ -308,7 +277,7 @@ class Sender:
             return
         await self.bot.send_message(
             row.chat_id,
-            part["text"],
+            part.get("text", ""),
             parse_mode="HTML",
             link_preview_options=LinkPreviewOptions(is_disabled=True),
             reply_markup=part.get("reply_markup"),
@@ -329,113 +298,49 @@ class Sender:
 
     # --- bookkeeping ----------------------------------------------------------------
 
-    def _lease_short(self, row: Delivery) -> bool:
-        left = (row.claimed_until or utcnow()) - utcnow()
-        return left < self.lease / 2
-
-    async def _hold(self, row: Delivery) -> bool:
-        """Renew our claim right before sending; False if the row is no longer ours."""
+    async def _still_ours(self, row: Delivery) -> bool:
+        """Checked before every part; renews the lease when it runs short."""
         now = utcnow()
-
-        async def work(s: AsyncSession) -> int:
-            result = await s.execute(
-                update(Delivery)
-                .where(
-                    Delivery.id == row.id,
-                    Delivery.claimed_by == self.worker_id,
-                    Delivery.status == "sending",
-                )
-                .values(claimed_until=now + self.lease)
-            )
-            return result.rowcount
-
-        held = bool(await transaction(self.sessions, work))
+        if (row.claimed_until or now) - now >= self.lease / 2:
+            async with self.sessions() as s:
+                return await outbox.still_ours(s, row.id, self.worker_id)
+        until = now + self.lease
+        held = await transaction(
+            self.sessions, lambda s: outbox.renew(s, row.id, self.worker_id, until)
+        )
         if held:
-            row.claimed_until = now + self.lease
+            row.claimed_until = until
         return held
 
     async def _mark_part(self, row: Delivery, parts_sent: int, *, done: bool) -> None:
-        now = utcnow()
-
-        async def work(s: AsyncSession) -> None:
-            values: dict[str, Any] = {"parts_sent": parts_sent, "claimed_until": now + self.lease}
-            if done:
-                values.update(
-                    status="sent", sent_at=now, claimed_by=None, claimed_until=None, last_error=None
-                )
-            await s.execute(update(Delivery).where(Delivery.id == row.id).values(**values))
-
+        until = utcnow() + self.lease
         # The message is out: this mark must not be lost to a brief database outage.
-        await transaction(self.sessions, work, attempts=20)
+        await transaction(
+            self.sessions,
+            lambda s: outbox.mark_part(s, row.id, parts_sent, done=done, lease_until=until),
+            attempts=20,
+        )
         row.parts_sent = parts_sent
-        row.claimed_until = now + self.lease
+        row.claimed_until = until
 
     async def _retry(
         self, row: Delivery, index: int, delay: float, error: str, *, count: bool
     ) -> None:
         at: datetime = utcnow() + timedelta(seconds=delay)
-
-        async def work(s: AsyncSession) -> None:
-            await s.execute(
-                update(Delivery)
-                .where(Delivery.id == row.id)
-                .values(
-                    status="pending",
-                    next_attempt_at=at,
-                    parts_sent=index,
-                    attempts=Delivery.attempts + (1 if count else 0),
-                    last_error=error[:2000],
-                    claimed_by=None,
-                    claimed_until=None,
-                )
-            )
-
-        await transaction(self.sessions, work)
+        await transaction(
+            self.sessions, lambda s: outbox.retry_later(s, row.id, index, at, error, count=count)
+        )
         row.attempts += 1 if count else 0
 
-    async def _finish(self, row: Delivery, index: int, state: str, error: str) -> None:
-        async def work(s: AsyncSession) -> None:
-            await s.execute(
-                update(Delivery)
-                .where(Delivery.id == row.id)
-                .values(
-                    status=state,
-                    parts_sent=index,
-                    last_error=error[:2000],
-                    attempts=Delivery.attempts + 1,
-                    claimed_by=None,
-                    claimed_until=None,
-                )
-            )
-
-        await transaction(self.sessions, work)
+    async def _fail(self, row: Delivery, index: int, error: str) -> None:
+        self.stats.failed += 1
+        await transaction(self.sessions, lambda s: outbox.give_up(s, row.id, index, error))
 
     async def _gone(self, row: Delivery, index: int, error: str) -> None:
         """The user blocked the bot or no longer exists: stop sending them anything."""
         self.stats.blocked += 1
         self._gone_chats.add(row.chat_id)
-        now = utcnow()
-
-        async def work(s: AsyncSession) -> None:
-            await s.execute(
-                update(Subscriber)
-                .where(Subscriber.id == row.subscriber_id)
-                .values(blocked_at=now, block_reason=error[:255])
-            )
-            await s.execute(
-                update(Delivery)
-                .where(
-                    Delivery.subscriber_id == row.subscriber_id,
-                    Delivery.status.in_(("pending", "sending")),
-                )
-                .values(
-                    status="skipped", last_error=error[:2000], claimed_by=None, claimed_until=None
-                )
-            )
-            await s.execute(
-                update(Delivery)
-                .where(Delivery.id == row.id)
-                .values(parts_sent=index, attempts=Delivery.attempts + 1)
-            )
-
-        await transaction(self.sessions, work)
+        await transaction(
+            self.sessions,
+            lambda s: outbox.chat_gone(s, row.id, row.subscriber_id, index, error),
+        )

@@ -7,7 +7,6 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,10 +42,6 @@ def wants(
     return event.kind not in FILTERED_KINDS or matches(sub.keywords, payload.words())
 
 
-def text_parts(texts: list[str]) -> list[dict[str, Any]]:
-    return [{"method": "sendMessage", "text": t} for t in texts]
-
-
 async def route_event(session: AsyncSession, t: Translator, event: Event) -> int:
     """Write the event's deliveries and mark it routed, in the caller's transaction."""
     channel = await session.get(Channel, event.channel_id)
@@ -59,14 +54,14 @@ async def route_event(session: AsyncSession, t: Translator, event: Event) -> int
         .order_by(Subscriber.id)
     )
     view = EventView.of(event.kind, event.payload, channel_ref(channel), event.occurred_at)
-    rendered: dict[str, list[dict[str, Any]]] = {}
+    rendered: dict[str, list[outbox.Part]] = {}
     count = 0
     for sub, subscriber in rows:
         if not wants(sub, subscriber, event, view.payload, now):
             continue
         lang = subscriber.language
         if lang not in rendered:
-            rendered[lang] = text_parts(render_event(t, lang, view))
+            rendered[lang] = outbox.messages(render_event(t, lang, view))
         new = await outbox.enqueue(
             session,
             subscriber_id=subscriber.id,

@@ -1,15 +1,67 @@
-"""The delivery outbox: enqueue once, claim, mark."""
+"""The delivery outbox: every producer enqueues here, the sender claims and marks here.
+
+A row moves pending → sending (claimed with a lease) → sent, or ends failed (Telegram
+refused it for good) or skipped (its chat is gone, or its subscriber stopped or was
+banned). Each row holds its messages as *parts*, sent in order; `parts_sent` counts
+those Telegram has accepted, so a crash repeats at most the part that was in flight.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, NotRequired, TypedDict
 
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_ignore_many
-from storage.models import Delivery
+from storage.models import Delivery, Subscriber
 from storage.types import utcnow
+
+ERROR_MAX = 2000
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+OPEN = (Status.PENDING, Status.SENDING)
+
+
+class Part(TypedDict):
+    """One Bot API call: `sendMessage` (HTML `text`) or `sendPhoto` (HTML `caption`).
+
+    A digest's `sendPhoto` sends the digest's chart.
+    """
+
+    method: str
+    text: NotRequired[str]
+    caption: NotRequired[str | None]
+    reply_markup: NotRequired[dict[str, Any] | None]
+
+
+def message(text: str, reply_markup: dict[str, Any] | None = None) -> Part:
+    part = Part(method="sendMessage", text=text)
+    if reply_markup is not None:
+        part["reply_markup"] = reply_markup
+    return part
+
+
+def messages(texts: Iterable[str]) -> list[Part]:
+    return [message(text) for text in texts]
+
+
+def chart(caption: str | None) -> Part:
+    return Part(method="sendPhoto", caption=caption)
+
+
+# --- producing ------------------------------------------------------------------------
 
 
 def row(
@@ -18,7 +70,7 @@ def row(
     chat_id: int,
     kind: str,
     dedupe_key: str,
-    parts: list[dict[str, Any]],
+    parts: Sequence[Part],
     event_id: int | None = None,
     digest_id: int | None = None,
     now: datetime | None = None,
@@ -32,9 +84,9 @@ def row(
         "event_id": event_id,
         "digest_id": digest_id,
         "dedupe_key": dedupe_key,
-        "parts": parts,
+        "parts": list(parts),
         "parts_sent": 0,
-        "status": "pending",
+        "status": Status.PENDING,
         "attempts": 0,
         "next_attempt_at": now,
         "created_at": now,
@@ -53,7 +105,7 @@ async def enqueue(
     chat_id: int,
     kind: str,
     dedupe_key: str,
-    parts: list[dict[str, Any]],
+    parts: Sequence[Part],
     event_id: int | None = None,
     digest_id: int | None = None,
 ) -> int | None:
@@ -73,3 +125,171 @@ async def enqueue(
         ],
     )
     return ids[0] if ids else None
+
+
+async def cancel_for_subscriber(session: AsyncSession, subscriber_id: int, reason: str) -> int:
+    """Skip everything still queued for a subscriber (banned, blocked, gone); rows skipped.
+
+    A sender that already claimed such a row sees it is no longer its own before the next
+    part, so nothing more reaches the chat once this commits.
+    """
+    result = await session.execute(
+        update(Delivery)
+        .where(Delivery.subscriber_id == subscriber_id, Delivery.status.in_(OPEN))
+        .values(
+            status=Status.SKIPPED,
+            last_error=reason[:ERROR_MAX],
+            claimed_by=None,
+            claimed_until=None,
+        )
+    )
+    return result.rowcount
+
+
+async def depth(session: AsyncSession) -> dict[Status, int]:
+    """Rows per open or failed status, for /status."""
+    counted = await session.execute(
+        select(Delivery.status, func.count())
+        .where(Delivery.status.in_((*OPEN, Status.FAILED)))
+        .group_by(Delivery.status)
+    )
+    found = {Status(status): count for status, count in counted.all()}
+    return {s: found.get(s, 0) for s in (*OPEN, Status.FAILED)}
+
+
+# --- sending --------------------------------------------------------------------------
+
+
+async def claim(
+    session: AsyncSession, worker: str, *, lease: timedelta, limit: int
+) -> list[Delivery]:
+    """Take due rows, and rows whose sender's lease ran out, in queue order."""
+    now = utcnow()
+    claimable = or_(
+        and_(Delivery.status == Status.PENDING, Delivery.next_attempt_at <= now),
+        and_(Delivery.status == Status.SENDING, Delivery.claimed_until < now),
+    )
+    stmt = select(Delivery).where(claimable).order_by(Delivery.id).limit(limit)
+    if session.bind.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    rows = list(await session.scalars(stmt))
+    for claimed in rows:
+        claimed.status = Status.SENDING
+        claimed.claimed_by = worker
+        claimed.claimed_until = now + lease
+    return rows
+
+
+async def reclaim_all(session: AsyncSession) -> int:
+    """SQLite has one sender: rows a crashed predecessor had claimed are free at once."""
+    result = await session.execute(
+        update(Delivery)
+        .where(Delivery.status == Status.SENDING)
+        .values(status=Status.PENDING, claimed_by=None, claimed_until=None)
+    )
+    return result.rowcount
+
+
+def _ours(delivery_id: int, worker: str) -> Any:
+    return and_(
+        Delivery.id == delivery_id,
+        Delivery.claimed_by == worker,
+        Delivery.status == Status.SENDING,
+    )
+
+
+async def release(session: AsyncSession, ids: Sequence[int], worker: str) -> None:
+    """Give back claimed rows that were not tried (they stay behind one that failed)."""
+    if ids:
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(ids), Delivery.claimed_by == worker)
+            .values(status=Status.PENDING, claimed_by=None, claimed_until=None)
+        )
+
+
+async def still_ours(session: AsyncSession, delivery_id: int, worker: str) -> bool:
+    """Whether the row is still claimed by this worker: not stopped, banned or taken over."""
+    found = await session.scalar(select(Delivery.id).where(_ours(delivery_id, worker)))
+    return found is not None
+
+
+async def renew(session: AsyncSession, delivery_id: int, worker: str, until: datetime) -> bool:
+    """Extend our claim; False when the row is no longer ours."""
+    result = await session.execute(
+        update(Delivery).where(_ours(delivery_id, worker)).values(claimed_until=until)
+    )
+    return bool(result.rowcount)
+
+
+async def mark_part(
+    session: AsyncSession, delivery_id: int, parts_sent: int, *, done: bool, lease_until: datetime
+) -> None:
+    values: dict[str, Any] = {"parts_sent": parts_sent, "claimed_until": lease_until}
+    if done:
+        values.update(
+            status=Status.SENT,
+            sent_at=utcnow(),
+            claimed_by=None,
+            claimed_until=None,
+            last_error=None,
+        )
+    await session.execute(update(Delivery).where(Delivery.id == delivery_id).values(**values))
+
+
+async def retry_later(
+    session: AsyncSession,
+    delivery_id: int,
+    parts_sent: int,
+    at: datetime,
+    error: str,
+    *,
+    count: bool,
+) -> None:
+    """Back to the queue, due at `at`; `count` says whether this was a failed attempt."""
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id)
+        .values(
+            status=Status.PENDING,
+            next_attempt_at=at,
+            parts_sent=parts_sent,
+            attempts=Delivery.attempts + (1 if count else 0),
+            last_error=error[:ERROR_MAX],
+            claimed_by=None,
+            claimed_until=None,
+        )
+    )
+
+
+async def give_up(session: AsyncSession, delivery_id: int, parts_sent: int, error: str) -> None:
+    """Telegram refused the row for good (a bad request): failed, with the error kept."""
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id)
+        .values(
+            status=Status.FAILED,
+            parts_sent=parts_sent,
+            last_error=error[:ERROR_MAX],
+            attempts=Delivery.attempts + 1,
+            claimed_by=None,
+            claimed_until=None,
+        )
+    )
+
+
+async def chat_gone(
+    session: AsyncSession, delivery_id: int, subscriber_id: int, parts_sent: int, error: str
+) -> None:
+    """The user blocked the bot or no longer exists: mark them and skip all they had queued."""
+    await session.execute(
+        update(Subscriber)
+        .where(Subscriber.id == subscriber_id)
+        .values(blocked_at=utcnow(), block_reason=error[:255])
+    )
+    await cancel_for_subscriber(session, subscriber_id, error)
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id)
+        .values(parts_sent=parts_sent, attempts=Delivery.attempts + 1)
+    )

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import kinds
+from storage import kinds, outbox
 from storage.db import insert_ignore
 from storage.models import Channel, Delivery, Digest, Subscriber, Subscription
 from storage.types import utcnow
@@ -197,6 +197,9 @@ async def ban(session: AsyncSession, user_id: int) -> bool:
         return False
     sub.banned_at = utcnow()
     sub.is_moderator = False
+    await session.flush()
+    # Nothing already queued may reach a banned user either.
+    await outbox.cancel_for_subscriber(session, sub.id, "banned")
     return True
 
 

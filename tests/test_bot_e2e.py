@@ -383,6 +383,54 @@ async def test_subscribe_and_unsubscribe_by_command(env: BotEnv) -> None:
     assert r.text == env.tr("en", "not-subscribed", channel="Путь домой")
 
 
+async def _queue_alerts_and_start_sending(env: BotEnv, count: int) -> Sender:
+    """`count` alerts queued for USER, a sender draining them at 10 a second."""
+    domoi = await add_channel(env.sessions, "putdomoi", "Путь домой", tg_id=1_500_000_001)
+    await env.say(USER, "/subscribe @putdomoi", replies=1)
+    for message_id in range(1, count + 1):
+        await post_event(env.sessions, domoi, message_id, f"пост {message_id}")
+    await EventRouter(env.sessions, env.t).route_pending()
+    sender = Sender(env.bot, env.sessions, per_chat=10, idle_poll=0.05)
+    await sender.start()
+    for _ in range(200):
+        if len(_alerts(env)) >= 3:
+            break
+        await asyncio.sleep(0.02)
+    return sender
+
+
+def _alerts(env: BotEnv) -> list[SentMessage]:
+    return [m for m in env.received(USER) if "пост " in (m.text or "")]
+
+
+async def test_nothing_reaches_a_chat_after_stop_is_confirmed(env: BotEnv) -> None:
+    sender = await _queue_alerts_and_start_sending(env, 20)
+    try:
+        [confirm] = await env.say(USER, "/stop", replies=1)
+        done, _ = await env.press(USER, confirm, StopCb(action="yes").pack())
+        assert done.text == env.tr("en", "stop-done")
+        arrived = len(_alerts(env))
+        await asyncio.sleep(1.0)  # ten more sends' worth at the sender's pace
+        assert len(_alerts(env)) == arrived < 20
+    finally:
+        await sender.stop()
+
+
+async def test_nothing_reaches_a_banned_user_after_the_ban(env: BotEnv) -> None:
+    sender = await _queue_alerts_and_start_sending(env, 20)
+    try:
+        [r] = await env.say(MOD, f"/ban {USER}", replies=1)
+        assert r.text == env.tr("en", "ban-done", user=str(USER))
+        arrived = len(_alerts(env))
+        await asyncio.sleep(1.0)
+        assert len(_alerts(env)) == arrived < 20
+        async with env.sessions() as s:
+            statuses = set(await s.scalars(select(Delivery.status)))
+        assert statuses <= {"sent", "skipped"}
+    finally:
+        await sender.stop()
+
+
 async def test_bad_input_gets_clear_replies_and_writes_nothing(env: BotEnv) -> None:
     await add_channel(env.sessions, "putdomoi", "Путь домой", tg_id=1_500_000_001)
     before = await row_counts(env.sessions)

@@ -21,7 +21,6 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -63,10 +62,10 @@ def _dedupe_key(period_key: str, subscriber_id: int) -> str:
     return f"digest:{period_key}:{subscriber_id}"
 
 
-def _parts(composed: Composed) -> list[dict[str, Any]]:
-    parts: list[dict[str, Any]] = [{"method": "sendMessage", "text": m} for m in composed.messages]
+def _parts(composed: Composed) -> list[outbox.Part]:
+    parts = outbox.messages(composed.messages)
     if composed.caption is not None and composed.chart_channels:
-        parts.append({"method": "sendPhoto", "caption": composed.caption})
+        parts.append(outbox.chart(composed.caption))
     return parts
 
 

@@ -48,7 +48,6 @@ from bot.keyboards import (
     unwatch_keyboard,
 )
 from bot.render import ChannelRef, EventView, render_event
-from bot.routing import text_parts
 from bot.textsplit import truncate, visible_text
 from chanwatch.settings import Settings
 from collectors.handles import HandleError
@@ -292,15 +291,7 @@ async def status_command(
     now = utcnow()
     async with sessions() as s:
         collector = await status.get(s, "collector")
-        by_status = dict(
-            (
-                await s.execute(
-                    select(Delivery.status, func.count())
-                    .where(Delivery.status.in_(("pending", "sending", "failed")))
-                    .group_by(Delivery.status)
-                )
-            ).all()
-        )
+        queued = await outbox.depth(s)
         sent = await s.scalar(
             select(func.count()).where(Delivery.sent_at >= now - timedelta(minutes=1))
         )
@@ -333,9 +324,9 @@ async def status_command(
         t.get(
             lang,
             "status-outbox",
-            pending=by_status.get("pending", 0),
-            sending=by_status.get("sending", 0),
-            failed=by_status.get("failed", 0),
+            pending=queued[outbox.Status.PENDING],
+            sending=queued[outbox.Status.SENDING],
+            failed=queued[outbox.Status.FAILED],
         )
     )
     lines.append(t.get(lang, "status-sends", count=sent or 0))
@@ -579,13 +570,13 @@ async def broadcast_pressed(
             return "broadcast-cancelled", 0
         raw = str(preview.details.get("text", ""))
         escaped = html.escape(raw, quote=False)
-        rendered: dict[str, list[dict[str, object]]] = {}
+        rendered: dict[str, list[outbox.Part]] = {}
         nobody = ChannelRef(tg_id=0, title="", username=None)
         sent = 0
         for sub in await subscribers.reachable(s):
             if sub.language not in rendered:
                 view = EventView(kinds.BROADCAST, Broadcast(text=escaped), nobody, utcnow())
-                rendered[sub.language] = text_parts(render_event(t, sub.language, view))
+                rendered[sub.language] = outbox.messages(render_event(t, sub.language, view))
             new = await outbox.enqueue(
                 s,
                 subscriber_id=sub.id,
