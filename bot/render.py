@@ -14,6 +14,7 @@ messages at natural boundaries, each continuation headed by the channel's name.
 from __future__ import annotations
 
 import html
+import itertools
 import math
 import re
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from typing import Any
 from bot.i18n import Translator
 from bot.textsplit import MESSAGE_LIMIT, split_html, split_text, truncate, visible_len
 from bot.worddiff import diff_html
-from storage import kinds, payloads
+from storage import content, kinds, payloads
 
 __all__ = [
     "EXCERPT_LEN",
@@ -225,19 +226,47 @@ def _post_link(ctx: _Ctx, message_id: int, key: str = "post-link") -> str:
     return _link(url, _esc(ctx.get(key, id=str(message_id))))
 
 
+def _duration(seconds: float) -> str:
+    total = int(_clamp(seconds if math.isfinite(seconds) else 0.0, 0, _MAX_HOURS * 3600))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
+
+
+def _size(ctx: _Ctx, size: int) -> str:
+    for unit, scale in (("gb", 1 << 30), ("mb", 1 << 20)):
+        if size >= scale:
+            return ctx.get("media-size", unit=unit, value=round(size / scale, 2))
+    return ctx.get("media-size", unit="kb", value=max(1, round(size / 1024)))
+
+
+def _media_name(ctx: _Ctx, info: payloads.MediaInfo | None, kind: str | None = None) -> str:
+    """ "🎬 Video 9:12, 48 MB" as plain text; escape before use."""
+    kind = info.kind if info is not None else kind
+    if not kind:
+        return ""
+    name = ctx.get("media", kind=truncate(kind, SHORT_MAX))
+    facts = []
+    if info is not None and info.duration:
+        facts.append(_duration(info.duration))
+    if info is not None and info.size:
+        facts.append(_size(ctx, int(_clamp(info.size, 0, _MAX_COUNT))))
+    return f"{name} {', '.join(facts)}" if facts else name
+
+
 def _media_line(ctx: _Ctx, p: payloads.PostNew) -> str:
-    kind = p.media_kind
     album_size = int(_clamp(p.album_size or 0, 0, _MAX_COUNT))
     if album_size > 1:
         return _esc(ctx.get("media-album", count=album_size))
-    if kind:
-        return _esc(ctx.get("media", kind=_esc(truncate(kind, SHORT_MAX))))
-    return ""
+    return _esc(_media_name(ctx, p.media, p.media_kind))
 
 
 def _post_new(ctx: _Ctx, p: payloads.PostNew) -> list[str]:
     text = p.text or ""
     lines = [ctx.get("ev-post-new", channel=ctx.channel)]
+    if p.forwarded_from:
+        source = truncate(p.forwarded_from, TITLE_MAX)
+        lines.append(_esc(ctx.get("media-forwarded", source=source)))
     if text.strip():
         lines.append(_quote(_esc(truncate(text, EXCERPT_LEN))))
     lines.append(_media_line(ctx, p))
@@ -252,12 +281,44 @@ def _post_edited(ctx: _Ctx, p: payloads.PostEdited) -> list[str]:
     if edited is not None:
         head.append(_esc(ctx.get("ev-post-edited-at", date=edited)))
     tail = [_post_link(ctx, p.message_id)]
+    if p.changes:
+        what = ", ".join(_edit_name(ctx, p, change) for change in p.changes[:8])
+        head.append(_esc(ctx.get("ev-post-edited-what", what=truncate(what, SHORT_MAX))))
+    if content.LINKS in p.changes:
+        head.extend(_link_changes(ctx, p))
     if before == after:
-        head.append(_esc(ctx.get("ev-post-edited-same-text")))
+        if not p.changes:
+            head.append(_esc(ctx.get("ev-post-edited-same-text")))
         if after.strip():
             head.append(_quote(_esc(truncate(after, EXCERPT_LEN))))
         return _fit(head + tail)
     return _with_diff(ctx, head, before, after, tail)
+
+
+def _edit_name(ctx: _Ctx, p: payloads.PostEdited, change: str) -> str:
+    if change not in content.EDITS:
+        return truncate(change, SHORT_MAX)
+    media = p.media_after if change != content.MEDIA_REMOVED else p.media_before
+    if change == content.MEDIA_REPLACED:
+        media = p.media_before or p.media_after
+    # The change names the kind only ("Photo replaced"); sizes belong to the post alert.
+    bare = media.model_copy(update={"size": None, "duration": None}) if media else None
+    return ctx.get(f"edit-{change}", media=_media_name(ctx, bare))
+
+
+def _link_changes(ctx: _Ctx, p: payloads.PostEdited) -> list[str]:
+    none = ctx.get("ev-post-edited-no-link")
+    pairs = itertools.zip_longest(p.links_before, p.links_after)
+    return [
+        _esc(
+            ctx.get(
+                "ev-post-edited-link",
+                before=truncate(old or none, SHORT_MAX),
+                after=truncate(new or none, SHORT_MAX),
+            )
+        )
+        for old, new in itertools.islice(((a, b) for a, b in pairs if a != b), 5)
+    ]
 
 
 def _post_deleted(ctx: _Ctx, p: payloads.PostDeleted) -> list[str]:
@@ -340,6 +401,11 @@ def _about_changed(ctx: _Ctx, p: payloads.AboutChanged) -> list[str]:
     return _with_diff(ctx, head, before, after, [])
 
 
+def _photo_changed(ctx: _Ctx, p: payloads.PhotoChanged) -> list[str]:
+    change = "added" if not p.before else ("removed" if not p.after else "replaced")
+    return _fit([ctx.get("ev-channel-photo-changed", channel=ctx.channel, change=change)])
+
+
 def _unavailable(ctx: _Ctx, p: payloads.Unavailable) -> list[str]:
     reason = truncate((p.reason or "") or "unknown", SHORT_MAX)
     detail = p.detail or ""
@@ -406,6 +472,7 @@ _RENDERERS: dict[str, Callable[[_Ctx, Any], list[str]]] = {
     kinds.RENAMED: _renamed,
     kinds.USERNAME_CHANGED: _username_changed,
     kinds.ABOUT_CHANGED: _about_changed,
+    kinds.PHOTO_CHANGED: _photo_changed,
     kinds.UNAVAILABLE: _unavailable,
     kinds.AVAILABLE: _available,
     kinds.SUBSCRIBERS_JUMP: _subscribers_jump,

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from telethon.tl import types
 
-from storage.observations import ChannelSeen, MetricsSeen, PostSeen, RestrictionSeen
+from storage.observations import (
+    ChannelSeen,
+    EntitySeen,
+    ForwardSeen,
+    LinkPreviewSeen,
+    LocationSeen,
+    MediaSeen,
+    MetricsSeen,
+    PollSeen,
+    PostSeen,
+    RestrictionSeen,
+)
 
 
 def channel_seen(
@@ -31,6 +43,7 @@ def channel_seen(
         username_known=not is_min,
         about=full.about if full is not None else None,
         photo_id=getattr(chat.photo, "photo_id", None) if chat.photo else None,
+        photo_known=not is_min,
         participants=(
             full.participants_count
             if full is not None and full.participants_count is not None
@@ -79,7 +92,122 @@ def reactions_total(message: types.Message) -> int | None:
     return sum(r.count for r in reactions.results or ())
 
 
+def entities_seen(message: types.Message) -> tuple[EntitySeen, ...]:
+    out = []
+    for e in message.entities or ():
+        out.append(
+            EntitySeen(
+                # MessageEntityTextUrl -> "texturl": Telegram's own name, lower-case.
+                kind=type(e).__name__.removeprefix("MessageEntity").lower(),
+                offset=e.offset,
+                length=e.length,
+                url=getattr(e, "url", None),
+                user_id=getattr(e, "user_id", None),
+                language=getattr(e, "language", None),
+                custom_emoji_id=getattr(e, "document_id", None),
+            )
+        )
+    return tuple(out)
+
+
+def _largest(sizes: list[object] | None) -> tuple[int | None, int | None, int | None]:
+    """(width, height, bytes) of a photo's largest size."""
+    best: tuple[int | None, int | None, int | None] = (None, None, None)
+    for size in sizes or ():
+        w, h = getattr(size, "w", None), getattr(size, "h", None)
+        weight = getattr(size, "size", None)
+        if weight is None and getattr(size, "sizes", None):
+            weight = max(size.sizes)  # type: ignore[attr-defined]
+        if w is not None and (best[0] is None or w * (h or 0) > best[0] * (best[1] or 0)):
+            best = (w, h, weight)
+    return best
+
+
+def media_seen(message: types.Message) -> MediaSeen | None:
+    """The media descriptor: Telegram's id, type, size, duration, dimensions, file name."""
+    kind = media_kind(message)
+    media = message.media
+    if kind is None:
+        return None
+    if isinstance(media, types.MessageMediaPhoto) and isinstance(media.photo, types.Photo):
+        w, h, weight = _largest(media.photo.sizes)
+        return MediaSeen(kind, media.photo.id, "image/jpeg", weight, width=w, height=h)
+    if isinstance(media, types.MessageMediaDocument) and isinstance(media.document, types.Document):
+        doc = media.document
+        fields: dict[str, Any] = {}
+        for attr in doc.attributes or ():
+            if isinstance(attr, types.DocumentAttributeVideo | types.DocumentAttributeAudio):
+                fields["duration"] = float(attr.duration)
+            if isinstance(attr, types.DocumentAttributeVideo | types.DocumentAttributeImageSize):
+                fields["width"], fields["height"] = attr.w, attr.h
+            if isinstance(attr, types.DocumentAttributeFilename):
+                fields["file_name"] = attr.file_name
+        return MediaSeen(kind, doc.id, doc.mime_type, doc.size, **fields)
+    return MediaSeen(kind)
+
+
+def forward_seen(message: types.Message) -> ForwardSeen | None:
+    fwd = message.fwd_from
+    if fwd is None:
+        return None
+    source = fwd.from_id
+    return ForwardSeen(
+        from_channel_id=source.channel_id if isinstance(source, types.PeerChannel) else None,
+        from_user_id=source.user_id if isinstance(source, types.PeerUser) else None,
+        from_name=fwd.from_name or fwd.post_author,
+        message_id=fwd.channel_post,
+        date=fwd.date,
+    )
+
+
+def _text_of(value: object) -> str:
+    # Polls carry TextWithEntities since layer 178, plain strings before.
+    return str(getattr(value, "text", value) or "")
+
+
+def poll_seen(message: types.Message) -> PollSeen | None:
+    media = message.media
+    if not isinstance(media, types.MessageMediaPoll):
+        return None
+    poll = media.poll
+    return PollSeen(
+        question=_text_of(poll.question),
+        options=tuple(_text_of(a.text) for a in poll.answers or ()),
+        closed=bool(poll.closed),
+        quiz=bool(poll.quiz),
+    )
+
+
+def location_seen(message: types.Message) -> LocationSeen | None:
+    media = message.media
+    if not isinstance(media, _PLACES) or not isinstance(media.geo, types.GeoPoint):
+        return None
+    return LocationSeen(
+        lat=media.geo.lat,
+        lon=media.geo.long,
+        title=getattr(media, "title", None),
+        address=getattr(media, "address", None),
+    )
+
+
+def link_preview_seen(message: types.Message) -> LinkPreviewSeen | None:
+    media = message.media
+    if not isinstance(media, types.MessageMediaWebPage):
+        return None
+    page = media.webpage
+    url = getattr(page, "url", None)
+    if not url:
+        return None  # a preview Telegram has not built yet
+    return LinkPreviewSeen(
+        url=url,
+        title=getattr(page, "title", None),
+        site_name=getattr(page, "site_name", None),
+        description=getattr(page, "description", None),
+    )
+
+
 def post_seen(message: types.Message) -> PostSeen:
+    reply = message.reply_to
     return PostSeen(
         message_id=message.id,
         date=message.date,
@@ -90,6 +218,14 @@ def post_seen(message: types.Message) -> PostSeen:
         views=message.views,
         forwards=message.forwards,
         reactions=reactions_total(message),
+        entities=entities_seen(message),
+        media=media_seen(message),
+        forward=forward_seen(message),
+        reply_to=getattr(reply, "reply_to_msg_id", None),
+        author=message.post_author,
+        link_preview=link_preview_seen(message),
+        poll=poll_seen(message),
+        location=location_seen(message),
     )
 
 

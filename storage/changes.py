@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import events, kinds, payloads
+from storage import content, events, kinds, media, payloads
 from storage.models import Channel, ChannelSnapshot, Event, Post, PostMetric, PostVersion, labels_of
-from storage.observations import ChannelSeen, MetricsSeen, PostSeen, Recorded
+from storage.observations import ChannelSeen, MediaSeen, MetricsSeen, PostSeen, Recorded
 from storage.types import utcnow
 
 SNAPSHOT_EVERY = timedelta(hours=1)
@@ -100,8 +101,14 @@ async def observe_channel(
             await change(payloads.AboutChanged(before=channel.about, after=seen.about), "about")
         channel.about = seen.about
 
-    if seen.photo_id is not None and not seen.is_min:
+    if seen.photo_known and not seen.is_min and seen.photo_id != channel.photo_id:
+        if channel.last_refreshed_at is not None:
+            photo = payloads.PhotoChanged(before=channel.photo_id, after=seen.photo_id)
+            await change(photo, "photo")
         channel.photo_id = seen.photo_id
+        if seen.photo_id:
+            # The avatar is archived too: the old one was, when it was new.
+            await media.enqueue(session, [media.channel_photo_row(channel.id, seen.photo_id, now)])
 
     if not seen.is_min and None not in (seen.fake, seen.scam, seen.verified, seen.restricted):
         reasons = [r.as_json() for r in (seen.restrictions or ())]
@@ -324,6 +331,7 @@ async def _new_posts(
             "grouped_id": p.grouped_id,
             "text": p.text,
             "media_kind": p.media_kind,
+            "details": content.details(p),
             "date": p.date,
             "edit_date": p.edit_date,
             "views": p.views,
@@ -346,11 +354,20 @@ async def _new_posts(
                 "post_id": ids[p.message_id],
                 "version": 1,
                 "text": p.text,
+                "details": content.details(p),
                 "edit_date": p.edit_date,
                 "seen_at": now,
             }
             for p in batch
         ],
+    )
+    await media.enqueue(
+        session,
+        (
+            media.post_row(channel.id, ids[p.message_id], p.message_id, p.media, now)
+            for p in batch
+            if p.media is not None
+        ),
     )
     metrics = [
         {
@@ -387,6 +404,8 @@ async def _new_posts(
             media_kind="album" if group else p.media_kind,
             grouped_id=p.grouped_id,
             album_size=len(group) if group else None,
+            media=_media_info(p.media),
+            forwarded_from=p.forward.from_name if p.forward else None,
         )
         events_rows.append(
             events.row(
@@ -399,6 +418,13 @@ async def _new_posts(
             )
         )
     out.event_ids.extend(await events.record_many(session, events_rows))
+
+
+def _media_info(seen: MediaSeen | dict[str, Any] | None) -> payloads.MediaInfo | None:
+    if seen is None:
+        return None
+    fields = seen if isinstance(seen, dict) else content.details_of_media(seen)
+    return payloads.MediaInfo.model_validate(fields)
 
 
 async def _seen_again(
@@ -420,30 +446,49 @@ async def _seen_again(
     if post.edit_date is not None and (seen.edit_date is None or seen.edit_date < post.edit_date):
         # Fetched before an edit we already recorded, stored after it: old news, not a revert.
         return
-    if seen.text == post.text:
+    before_text, before = post.text, post.details or {}
+    after = content.merged(before, before_text, seen)
+    changed = content.changes(before_text, before, seen.text, after)
+    if not changed:
+        # Nothing the post shows is different; a link preview filled in later is kept.
+        post.details = after
         if seen.edit_date is not None:
             post.edit_date = seen.edit_date
         return
-    before = post.text
     post.version += 1
     post.text = seen.text
+    post.details = after
+    post.media_kind = seen.media_kind if not seen.partial else post.media_kind
     post.edit_date = seen.edit_date or post.edit_date
     session.add(
         PostVersion(
             post_id=post.id,
             version=post.version,
             text=seen.text,
+            details=after,
             edit_date=seen.edit_date,
             seen_at=now,
         )
     )
+    if seen.media is not None and not seen.partial:
+        await media.enqueue(
+            session, [media.post_row(channel.id, post.id, post.message_id, seen.media, now)]
+        )
     if announce:
         await _event(
             session,
             channel,
             f"{post.message_id}:v{post.version}",
             payloads.PostEdited(
-                message_id=post.message_id, before=before, after=seen.text, edit_date=seen.edit_date
+                message_id=post.message_id,
+                before=before_text,
+                after=seen.text,
+                edit_date=seen.edit_date,
+                changes=changed,
+                links_before=content.link_targets(before.get("entities")),
+                links_after=content.link_targets(after.get("entities")),
+                media_before=_media_info(before.get("media")),
+                media_after=_media_info(after.get("media")),
             ),
             out,
             occurred_at=seen.edit_date or now,
@@ -473,20 +518,30 @@ async def observe_deleted(
     ).all()
     for post in gone:
         post.deleted_at = now
+    # An album deleted together is one alert, told by its first message, with its caption.
+    albums: dict[int, list[Post]] = {}
+    for post in gone:
+        albums.setdefault(post.grouped_id or -post.message_id, []).append(post)
+    for group in albums.values():
+        first = group[0]
+        details = first.details or {}
+        key = f"g{first.grouped_id}:{first.message_id}" if len(group) > 1 else str(first.message_id)
         await _event(
             session,
             channel,
-            str(post.message_id),
+            key,
             payloads.PostDeleted(
-                message_id=post.message_id,
-                text=post.text,
-                date=post.date,
+                message_id=first.message_id,
+                text=next((p.text for p in group if p.text), ""),
+                date=first.date,
                 mass=len(gone) >= mass_at,
                 count=len(gone),
+                media=_media_info(details.get("media")),
+                album_size=len(group) if len(group) > 1 else None,
             ),
             out,
             occurred_at=now,
-            post_id=post.id,
+            post_id=first.id,
         )
     return out
 

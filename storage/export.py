@@ -11,7 +11,7 @@ from typing import Any, TextIO
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Channel, Event, Post, PostVersion
+from storage.models import Channel, Event, MediaFile, Post, PostVersion
 
 POST_FIELDS = (
     "record",
@@ -26,6 +26,8 @@ POST_FIELDS = (
     "views",
     "forwards",
     "reactions",
+    "details",
+    "media",
     "versions",
 )
 EVENT_FIELDS = ("record", "kind", "occurred_at", "detected_at", "message_id", "payload")
@@ -44,8 +46,31 @@ async def rows(session: AsyncSession, channel: Channel) -> AsyncIterator[dict[st
         .order_by(PostVersion.post_id, PostVersion.version)
     ):
         versions.setdefault(v.post_id, []).append(
-            {"version": v.version, "text": v.text, "edit_date": _iso(v.edit_date)}
+            {
+                "version": v.version,
+                "text": v.text,
+                "details": v.details,
+                "edit_date": _iso(v.edit_date),
+                "seen_at": _iso(v.seen_at),
+            }
         )
+    files: dict[int, list[dict[str, Any]]] = {}
+    for f in await session.scalars(
+        select(MediaFile).where(MediaFile.channel_id == channel.id).order_by(MediaFile.id)
+    ):
+        if f.post_id is not None:
+            files.setdefault(f.post_id, []).append(
+                {
+                    "kind": f.kind,
+                    "tg_id": f.tg_id,
+                    "status": f.status,
+                    "sha256": f.sha256,
+                    "thumb_sha256": f.thumb_sha256,
+                    "size": f.size,
+                    "mime_type": f.mime_type,
+                    "error": f.error,
+                }
+            )
     for p in await session.scalars(
         select(Post).where(Post.channel_id == channel.id).order_by(Post.message_id)
     ):
@@ -62,6 +87,8 @@ async def rows(session: AsyncSession, channel: Channel) -> AsyncIterator[dict[st
             "views": p.views,
             "forwards": p.forwards,
             "reactions": p.reactions,
+            "details": p.details,
+            "media": files.get(p.id, []),
             "versions": versions.get(p.id, []),
         }
     for e in await session.scalars(

@@ -10,6 +10,7 @@ LABEL_REMOVED = "channel.label_removed"
 RENAMED = "channel.renamed"
 USERNAME_CHANGED = "channel.username_changed"
 ABOUT_CHANGED = "channel.about_changed"
+PHOTO_CHANGED = "channel.photo_changed"
 UNAVAILABLE = "channel.unavailable"
 AVAILABLE = "channel.available"
 SUBSCRIBERS_JUMP = "channel.subscribers_jump"
@@ -27,6 +28,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         RENAMED,
         USERNAME_CHANGED,
         ABOUT_CHANGED,
+        PHOTO_CHANGED,
         UNAVAILABLE,
         AVAILABLE,
         SUBSCRIBERS_JUMP,

@@ -33,6 +33,13 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         await conn.run_sync(_upgrade, revision)
 
 
+def head_revision() -> str | None:
+    """The newest migration this version of chanwatch carries."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
 def _current(conn: Connection) -> str | None:
     from alembic.runtime.migration import MigrationContext
 

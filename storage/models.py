@@ -155,6 +155,9 @@ class Post(Base):
     forwards: Mapped[int | None] = mapped_column(Integer)
     reactions: Mapped[int | None] = mapped_column(Integer)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # Everything the post showed beyond its text (storage.content): entities, media,
+    # forward origin, reply, author, link preview, poll, location.
+    details: Mapped[Json] = mapped_column(JSON, default=dict)
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     deleted_at: Mapped[datetime | None]
@@ -165,7 +168,7 @@ class Post(Base):
 
 
 class PostVersion(Base):
-    """Every text a post has had, the first one included."""
+    """Every version a post has had, the first one included: text and what else it showed."""
 
     __tablename__ = "post_versions"
     __table_args__ = (UniqueConstraint("post_id", "version", name="uq_post_versions_post_version"),)
@@ -174,10 +177,50 @@ class PostVersion(Base):
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"))
     version: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[Json] = mapped_column(JSON, default=dict)
     edit_date: Mapped[datetime | None]
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     post: Mapped[Post] = relationship(back_populates="versions")
+
+
+class MediaFile(Base):
+    """A file a post or the channel showed, and what became of fetching it.
+
+    The bytes live in the content-addressed store (storage.mediastore) under their
+    SHA-256; this row says which post showed them. Rows are written with the post, in
+    the same transaction, so the download queue survives any crash.
+    """
+
+    __tablename__ = "media_files"
+    __table_args__ = (
+        UniqueConstraint(
+            "channel_id", "message_id", "role", "tg_id", name="uq_media_files_channel_message"
+        ),
+        Index("ix_media_files_status_next", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
+    post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id"), index=True)
+    # 0 for the channel's own photo.
+    message_id: Mapped[int] = mapped_column(Integer, default=0)
+    role: Mapped[str] = mapped_column(String(16))  # post, channel_photo
+    tg_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    kind: Mapped[str] = mapped_column(String(32))
+    mime_type: Mapped[str | None] = mapped_column(String(128))
+    # What Telegram says the file weighs, kept even when the file is not fetched.
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    stored_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    # The largest thumbnail, kept in place of a file over MEDIA_MAX_MB.
+    thumb_sha256: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    stored_at: Mapped[datetime | None]
 
 
 class PostMetric(Base):

@@ -33,6 +33,8 @@ class ChannelSeen:
     username_known: bool = False
     about: str | None = None
     photo_id: int | None = None
+    # photo_known separates "has no photo" from "did not say".
+    photo_known: bool = False
     participants: int | None = None
     fake: bool | None = None
     scam: bool | None = None
@@ -133,6 +135,9 @@ class PostSeen:
     link_preview: LinkPreviewSeen | None = None
     poll: PollSeen | None = None
     location: LocationSeen | None = None
+    # True when the source shows only part of a post (the web preview): what it leaves
+    # out is unknown, not gone. A full source (the API) leaves out only what is absent.
+    partial: bool = False
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,19 @@ class Payload(BaseModel):
         return ""
 
 
+class MediaInfo(BaseModel):
+    """What an alert says of a post's media: "🎬 Video 9:12, 48 MB"."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    kind: str = "document"
+    size: int | None = None
+    duration: float | None = None
+    width: int | None = None
+    height: int | None = None
+    file_name: str | None = None
+    mime_type: str | None = None
+
+
 class PostNew(Payload):
     kind: ClassVar[str] = kinds.POST_NEW
     message_id: int = 0
@@ -38,17 +51,27 @@ class PostNew(Payload):
     media_kind: str | None = None
     grouped_id: int | None = None
     album_size: int | None = None
+    media: MediaInfo | None = None
+    forwarded_from: str | None = None
 
     def words(self) -> str:
         return self.text
 
 
 class PostEdited(Payload):
+    """An edit; `changes` names what changed (storage.content), empty in rows from before
+    it was recorded, which changed only text."""
+
     kind: ClassVar[str] = kinds.POST_EDITED
     message_id: int = 0
     before: str = ""
     after: str = ""
     edit_date: datetime | None = None
+    changes: list[str] = []
+    links_before: list[str] = []
+    links_after: list[str] = []
+    media_before: MediaInfo | None = None
+    media_after: MediaInfo | None = None
 
     def words(self) -> str:
         return f"{self.before} {self.after}"
@@ -61,6 +84,8 @@ class PostDeleted(Payload):
     date: datetime | None = None
     mass: bool = False
     count: int = 1
+    media: MediaInfo | None = None
+    album_size: int | None = None
 
     def words(self) -> str:
         return self.text
@@ -96,6 +121,14 @@ class UsernameChanged(TextChanged):
 
 class AboutChanged(TextChanged):
     kind: ClassVar[str] = kinds.ABOUT_CHANGED
+
+
+class PhotoChanged(Payload):
+    """Telegram's photo ids of the old and new avatar (None: the channel had none / has none)."""
+
+    kind: ClassVar[str] = kinds.PHOTO_CHANGED
+    before: int | None = None
+    after: int | None = None
 
 
 class Unavailable(Payload):
@@ -141,6 +174,7 @@ MODELS: dict[str, type[Payload]] = {
         Renamed,
         UsernameChanged,
         AboutChanged,
+        PhotoChanged,
         Unavailable,
         Available,
         SubscribersJump,

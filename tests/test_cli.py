@@ -13,6 +13,7 @@ import pytest
 
 from chanwatch.secrets import RedactingFilter, private_session_path
 from chanwatch.settings import SettingsError, load_settings
+from storage.migrate import head_revision
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,7 +46,7 @@ def test_help_lists_commands(tmp_path: Path) -> None:
 def test_db_upgrade_on_empty_directory_creates_database(tmp_path: Path) -> None:
     result = chanwatch("db", "upgrade", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "revision 0001" in result.stdout
+    assert f"revision {head_revision()}" in result.stdout
     assert (tmp_path / "data" / "chanwatch.db").exists()
     # A second run is a no-op, not an error.
     assert chanwatch("db", "upgrade", cwd=tmp_path).returncode == 0

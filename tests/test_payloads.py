@@ -9,9 +9,25 @@ import pytest
 from storage import kinds, payloads
 
 EXAMPLES: list[payloads.Payload] = [
-    payloads.PostNew(message_id=7, text="Пост", media_kind="album", grouped_id=9, album_size=3),
+    payloads.PostNew(
+        message_id=7,
+        text="Пост",
+        media_kind="album",
+        grouped_id=9,
+        album_size=3,
+        media=payloads.MediaInfo(kind="video", size=48 << 20, duration=552.0, width=1280),
+        forwarded_from="Другой канал",
+    ),
     payloads.PostEdited(
-        message_id=7, before="a", after="b", edit_date=datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
+        message_id=7,
+        before="a",
+        after="b",
+        edit_date=datetime(2026, 1, 2, 3, 4, tzinfo=UTC),
+        changes=["text", "links", "media_replaced"],
+        links_before=["https://a.example"],
+        links_after=["https://b.example"],
+        media_before=payloads.MediaInfo(kind="photo"),
+        media_after=payloads.MediaInfo(kind="video"),
     ),
     payloads.PostDeleted(
         message_id=7, text="был", date=datetime(2026, 1, 1, tzinfo=UTC), mass=True, count=6
@@ -21,6 +37,7 @@ EXAMPLES: list[payloads.Payload] = [
     payloads.Renamed(before="Путь домой", after="Путь домой (архив)"),
     payloads.UsernameChanged(before="putdomoi", after=None),
     payloads.AboutChanged(before="", after="new"),
+    payloads.PhotoChanged(before=5, after=6),
     payloads.Unavailable(reason="private", detail="ChannelPrivateError"),
     payloads.Available(unavailable_hours=3.5),
     payloads.SubscribersJump(before=100, after=130, change_pct=30.0, window_hours=6.0),

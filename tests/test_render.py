@@ -21,6 +21,7 @@ from bot.render import (
 )
 from bot.textsplit import utf16_len, visible_len, visible_text
 from storage import payloads
+from storage.content import EDITS
 
 LIMIT = 4096
 NOW = datetime(2024, 1, 5, 12, 0, tzinfo=UTC)
@@ -121,6 +122,7 @@ PAYLOADS: dict[str, dict] = {
     "channel.about_changed": {"before": "Жёны и матери", "after": "Жёны, матери и сёстры"},
     "channel.unavailable": {"reason": "banned", "detail": "Telegram: channel blocked"},
     "channel.available": {},
+    "channel.photo_changed": {"before": 111, "after": 222},
     "channel.subscribers_jump": {
         "before": 50000,
         "after": 62000,
@@ -477,6 +479,17 @@ def payloads_for(kind: str) -> st.SearchStrategy[dict]:
                 "media_kind": opt_text,
                 "grouped_id": st.one_of(st.none(), ints),
                 "album_size": st.one_of(st.none(), st.integers(0, 10), st.integers()),
+                "media": st.one_of(
+                    st.none(),
+                    st.fixed_dictionaries(
+                        {
+                            "kind": any_text,
+                            "size": st.one_of(st.none(), st.integers()),
+                            "duration": st.one_of(st.none(), st.floats()),
+                        }
+                    ),
+                ),
+                "forwarded_from": opt_text,
             }
         ),
         "post.edited": st.fixed_dictionaries(
@@ -485,6 +498,10 @@ def payloads_for(kind: str) -> st.SearchStrategy[dict]:
                 "before": long_text,
                 "after": long_text,
                 "edit_date": st.one_of(st.none(), any_text),
+                "changes": st.lists(st.one_of(st.sampled_from(EDITS), any_text), max_size=10),
+                "links_before": st.lists(long_text, max_size=6),
+                "links_after": st.lists(long_text, max_size=6),
+                "media_before": st.one_of(st.none(), st.fixed_dictionaries({"kind": any_text})),
             }
         ),
         "post.deleted": st.fixed_dictionaries(
@@ -503,6 +520,9 @@ def payloads_for(kind: str) -> st.SearchStrategy[dict]:
         "channel.about_changed": st.fixed_dictionaries({"before": long_text, "after": long_text}),
         "channel.unavailable": st.fixed_dictionaries({"reason": any_text, "detail": long_text}),
         "channel.available": st.just({}),
+        "channel.photo_changed": st.fixed_dictionaries(
+            {"before": st.one_of(st.none(), ints), "after": st.one_of(st.none(), ints)}
+        ),
         "channel.subscribers_jump": st.fixed_dictionaries(
             {
                 "before": st.one_of(st.integers(0, 10**9), st.integers()),
@@ -540,3 +560,71 @@ def test_any_event_renders_within_limits(t: Translator, e: EventView, lang: str)
             assert title in visible_text(message)
     if isinstance(e.payload, payloads.PostDeleted) and e.payload.text.strip():
         assert quoted(messages) == e.payload.text
+
+
+# --------------------------------------------------------------------------- what a post showed
+
+
+def test_new_post_names_its_media_with_duration_and_size(t: Translator) -> None:
+    payload = {
+        "message_id": 7,
+        "text": "Обращение",
+        "media_kind": "video",
+        "media": {"kind": "video", "duration": 552.0, "size": 48 * 1024 * 1024},
+        "forwarded_from": "Совет матерей и жён",
+    }
+    [en] = render_event(t, "en", ev("post.new", payload))
+    assert "🎬 Video 9:12, 48 MB" in visible_text(en)
+    assert "↪️ Forwarded from Совет матерей и жён" in visible_text(en)
+    [ru] = render_event(t, "ru", ev("post.new", payload))
+    assert "🎬 Видео 9:12, 48 МБ" in visible_text(ru)
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [("round", "📹 Video message"), ("gif", "🎞 GIF"), ("location", "📍 Location")],
+)
+def test_every_collector_media_kind_has_a_name(t: Translator, kind: str, expected: str) -> None:
+    [text] = render_event(t, "en", ev("post.new", {"message_id": 1, "media_kind": kind}))
+    assert expected in visible_text(text)
+    assert "Attachment" not in visible_text(text)
+
+
+def test_edit_says_what_changed(t: Translator) -> None:
+    payload = {
+        "message_id": 9,
+        "before": "Читайте",
+        "after": "Читайте",
+        "changes": ["links", "media_replaced"],
+        "links_before": ["https://old.example/a"],
+        "links_after": ["https://new.example/b"],
+        "media_before": {"kind": "photo"},
+        "media_after": {"kind": "photo"},
+    }
+    [text] = render_event(t, "en", ev("post.edited", payload))
+    shown = visible_text(text)
+    assert "Changed: link target, 📷 Photo replaced" in shown
+    assert "🔗 https://old.example/a → https://new.example/b" in shown
+    assert t.get("en", "ev-post-edited-same-text") not in shown
+
+
+def test_formatting_only_and_removed_media(t: Translator) -> None:
+    [fmt] = render_event(
+        t, "en", ev("post.edited", {"before": "x", "after": "x", "changes": ["formatting"]})
+    )
+    assert "Changed: formatting only" in visible_text(fmt)
+    removed = {"before": "x", "after": "x", "changes": ["media_removed"]}
+    removed["media_before"] = {"kind": "video"}  # type: ignore[assignment]
+    [gone] = render_event(t, "ru", ev("post.edited", removed))
+    assert "Изменено: удалено медиа (🎬 Видео)" in visible_text(gone)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [(None, 5, "set a channel photo"), (5, None, "removed its"), (5, 6, "changed its channel")],
+)
+def test_photo_change_wording(
+    t: Translator, before: int | None, after: int | None, expected: str
+) -> None:
+    [text] = render_event(t, "en", ev("channel.photo_changed", {"before": before, "after": after}))
+    assert expected in visible_text(text) and "Путь домой" in visible_text(text)

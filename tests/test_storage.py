@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import changes, channels, events, kinds, outbox, payloads
 from storage.db import SessionMaker, create_engine, transaction
-from storage.migrate import current_revision, upgrade
+from storage.migrate import current_revision, head_revision, upgrade
 from storage.models import Base, Channel, Delivery, Event, Post, PostVersion, Subscriber
 from storage.observations import ChannelSeen, PostSeen, RestrictionSeen
 from tests import dbs
@@ -46,7 +46,7 @@ async def test_migrations_match_models(kind: str, tmp_path: Path) -> None:
     async with dbs.database_url(kind, tmp_path, migrated=False) as url:
         engine = create_engine(url)
         await upgrade(engine)
-        assert await current_revision(engine) == "0001"
+        assert await current_revision(engine) == head_revision() is not None
 
         def diff(conn: object) -> list[object]:
             ctx = MigrationContext.configure(conn, opts={"compare_type": True})  # type: ignore[arg-type]

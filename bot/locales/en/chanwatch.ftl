@@ -25,15 +25,27 @@ media = { $kind ->
     [album] 🖼 Album
     [audio] 🎵 Audio
     [voice] 🎙 Voice message
-    [video_note] 📹 Video message
-    [animation] 🎞 GIF
+    [round] 📹 Video message
+    [gif] 🎞 GIF
     [sticker] 🏷 Sticker
     [poll] 📊 Poll
     [webpage] 🔗 Link preview
-    [geo] 📍 Location
+    [location] 📍 Location
     [contact] 👤 Contact
+    [dice] 🎲 Dice
+    [game] 🎮 Game
+    [invoice] 🧾 Invoice
+    [story] 📖 Story
+    [giveaway] 🎁 Giveaway
+    [paidmedia] ⭐ Paid media
    *[other] 📎 Attachment
 }
+media-size = { $unit ->
+    [kb] { NUMBER($value, maximumFractionDigits: 0) } KB
+    [mb] { NUMBER($value, maximumFractionDigits: 1) } MB
+   *[gb] { NUMBER($value, maximumFractionDigits: 2) } GB
+}
+media-forwarded = ↪️ Forwarded from { $source }
 media-album = { $count ->
     [one] 🖼 Album of { $count } item
    *[other] 🖼 Album of { $count } items
@@ -43,6 +55,16 @@ ev-post-new = 🆕 New post in { $channel }
 ev-post-edited = ✏️ Post edited in { $channel }
 ev-post-edited-at = Edited { DATETIME($date, dateStyle: "medium", timeStyle: "short") } UTC
 ev-post-edited-same-text = The text did not change (media or formatting was edited).
+ev-post-edited-what = Changed: { $what }
+edit-text = text
+edit-formatting = formatting only
+edit-links = link target
+edit-media_added = media added ({ $media })
+edit-media_removed = media removed ({ $media })
+edit-media_replaced = { $media } replaced
+edit-poll = poll
+ev-post-edited-link = 🔗 { $before } → { $after }
+ev-post-edited-no-link = (none)
 ev-post-deleted = 🗑 Post deleted in { $channel }
 ev-post-deleted-date = Published { DATETIME($date, dateStyle: "medium", timeStyle: "short") } UTC
 ev-post-deleted-mass = (one of { $count } posts deleted at once)
@@ -106,6 +128,11 @@ ev-channel-username-changed = 🔗 { $channel } changed its username: @{ $before
 ev-channel-username-set = 🔗 { $channel } got a public username: @{ $after }
 ev-channel-username-removed = 🔗 { $channel } dropped its public username @{ $before }
 ev-channel-about-changed = 📝 { $channel } changed its description
+ev-channel-photo-changed = { $change ->
+    [added] 🖼 { $channel } set a channel photo
+    [removed] 🖼 { $channel } removed its channel photo
+   *[replaced] 🖼 { $channel } changed its channel photo
+}
 ev-channel-unavailable = { $reason ->
     [private] 🔒 { $channel } became private
     [banned] ⛔ Telegram blocked { $channel }

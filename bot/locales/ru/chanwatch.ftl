@@ -25,15 +25,27 @@ media = { $kind ->
     [album] 🖼 Альбом
     [audio] 🎵 Аудио
     [voice] 🎙 Голосовое сообщение
-    [video_note] 📹 Видеосообщение
-    [animation] 🎞 GIF
+    [round] 📹 Видеосообщение
+    [gif] 🎞 GIF
     [sticker] 🏷 Стикер
     [poll] 📊 Опрос
     [webpage] 🔗 Превью ссылки
-    [geo] 📍 Геопозиция
+    [location] 📍 Геопозиция
     [contact] 👤 Контакт
+    [dice] 🎲 Кубик
+    [game] 🎮 Игра
+    [invoice] 🧾 Счёт
+    [story] 📖 История
+    [giveaway] 🎁 Розыгрыш
+    [paidmedia] ⭐ Платный контент
    *[other] 📎 Вложение
 }
+media-size = { $unit ->
+    [kb] { NUMBER($value, maximumFractionDigits: 0) } КБ
+    [mb] { NUMBER($value, maximumFractionDigits: 1) } МБ
+   *[gb] { NUMBER($value, maximumFractionDigits: 2) } ГБ
+}
+media-forwarded = ↪️ Переслано из { $source }
 media-album = { $count ->
     [one] 🖼 Альбом: { $count } файл
     [few] 🖼 Альбом: { $count } файла
@@ -45,6 +57,16 @@ ev-post-new = 🆕 Новый пост в канале { $channel }
 ev-post-edited = ✏️ Пост изменён в канале { $channel }
 ev-post-edited-at = Изменён { DATETIME($date, dateStyle: "medium", timeStyle: "short") } UTC
 ev-post-edited-same-text = Текст не изменился (изменены медиа или оформление).
+ev-post-edited-what = Изменено: { $what }
+edit-text = текст
+edit-formatting = только оформление
+edit-links = адрес ссылки
+edit-media_added = добавлено медиа ({ $media })
+edit-media_removed = удалено медиа ({ $media })
+edit-media_replaced = заменено: { $media }
+edit-poll = опрос
+ev-post-edited-link = 🔗 { $before } → { $after }
+ev-post-edited-no-link = (нет)
 ev-post-deleted = 🗑 Пост удалён в канале { $channel }
 ev-post-deleted-date = Опубликован { DATETIME($date, dateStyle: "medium", timeStyle: "short") } UTC
 ev-post-deleted-mass = { $count ->
@@ -111,6 +133,11 @@ ev-channel-username-changed = 🔗 Канал { $channel } сменил адре
 ev-channel-username-set = 🔗 У канала { $channel } появился публичный адрес @{ $after }
 ev-channel-username-removed = 🔗 Канал { $channel } отказался от публичного адреса @{ $before }
 ev-channel-about-changed = 📝 Канал { $channel } изменил описание
+ev-channel-photo-changed = { $change ->
+    [added] 🖼 Канал { $channel } поставил фото
+    [removed] 🖼 Канал { $channel } убрал фото
+   *[replaced] 🖼 Канал { $channel } сменил фото
+}
 ev-channel-unavailable = { $reason ->
     [private] 🔒 Канал { $channel } стал закрытым
     [banned] ⛔ Telegram заблокировал канал { $channel }
