@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import outbox
 from storage.db import DatabaseUnavailable, SessionMaker, transaction
+from storage.mediastore import MediaStore
 from storage.models import Delivery, Digest
 from storage.types import utcnow
 
@@ -108,8 +109,10 @@ class Sender:
         idle_poll: float = 2.0,
         retry_base: float = 1.0,
         retry_max: float = 600.0,
+        media_store: MediaStore | None = None,
     ) -> None:
         self.bot = bot
+        self.media_store = media_store
         self.sessions = sessions
         self.limiter = RateLimiter(rate, per_chat)
         self.lease = timedelta(seconds=lease)
@@ -264,20 +267,32 @@ class Sender:
 
     async def _send_part(self, row: Delivery, part: outbox.Part) -> None:
         method = part.get("method", "sendMessage")
-        if method == "sendPhoto":
+        if method == "sendPhoto" and "media" in part:
+            archived = self.media_store.read(part["media"]) if self.media_store else None
+            if archived is None:
+                # The file is not here (another machine's store): the words still go.
+                await self._send_text(row, part.get("caption") or "", part)
+                return
+            await self._send_photo(row, archived, f"{part['media'][:16]}.jpg", part)
+        elif method == "sendPhoto":
             png = await self._chart(row.digest_id)
-            if png is None:
-                return  # the chart is gone with its digest; the text parts still go
-            await self.bot.send_photo(
-                row.chat_id,
-                BufferedInputFile(png, "chart.png"),
-                caption=part.get("caption"),
-                parse_mode="HTML",
-            )
-            return
+            if png is not None:  # else the chart is gone with its digest; the text still goes
+                await self._send_photo(row, png, "chart.png", part)
+        else:
+            await self._send_text(row, part.get("text", ""), part)
+
+    async def _send_photo(self, row: Delivery, data: bytes, name: str, part: outbox.Part) -> None:
+        await self.bot.send_photo(
+            row.chat_id,
+            BufferedInputFile(data, name),
+            caption=part.get("caption"),
+            parse_mode="HTML",
+        )
+
+    async def _send_text(self, row: Delivery, text: str, part: outbox.Part) -> None:
         await self.bot.send_message(
             row.chat_id,
-            part.get("text", ""),
+            text,
             parse_mode="HTML",
             link_preview_options=LinkPreviewOptions(is_disabled=True),
             reply_markup=part.get("reply_markup"),

@@ -33,6 +33,7 @@ __all__ = [
     "EventView",
     "channel_link",
     "channel_url",
+    "file_size",
     "label_name",
     "post_url",
     "render_event",
@@ -233,11 +234,12 @@ def _duration(seconds: float) -> str:
     return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
 
 
-def _size(ctx: _Ctx, size: int) -> str:
+def file_size(t: Translator, lang: str, size: int) -> str:
+    """ "48 MB" as plain text, in the reader's language."""
     for unit, scale in (("gb", 1 << 30), ("mb", 1 << 20)):
         if size >= scale:
-            return ctx.get("media-size", unit=unit, value=round(size / scale, 2))
-    return ctx.get("media-size", unit="kb", value=max(1, round(size / 1024)))
+            return t.get(lang, "media-size", unit=unit, value=round(size / scale, 2))
+    return t.get(lang, "media-size", unit="kb", value=max(1, round(size / 1024)))
 
 
 def _media_name(ctx: _Ctx, info: payloads.MediaInfo | None, kind: str | None = None) -> str:
@@ -250,7 +252,7 @@ def _media_name(ctx: _Ctx, info: payloads.MediaInfo | None, kind: str | None = N
     if info is not None and info.duration:
         facts.append(_duration(info.duration))
     if info is not None and info.size:
-        facts.append(_size(ctx, int(_clamp(info.size, 0, _MAX_COUNT))))
+        facts.append(file_size(ctx.t, ctx.lang, int(_clamp(info.size, 0, _MAX_COUNT))))
     return f"{name} {', '.join(facts)}" if facts else name
 
 

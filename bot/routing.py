@@ -14,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.i18n import Translator
 from bot.keywords import matches
 from bot.render import ChannelRef, EventView, render_event
-from storage import kinds, outbox
+from bot.textsplit import CAPTION_LIMIT, visible_len
+from storage import kinds, media, outbox, payloads
 from storage.db import SessionMaker, transaction
-from storage.models import Channel, Event, Subscriber, Subscription
+from storage.models import Channel, Event, Post, Subscriber, Subscription
 from storage.payloads import Payload
 from storage.types import utcnow
 
@@ -42,6 +43,46 @@ def wants(
     return event.kind not in FILTERED_KINDS or matches(sub.keywords, payload.words())
 
 
+def with_photo(texts: list[str], sha256: str | None) -> list[outbox.Part]:
+    """The alert's messages, led by an archived photo when there is one.
+
+    The first text becomes the caption when it fits Telegram's 1024 units; otherwise the
+    caption is its first line (the headline) and the rest follows as messages.
+    """
+    if sha256 is None or not texts:
+        return outbox.messages(texts)
+    first, rest = texts[0], texts[1:]
+    if visible_len(first) <= CAPTION_LIMIT:
+        return [outbox.archived_photo(sha256, first), *outbox.messages(rest)]
+    headline, _, body = first.partition("\n")
+    if visible_len(headline) > CAPTION_LIMIT:
+        return outbox.messages(texts)
+    return [outbox.archived_photo(sha256, headline), *outbox.messages([body, *rest])]
+
+
+async def archived_photo(session: AsyncSession, event: Event, payload: Payload) -> str | None:
+    """The archived picture an alert carries: a deleted post's photo (an album's first), or
+    a channel's new avatar."""
+    if isinstance(payload, payloads.PhotoChanged) and payload.after:
+        return await media.channel_photo(session, event.channel_id, payload.after)
+    if not isinstance(payload, payloads.PostDeleted) or event.post_id is None:
+        return None
+    post = await session.get(Post, event.post_id)
+    if post is None:
+        return None
+    ids = [post.id]
+    if post.grouped_id:
+        ids = list(
+            await session.scalars(
+                select(Post.id)
+                .where(Post.channel_id == post.channel_id, Post.grouped_id == post.grouped_id)
+                .order_by(Post.message_id)
+            )
+        )
+    found = await media.photo_for(session, ids)
+    return found[0] if found else None
+
+
 async def route_event(session: AsyncSession, t: Translator, event: Event) -> int:
     """Write the event's deliveries and mark it routed, in the caller's transaction."""
     channel = await session.get(Channel, event.channel_id)
@@ -55,13 +96,16 @@ async def route_event(session: AsyncSession, t: Translator, event: Event) -> int
     )
     view = EventView.of(event.kind, event.payload, channel_ref(channel), event.occurred_at)
     rendered: dict[str, list[outbox.Part]] = {}
+    photo: str | None = None
     count = 0
     for sub, subscriber in rows:
         if not wants(sub, subscriber, event, view.payload, now):
             continue
         lang = subscriber.language
+        if not rendered:
+            photo = await archived_photo(session, event, view.payload)
         if lang not in rendered:
-            rendered[lang] = outbox.messages(render_event(t, lang, view))
+            rendered[lang] = with_photo(render_event(t, lang, view), photo)
         new = await outbox.enqueue(
             session,
             subscriber_id=subscriber.id,

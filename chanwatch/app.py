@@ -24,12 +24,16 @@ from bot.digest.service import DigestService
 from bot.dispatcher import build_dispatcher, set_commands
 from bot.filters import moderator_chat_ids
 from bot.i18n import Translator
+from bot.notices import tell_moderators
 from bot.routing import EventRouter
 from chanwatch.secrets import setup_logging
 from chanwatch.settings import Settings
 from chanwatch.telegram import build_bot, build_client
 from collectors.collector import Collector, CollectorConfig
+from collectors.downloads import DownloadConfig, Downloader
+from collectors.flood import FloodGate
 from storage.db import SessionMaker, create_engine, ensure_sqlite_dir, session_factory
+from storage.mediastore import MediaStore
 from storage.migrate import upgrade
 
 log = logging.getLogger(__name__)
@@ -47,6 +51,7 @@ class App:
     translator: Translator
     bot: Bot
     client: TelegramClient
+    downloads: Downloader
     collector: Collector
     router: EventRouter
     sender: Sender
@@ -69,6 +74,15 @@ def collector_config(settings: Settings) -> CollectorConfig:
     )
 
 
+def download_config(settings: Settings) -> DownloadConfig:
+    total = settings.media_max_total_gb
+    return DownloadConfig(
+        max_file_bytes=int(settings.media_max_mb * 2**20),
+        kinds=frozenset(settings.media_kinds),
+        max_total_bytes=None if total is None else int(total * 2**30),
+    )
+
+
 async def build_app(
     settings: Settings,
     *,
@@ -85,11 +99,39 @@ async def build_app(
         assert settings.bot_token is not None
         bot = build_bot(settings.bot_token.get_secret_value(), settings.bot_api_base_url)
     client = client or build_client(settings)
+    store = MediaStore(settings.media_dir)
     sender = Sender(
-        bot, sessions, rate=settings.delivery_rate, per_chat=settings.delivery_per_chat_rate
+        bot,
+        sessions,
+        rate=settings.delivery_rate,
+        per_chat=settings.delivery_per_chat_rate,
+        media_store=store,
     )
     router = EventRouter(sessions, translator, notify=sender.wake)
-    collector = Collector(client, sessions, collector_config(settings), notify=router.wake)
+    gate = FloodGate()
+
+    async def media_nearly_full(used: str) -> None:
+        await tell_moderators(
+            sessions, translator, settings.moderator_ids, "notice-media-nearly-full", used=used
+        )
+        sender.wake()
+
+    downloads = Downloader(
+        client,
+        sessions,
+        store,
+        download_config(settings),
+        gate=gate,
+        warn_moderators=media_nearly_full,
+    )
+    collector = Collector(
+        client,
+        sessions,
+        collector_config(settings),
+        notify=router.wake,
+        gate=gate,
+        downloads=downloads,
+    )
     digests = DigestService(sessions, translator, settings, wake_sender=sender.wake)
     scheduler = AsyncIOScheduler(timezone=settings.tz)
     dispatcher = build_dispatcher(
@@ -106,6 +148,7 @@ async def build_app(
         translator,
         bot,
         client,
+        downloads,
         collector,
         router,
         sender,
@@ -120,6 +163,7 @@ async def start(app: App) -> None:
     await app.router.start()
     await app.sender.start()
     await app.collector.start()
+    await app.downloads.start()
     app.digests.schedule(app.scheduler)
     app.scheduler.start()
     app.tasks.append(asyncio.create_task(_catch_up_digests(app), name="digest-catch-up"))
@@ -159,6 +203,7 @@ async def stop(app: App) -> None:
     if app.scheduler.running:
         app.scheduler.shutdown(wait=False)
     await app.collector.stop()
+    await app.downloads.stop()
     await app.router.stop()
     await app.sender.stop()
     with contextlib.suppress(Exception):

@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from storage.media import DOWNLOADABLE
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/chanwatch.db"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -47,6 +49,13 @@ class Settings(BaseSettings):
     delivery_rate: float = Field(default=30.0, gt=0)
     delivery_per_chat_rate: float = Field(default=1.0, gt=0)
 
+    media_dir: Path = Path("data/media")
+    media_max_mb: float = Field(default=20.0, ge=0)
+    media_kinds: Annotated[tuple[str, ...], NoDecode] = tuple(
+        k for k in DOWNLOADABLE if k != "sticker"
+    )
+    media_max_total_gb: float | None = Field(default=None, gt=0)
+
     # Where the simulated Telegram listens (demo and scenario tests); empty means real Telegram.
     mtproto_simulator: str = ""
 
@@ -62,6 +71,22 @@ class Settings(BaseSettings):
         if isinstance(value, int):
             return (value,)
         return value
+
+    @field_validator("media_kinds", mode="before")
+    @classmethod
+    def _split_kinds(cls, value: object) -> object:
+        if isinstance(value, str):
+            items = tuple(v.strip().lower() for v in value.split(",") if v.strip())
+            unknown = [v for v in items if v not in DOWNLOADABLE]
+            if unknown:
+                raise ValueError(f"{unknown[0]!r} is not one of {', '.join(DOWNLOADABLE)}")
+            return items
+        return value
+
+    @field_validator("media_max_total_gb", mode="before")
+    @classmethod
+    def _empty_is_unlimited(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("database_url")
     @classmethod

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -21,6 +21,8 @@ from telethon import TelegramClient, errors, events
 from telethon.tl import functions, types
 
 from collectors import convert
+from collectors.downloads import Downloader
+from collectors.flood import Deferred, FloodGate
 from collectors.handles import HandleError, parse_handle
 from collectors.resolve import ResolveError, resolve
 from storage import changes, channels, status
@@ -58,34 +60,6 @@ class CollectorConfig:
     mass_deletion: int = 5
 
 
-class Deferred(Exception):
-    """Telegram asked us to wait before this kind of request; try again later."""
-
-    def __init__(self, kind: str, seconds: float) -> None:
-        super().__init__(f"{kind} flood-waited for {seconds:.0f}s")
-        self.kind = kind
-        self.seconds = seconds
-
-
-@dataclass
-class FloodGate:
-    """Per request type, until when Telegram told us to wait (monotonic clock)."""
-
-    clock: Callable[[], float] = time.monotonic
-    until: dict[str, float] = field(default_factory=dict)
-    total: dict[str, int] = field(default_factory=dict)
-
-    def remaining(self, kind: str) -> float:
-        return max(0.0, self.until.get(kind, 0.0) - self.clock())
-
-    def block(self, kind: str, seconds: float) -> None:
-        self.until[kind] = max(self.until.get(kind, 0.0), self.clock() + seconds)
-        self.total[kind] = self.total.get(kind, 0) + 1
-
-    def active(self) -> dict[str, float]:
-        return {k: round(r, 1) for k in self.until if (r := self.remaining(k)) > 0}
-
-
 class Collector:
     def __init__(
         self,
@@ -95,8 +69,10 @@ class Collector:
         *,
         notify: Callable[[], None] | None = None,
         gate: FloodGate | None = None,
+        downloads: Downloader | None = None,
     ) -> None:
         self.client = client
+        self.downloads = downloads
         self.sessions = sessions
         self.config = config or CollectorConfig()
         self.gate = gate or FloodGate()
@@ -232,20 +208,18 @@ class Collector:
         result = await transaction(self.sessions, work)
         if isinstance(result, Recorded) and result.event_ids:
             self._notify()
+        if self.downloads is not None:
+            self.downloads.wake()
         return result
 
+    def _seen(self, tg_channel_id: int, message: types.Message) -> PostSeen:
+        """The observation of a message; its file, if any, is offered to the downloads."""
+        if self.downloads is not None:
+            self.downloads.offer(tg_channel_id, message)
+        return convert.post_seen(message)
+
     async def _call(self, kind: str, request: Awaitable[T]) -> T:
-        """Send one request unless its kind is flood-waited; a FloodWaitError closes the gate."""
-        remaining = self.gate.remaining(kind)
-        if remaining > 0:
-            if asyncio.iscoroutine(request):
-                request.close()
-            raise Deferred(kind, remaining)
-        try:
-            return await request
-        except errors.FloodWaitError as exc:
-            self.gate.block(kind, exc.seconds)
-            raise Deferred(kind, exc.seconds) from None
+        return await self.gate.call(kind, request)
 
     # --- watch requests --------------------------------------------------------
 
@@ -413,7 +387,7 @@ class Collector:
         messages = await self._call(
             HISTORY, self.client.get_messages(peer, limit=self.config.backfill)
         )
-        posts = [convert.post_seen(m) for m in messages if convert.is_post(m)]
+        posts = [self._seen(ch.tg_id, m) for m in messages if convert.is_post(m)]
         top = max((m.id for m in messages), default=0)
         return await self._record(ch, posts, top, announce=False, last=True)
 
@@ -430,7 +404,7 @@ class Collector:
             async for message in messages:
                 top = max(top, message.id)
                 if convert.is_post(message):
-                    batch.append(convert.post_seen(message))
+                    batch.append(self._seen(ch.tg_id, message))
                 if len(batch) >= 500:
                     out.extend(await self._record(ch, batch, top, announce=True, last=False))
                     batch = []
@@ -484,7 +458,7 @@ class Collector:
                 return await self._unavailable(channel_id, "private", None, utcnow())
             present = [m for m in found if convert.is_post(m)]
             gone.extend(i for i, m in zip(chunk, found, strict=True) if m is None)
-            seen = [convert.post_seen(m) for m in present]
+            seen = [self._seen(ch.tg_id, m) for m in present]
             metrics = [convert.metrics_seen(m) for m in present]
 
             async def work(s: AsyncSession, seen=seen, metrics=metrics) -> Recorded:
@@ -576,7 +550,7 @@ class Collector:
         if channel_id is None or not convert.is_post(message):
             return
         self.last_update_at = utcnow()
-        seen = convert.post_seen(message)
+        seen = self._seen(message.peer_id.channel_id, message)
         await self._guard(self._write(lambda s: changes.observe_posts(s, channel_id, [seen])))
 
     async def _on_deleted(self, event: events.MessageDeleted.Event) -> None:

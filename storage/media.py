@@ -126,12 +126,16 @@ async def finish(
     await session.execute(update(MediaFile).where(MediaFile.id == media_id).values(**values))
 
 
-async def retry_later(session: AsyncSession, media_id: int, delay: float, error: str) -> None:
+async def retry_later(
+    session: AsyncSession, media_id: int, delay: float, error: str, *, count: bool = True
+) -> None:
+    """Due again after `delay`; `count` says whether this was a failed attempt (a flood wait
+    or a full store is not)."""
     await session.execute(
         update(MediaFile)
         .where(MediaFile.id == media_id)
         .values(
-            attempts=MediaFile.attempts + 1,
+            attempts=MediaFile.attempts + (1 if count else 0),
             next_attempt_at=utcnow() + timedelta(seconds=delay),
             error=error[:2000],
         )
@@ -176,6 +180,13 @@ async def summary(session: AsyncSession) -> dict[str, int]:
         select(MediaFile.status, func.count()).group_by(MediaFile.status)
     )
     out = {str(status): int(count) for status, count in counted.all()}
-    stored = await session.scalar(select(func.coalesce(func.sum(MediaFile.stored_bytes), 0)))
+    # Identical files are stored once, so each hash counts once.
+    files = (
+        select(MediaFile.sha256, func.max(MediaFile.stored_bytes).label("size"))
+        .where(MediaFile.sha256.is_not(None))
+        .group_by(MediaFile.sha256)
+        .subquery()
+    )
+    stored = await session.scalar(select(func.coalesce(func.sum(files.c.size), 0)))
     out["bytes"] = int(stored or 0)
     return out

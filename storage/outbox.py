@@ -37,12 +37,14 @@ OPEN = (Status.PENDING, Status.SENDING)
 class Part(TypedDict):
     """One Bot API call: `sendMessage` (HTML `text`) or `sendPhoto` (HTML `caption`).
 
-    A digest's `sendPhoto` sends the digest's chart.
+    A `sendPhoto` sends the archived file named by `media` (its SHA-256), or else the
+    digest's chart.
     """
 
     method: str
     text: NotRequired[str]
     caption: NotRequired[str | None]
+    media: NotRequired[str]
     reply_markup: NotRequired[dict[str, Any] | None]
 
 
@@ -59,6 +61,10 @@ def messages(texts: Iterable[str]) -> list[Part]:
 
 def chart(caption: str | None) -> Part:
     return Part(method="sendPhoto", caption=caption)
+
+
+def archived_photo(sha256: str, caption: str) -> Part:
+    return Part(method="sendPhoto", media=sha256, caption=caption)
 
 
 # --- producing ------------------------------------------------------------------------

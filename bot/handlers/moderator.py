@@ -47,11 +47,11 @@ from bot.keyboards import (
     set_chat_menu,
     unwatch_keyboard,
 )
-from bot.render import ChannelRef, EventView, render_event
+from bot.render import ChannelRef, EventView, file_size, render_event
 from bot.textsplit import truncate, visible_text
 from chanwatch.settings import Settings
 from collectors.handles import HandleError
-from storage import audit, channels, events, kinds, outbox, status, subscribers
+from storage import audit, channels, events, kinds, media, outbox, status, subscribers
 from storage.db import SessionMaker, transaction
 from storage.models import AuditEntry, Channel, Delivery, DigestRun, Subscriber, WatchRequest
 from storage.payloads import Broadcast
@@ -292,6 +292,8 @@ async def status_command(
     async with sessions() as s:
         collector = await status.get(s, "collector")
         queued = await outbox.depth(s)
+        files = await media.summary(s)
+        downloads = await status.get(s, "downloads")
         sent = await s.scalar(
             select(func.count()).where(Delivery.sent_at >= now - timedelta(minutes=1))
         )
@@ -330,6 +332,21 @@ async def status_command(
         )
     )
     lines.append(t.get(lang, "status-sends", count=sent or 0))
+    if any(count for name, count in files.items() if name != "bytes"):
+        lines.append(
+            t.get(
+                lang,
+                "status-media",
+                stored=files.get(media.Status.STORED, 0),
+                size=esc(file_size(t, lang, files["bytes"])),
+                pending=files.get(media.Status.PENDING, 0),
+                too_large=files.get(media.Status.TOO_LARGE, 0),
+                lost=files.get(media.Status.LOST, 0),
+                failed=files.get(media.Status.FAILED, 0),
+            )
+        )
+    if downloads is not None and (downloads.data or {}).get("full"):
+        lines.append(t.get(lang, "status-media-full"))
     if run is None:
         lines.append(t.get(lang, "status-digest-none"))
     elif run.completed_at is None:
