@@ -24,6 +24,7 @@ from telethon.tl.tlobject import TLObject
 
 # Telegram serves files in 4 KiB-aligned parts (https://core.telegram.org/api/files).
 BLOCK = 4096
+JSON_SHA256_MAX = 256 * 1024 * 1024
 
 # "texturl" -> MessageEntityTextUrl, "mentionname" -> MessageEntityMentionName, ...
 ENTITY_TYPES: dict[str, type] = {
@@ -252,7 +253,8 @@ class Media:
             "w": self.w,
             "h": self.h,
             "duration": self.duration,
-            "sha256": self.sha256(),
+            # Hashing a multi-GB made-up file would stall the world: ask media_sha256.
+            "sha256": self.sha256() if self.size <= JSON_SHA256_MAX else None,
             "thumbs": [t.to_json() for t in self.thumbs if t.type != "i"],
             "file_reference": self.file_reference.hex(),
         }

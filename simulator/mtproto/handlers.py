@@ -285,12 +285,18 @@ def get_dialogs(world: World, account: Account, req: Any) -> types.messages.Dial
     chans.sort(
         key=lambda ch: -(ch.posts[ch.top_message_id].date.timestamp() if ch.top_message_id else 0)
     )
-    messages = [_tl.message(ch, ch.posts[ch.top_message_id]) for ch in chans if ch.top_message_id]
+    tops = [(ch, ch.posts[ch.top_message_id]) for ch in chans if ch.top_message_id]
+    chats = {ch.id: _tl.channel(world, ch, account.name) for ch in chans}
+    users: dict[int, Any] = {}
+    for ch, post in tops:
+        more_chats, more_users = _tl.related(world, [post], account.name, ch.id)
+        chats.update((c.id, c) for c in more_chats if c.id not in chats)
+        users.update((u.id, u) for u in more_users)
     return types.messages.Dialogs(
         dialogs=[_dialog(ch) for ch in chans],
-        messages=messages,
-        chats=[_tl.channel(world, ch, account.name) for ch in chans],
-        users=[],
+        messages=[_tl.message(ch, post) for ch, post in tops],
+        chats=list(chats.values()),
+        users=list(users.values()),
     )
 
 

@@ -267,6 +267,25 @@ class _RateLimit:
     hits: dict[str, list[float]] = field(default_factory=dict)
 
 
+# What a post (or an album item) may say; see World.post.
+_POST_FIELDS = frozenset(
+    {
+        "text",
+        "media",
+        "entities",
+        "forward_from",
+        "reply_to",
+        "author",
+        "webpage",
+        "poll",
+        "location",
+        "venue",
+        "views",
+        "forwards",
+        "reactions",
+    }
+)
+
 # Script operations a control connection may run (see remote.py).
 CONTROL_OPS = frozenset(
     {
@@ -1010,11 +1029,7 @@ class World:
         return out
 
     def _build_post(self, ch: ChannelModel, mid: int, when: _dt.datetime, item: dict) -> Post:
-        known = {
-            "text", "media", "entities", "forward_from", "reply_to", "author", "webpage",
-            "poll", "location", "venue", "views", "forwards", "reactions",
-        }  # fmt: skip
-        unknown = set(item) - known
+        unknown = set(item) - _POST_FIELDS
         if unknown:
             raise WorldError(f"unknown post fields {sorted(unknown)}")
         text = item.get("text") or ""
@@ -1185,8 +1200,11 @@ class World:
         post.text = text
         post.entities = new_entities
         post.media, post.webpage, post.poll, post.geo = (
-            slot["media"], slot["webpage"], slot["poll"], slot["geo"],
-        )  # fmt: skip
+            slot["media"],
+            slot["webpage"],
+            slot["poll"],
+            slot["geo"],
+        )
         _check_one_media(post)
         post.edit_date = when
         event = self._advance_pts(ch, "edit", (msg_id,))
