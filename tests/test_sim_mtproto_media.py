@@ -8,7 +8,9 @@ handlers, ``download_media`` (which picks sizes and splits downloads into parts)
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
+import json
 import time
 
 import pytest
@@ -18,6 +20,7 @@ from simulator.mtproto import (
     AsyncControlClient,
     World,
     WorldError,
+    WorldProcess,
     WorldServer,
     make_simulated_client,
     utf16_len,
@@ -29,6 +32,10 @@ MIB = 1024 * 1024
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
 
 
 async def eventually(predicate, within: float = 3.0) -> None:
@@ -231,8 +238,15 @@ async def test_document_kinds_attributes_and_bytes(world, channel, client):
     assert msgs["document"].file.mime_type == "application/pdf"
     assert msgs["document"].document.thumbs is None  # a plain file has no thumbnail
 
-    for kind, media in [("video", v), ("round", r), ("gif", g), ("audio", a), ("voice", vo),
-                        ("sticker", s), ("document", d)]:  # fmt: skip
+    for kind, media in [
+        ("video", v),
+        ("round", r),
+        ("gif", g),
+        ("audio", a),
+        ("voice", vo),
+        ("sticker", s),
+        ("document", d),
+    ]:
         got = await client.download_media(msgs[kind], file=bytes)
         assert sha(got) == media.sha256() == sha(world.media_bytes(media)), kind
     # The video's largest thumbnail (what an archive keeps of a file too big to store).
@@ -386,14 +400,19 @@ async def test_link_preview_poll_location_and_venue(world, channel, client):
     p = world.post(
         channel.id,
         "",
-        poll={"question": "Вернуть домой?", "answers": ["Да", "Нет"], "closed": True,
-              "votes": [90, 10]},
-    )  # fmt: skip
+        poll={
+            "question": "Вернуть домой?",
+            "answers": ["Да", "Нет"],
+            "closed": True,
+            "votes": [90, 10],
+        },
+    )
     g = world.post(channel.id, "", location=(55.75, 37.62))
     v = world.post(
-        channel.id, "", venue={"lat": 55.75, "long": 37.62, "title": "Красная площадь",
-                               "address": "Москва"},
-    )  # fmt: skip
+        channel.id,
+        "",
+        venue={"lat": 55.75, "long": 37.62, "title": "Красная площадь", "address": "Москва"},
+    )
     mw, mp, mg, mv = await client.get_messages("putdomoi", ids=[w, p, g, v])
     assert isinstance(mw.media, types.MessageMediaWebPage)
     assert (mw.web_preview.url, mw.web_preview.title, mw.web_preview.site_name) == (
@@ -536,5 +555,39 @@ async def test_remote_world_carries_entities_media_and_bytes(world, channel, sou
                 row = next(p for p in posts if p["id"] == mid)
                 assert row["entities"][0]["url"] == "https://x.example"
                 assert row["forward"]["channel_id"] == source.id
+        finally:
+            await c.disconnect()
+
+
+async def test_world_in_a_child_process_serves_seeded_files(tmp_path):
+    avatar, picture = b"avatar!" * 300, b"\xff\xd8 seeded photo" * 400
+    seed = tmp_path / "seed.json"
+    seed.write_text(
+        json.dumps(
+            [
+                {"op": "create_channel", "kwargs": {"username": "putdomoi", "title": "П"}},
+                {"op": "set_photo", "args": ["putdomoi", {"$bytes": b64(avatar)}]},
+                {"op": "photo", "args": [{"$bytes": b64(picture)}], "as": "pic"},
+                {
+                    "op": "post",
+                    "args": ["putdomoi", "жирный"],
+                    "kwargs": {"media": "$pic", "entities": [{"type": "bold", "part": "жир"}]},
+                },
+            ]
+        ),
+        encoding="utf-8",
+    )
+    with WorldProcess(seed_script=seed) as proc:
+        c = make_simulated_client(proc.url, account="collector")
+        await c.connect()
+        try:
+            [msg] = await c.get_messages("putdomoi", limit=1)
+            assert msg.entities == [types.MessageEntityBold(offset=0, length=3)]
+            assert await c.download_media(msg, file=bytes) == picture
+            entity = await c.get_entity("putdomoi")
+            assert await c.download_profile_photo(entity, file=bytes) == avatar
+            with proc.control() as ctl:
+                assert ctl.media_sha256(msg.photo.id) == sha(picture)
+                assert ctl.media_bytes(msg.photo.id) == picture  # bytes decoded on return
         finally:
             await c.disconnect()

@@ -359,7 +359,7 @@ def _request_line(op: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str
 def _raise_or_result(reply: dict[str, Any]) -> Any:
     if not reply.get("ok"):
         raise ControlError(f"{reply.get('type')}: {reply.get('error')}")
-    return reply.get("result")
+    return unjson(reply.get("result"))
 
 
 class ControlClient:

@@ -310,6 +310,7 @@ CONTROL_OPS = frozenset(
         "document",
         "media_info",
         "media_sha256",
+        "media_bytes",
         "expire_file_reference",
         "set_participants",
         "set_views",
