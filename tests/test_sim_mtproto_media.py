@@ -7,7 +7,6 @@ handlers, ``download_media`` (which picks sizes and splits downloads into parts)
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
@@ -25,6 +24,7 @@ from simulator.mtproto import (
     make_simulated_client,
     utf16_len,
 )
+from tests.test_sim_mtproto import eventually
 
 KIB = 1024
 MIB = 1024 * 1024
@@ -36,15 +36,6 @@ def sha(data: bytes) -> str:
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-async def eventually(predicate, within: float = 3.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture
@@ -206,18 +197,8 @@ async def test_document_kinds_attributes_and_bytes(world, channel, client):
     vo = world.voice(b"O" * 5000, duration=9)
     s = world.sticker(b"S" * 3000, emoji="😢")
     d = world.document(b"%PDF-1.7 " * 300, file_name="обращение.pdf")
-    ids = {
-        kind: world.post(channel.id, kind, media=m)
-        for kind, m in [
-            ("video", v),
-            ("round", r),
-            ("gif", g),
-            ("audio", a),
-            ("voice", vo),
-            ("sticker", s),
-            ("document", d),
-        ]
-    }
+    files = {"video": v, "round": r, "gif": g, "audio": a, "voice": vo, "sticker": s, "document": d}
+    ids = {kind: world.post(channel.id, kind, media=m) for kind, m in files.items()}
     msgs = {m.raw_text: m for m in await client.get_messages("putdomoi", ids=list(ids.values()))}
 
     video = msgs["video"]
@@ -238,15 +219,7 @@ async def test_document_kinds_attributes_and_bytes(world, channel, client):
     assert msgs["document"].file.mime_type == "application/pdf"
     assert msgs["document"].document.thumbs is None  # a plain file has no thumbnail
 
-    for kind, media in [
-        ("video", v),
-        ("round", r),
-        ("gif", g),
-        ("audio", a),
-        ("voice", vo),
-        ("sticker", s),
-        ("document", d),
-    ]:
+    for kind, media in files.items():
         got = await client.download_media(msgs[kind], file=bytes)
         assert sha(got) == media.sha256() == sha(world.media_bytes(media)), kind
     # The video's largest thumbnail (what an archive keeps of a file too big to store).

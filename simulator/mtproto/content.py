@@ -173,16 +173,16 @@ class Thumb:
         }
 
 
-# Kinds the world can post: kind -> (mime type, file name, TL flavour).
-MEDIA_KINDS: dict[str, tuple[str, str | None]] = {
-    "photo": ("image/jpeg", None),
-    "video": ("video/mp4", "video.mp4"),
-    "round": ("video/mp4", None),
-    "gif": ("video/mp4", "animation.gif.mp4"),
-    "audio": ("audio/mpeg", "audio.mp3"),
-    "voice": ("audio/ogg", None),
-    "sticker": ("image/webp", "sticker.webp"),
-    "document": ("application/pdf", "document.pdf"),
+# Kinds the world can post: kind -> (MIME type, file name, size of made-up bytes).
+MEDIA_KINDS: dict[str, tuple[str, str | None, int]] = {
+    "photo": ("image/jpeg", None, 2048),
+    "video": ("video/mp4", "video.mp4", 8192),
+    "round": ("video/mp4", None, 8192),
+    "gif": ("video/mp4", "animation.gif.mp4", 4096),
+    "audio": ("audio/mpeg", "audio.mp3", 8192),
+    "voice": ("audio/ogg", None, 4096),
+    "sticker": ("image/webp", "sticker.webp", 4096),
+    "document": ("application/pdf", "document.pdf", 4096),
 }
 
 

@@ -653,7 +653,6 @@ class World:
         data: bytes | None,
         size: int | None,
         *,
-        default_size: int,
         thumb: bytes | bool | None = None,
         date: DateLike = None,
         media_id: int | None = None,
@@ -668,10 +667,10 @@ class World:
             media_id = self._next_media_id
         elif media_id in self.media:
             raise WorldError(f"media id {media_id} exists")
+        mime, file_name, default_size = MEDIA_KINDS[kind]
         total = len(data) if data is not None else (default_size if size is None else size)
         if total <= 0:
             raise WorldError("a file has at least one byte")
-        mime, file_name = MEDIA_KINDS[kind]
         fields.setdefault("mime_type", mime)
         fields.setdefault("file_name", file_name)
         media = Media(
@@ -717,9 +716,7 @@ class World:
     ) -> Media:
         """A photo whose largest size holds ``data`` (or ``size`` made-up bytes); it also
         has a stripped "i" and a 320-px "m" thumbnail (``thumb`` gives its bytes)."""
-        return self._new_media(
-            "photo", data, size, default_size=2048, thumb=thumb, date=date, w=w, h=h
-        )
+        return self._new_media("photo", data, size, thumb=thumb, date=date, w=w, h=h)
 
     def video(
         self,
@@ -744,7 +741,6 @@ class World:
             kind,
             data,
             size,
-            default_size=8192,
             thumb=thumb,
             date=date,
             mime_type=mime_type,
@@ -767,7 +763,6 @@ class World:
             "gif",
             data,
             size,
-            default_size=4096,
             thumb=thumb,
             date=date,
             duration=duration,
@@ -792,7 +787,6 @@ class World:
             "audio",
             data,
             size,
-            default_size=8192,
             thumb=False,
             date=date,
             duration=duration,
@@ -811,9 +805,7 @@ class World:
         date: DateLike = None,
     ) -> Media:
         """A voice message (audio/ogg, DocumentAttributeAudio(voice=True), no file name)."""
-        return self._new_media(
-            "voice", data, size, default_size=4096, thumb=False, date=date, duration=duration
-        )
+        return self._new_media("voice", data, size, thumb=False, date=date, duration=duration)
 
     def sticker(
         self,
@@ -826,9 +818,7 @@ class World:
         date: DateLike = None,
     ) -> Media:
         """A static sticker (image/webp, DocumentAttributeSticker + ImageSize, thumbnails)."""
-        return self._new_media(
-            "sticker", data, size, default_size=4096, date=date, emoji=emoji, w=w, h=h
-        )
+        return self._new_media("sticker", data, size, date=date, emoji=emoji, w=w, h=h)
 
     def document(
         self,
@@ -846,7 +836,6 @@ class World:
             "document",
             data,
             size,
-            default_size=4096,
             thumb=thumb or None,
             date=date,
             file_name=file_name,
@@ -1305,22 +1294,29 @@ class World:
         """New title: a MessageActionChatEditTitle service message and an UpdateChannel."""
         ch = self.channel(ch_id)
         ch.title = title
-        if self.service_messages:
-            mid = self._take_id(ch)
-            post = Post(id=mid, date=self.now(), action=("edit_title", title))
-            ch.posts[mid] = post
-            event = self._advance_pts(ch, "new", (mid,))
-            if push:
-                self._push(
-                    ch,
-                    lambda _name: [
-                        types.UpdateNewChannelMessage(
-                            message=_tl.message(ch, post), pts=event.pts, pts_count=1
-                        )
-                    ],
-                )
+        self._service_message(ch, ("edit_title", title), push=push)
         if push:
             self._push_channel_update(ch)
+
+    def _service_message(
+        self, ch: ChannelModel, action: tuple[str, str], *, media: Media | None = None, push: bool
+    ) -> None:
+        """A channel change shown in the history (consumes a message id and a pts)."""
+        if not self.service_messages:
+            return
+        mid = self._take_id(ch)
+        post = Post(id=mid, date=self.now(), action=action, media=media)
+        ch.posts[mid] = post
+        event = self._advance_pts(ch, "new", (mid,))
+        if push:
+            self._push(
+                ch,
+                lambda _name: [
+                    types.UpdateNewChannelMessage(
+                        message=_tl.message(ch, post), pts=event.pts, pts_count=1
+                    )
+                ],
+            )
 
     def set_username(self, ch_id: int | str | ChannelModel, username: str | None) -> None:
         """Change the public username; ``None`` makes the channel private."""
@@ -1361,21 +1357,8 @@ class World:
         if new_id == ch.photo_id:
             return new_id
         ch.photo_id = new_id
-        if self.service_messages:
-            mid = self._take_id(ch)
-            action = ("edit_photo", str(new_id)) if avatar is not None else ("delete_photo", "")
-            post = Post(id=mid, date=self.now(), action=action, media=avatar)
-            ch.posts[mid] = post
-            event = self._advance_pts(ch, "new", (mid,))
-            if push:
-                self._push(
-                    ch,
-                    lambda _name: [
-                        types.UpdateNewChannelMessage(
-                            message=_tl.message(ch, post), pts=event.pts, pts_count=1
-                        )
-                    ],
-                )
+        action = ("edit_photo", str(new_id)) if avatar is not None else ("delete_photo", "")
+        self._service_message(ch, action, media=avatar, push=push)
         if push:
             self._push_channel_update(ch)
         return new_id
