@@ -7,6 +7,7 @@ arrives in a chat, and which errors aiogram raises.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import html
 import struct
 import sys
@@ -454,6 +455,48 @@ async def test_media_group(sim: BotAPISimulator, bot: Bot) -> None:
     too_many = [InputMediaPhoto(media=BufferedInputFile(first, "a.png")) for _ in range(11)]
     with pytest.raises(TelegramBadRequest, match="too many messages to send as an album"):
         await bot.send_media_group(USER, too_many)
+    alone = [InputMediaPhoto(media=BufferedInputFile(first, "a.png"))]
+    with pytest.raises(TelegramBadRequest, match="must include 2-10 items"):
+        await bot.send_media_group(USER, alone)
+    assert len(sim.received(USER)) == 2  # refused albums left nothing behind
+    ten = [InputMediaPhoto(media=BufferedInputFile(first, "a.png")) for _ in range(10)]
+    assert len(await bot.send_media_group(OTHER, ten)) == 10
+
+
+async def test_uploaded_photos_are_kept_byte_for_byte(sim: BotAPISimulator, bot: Bot) -> None:
+    archived = png_bytes(640, 480)
+    other = png_bytes(320, 240)
+    await bot.send_photo(USER, BufferedInputFile(archived, "archived.png"), caption="удалён")
+    await bot.send_media_group(
+        USER,
+        [
+            InputMediaPhoto(media=BufferedInputFile(archived, "a.png"), caption="альбом"),
+            InputMediaPhoto(media=BufferedInputFile(other, "b.png")),
+        ],
+    )
+    got = sim.received(USER)
+    digest = hashlib.sha256
+    assert [digest(m.photo).hexdigest() for m in got] == [
+        digest(archived).hexdigest(),
+        digest(archived).hexdigest(),
+        digest(other).hexdigest(),
+    ]
+
+
+async def test_caption_limit_counts_utf16_units(sim: BotAPISimulator, bot: Bot) -> None:
+    photo = BufferedInputFile(png_bytes(), "p.png")
+    await bot.send_photo(USER, photo, caption="🎬" * 512)  # 1024 UTF-16 units
+    with pytest.raises(TelegramBadRequest, match="message caption is too long"):
+        await bot.send_photo(USER, photo, caption="🎬" * 512 + "x")
+    with pytest.raises(TelegramBadRequest, match="message caption is too long"):
+        await bot.send_media_group(
+            USER,
+            [
+                InputMediaPhoto(media=photo, caption="я" * 1025),
+                InputMediaPhoto(media=photo),
+            ],
+        )
+    assert [m.caption for m in sim.received(USER)] == ["🎬" * 512]
 
 
 # ----------------------------------------------------------------- commands

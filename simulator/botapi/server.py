@@ -44,6 +44,9 @@ __all__ = ["BotAPISimulator", "BotAPIStats", "SentMessage"]
 
 MAX_TEXT_LENGTH = 4096
 MAX_CAPTION_LENGTH = 1024
+# https://core.telegram.org/bots/api#sendmediagroup: "must include 2-10 items".
+MIN_ALBUM_ITEMS = 2
+MAX_ALBUM_ITEMS = 10
 MAX_CALLBACK_DATA_BYTES = 64
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 
@@ -1132,8 +1135,15 @@ class BotAPISimulator:
             raise _bad("can't parse media JSON object")
         if not media:
             raise _bad("there are no messages to send")
-        if len(media) > 10:
+        if len(media) > MAX_ALBUM_ITEMS:
             raise _bad("too many messages to send as an album")
+        if len(media) < MIN_ALBUM_ITEMS:
+            # The Bot API documents "must include 2-10 items" but publishes no error text for
+            # one item; refusing it keeps the bot on sendPhoto for a single photo.
+            raise _bad(
+                "simulator: sendMediaGroup must include 2-10 items; "
+                "send a single photo with sendPhoto"
+            )
         prepared = []
         for item in media:
             if not isinstance(item, dict):

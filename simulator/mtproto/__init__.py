@@ -13,6 +13,7 @@ In another process: ``python -m simulator.mtproto --port 0`` (or ``WorldServer``
 ``ControlClient(url).post(ch_id, "text")`` to script the world.
 """
 
+from .content import Media, Thumb, utf16_len
 from .handlers import SUPPORTED_REQUESTS
 from .remote import (
     AsyncControlClient,
@@ -55,12 +56,14 @@ __all__ = [
     "ControlClient",
     "ControlError",
     "ManualClock",
+    "Media",
     "Post",
     "RemoteSender",
     "RpcFail",
     "SeamSender",
     "SimulatedSender",
     "SimulatorNotImplementedError",
+    "Thumb",
     "UserModel",
     "World",
     "WorldError",
@@ -69,4 +72,5 @@ __all__ = [
     "install_simulator",
     "make_simulated_client",
     "run_script",
+    "utf16_len",
 ]

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from telethon.tl import types
 
+from .content import Media, Thumb, stripped, tl_entity
+
 if TYPE_CHECKING:
-    from .world import ChannelModel, Media, Post, UserModel, World
+    from .world import ChannelModel, Post, UserModel, World
 
 DC_ID = 2
-FILE_REFERENCE = b"\x01sim"
 
 
 def peer(ch: ChannelModel) -> types.PeerChannel:
@@ -22,7 +24,9 @@ def peer(ch: ChannelModel) -> types.PeerChannel:
 def chat_photo(ch: ChannelModel) -> Any:
     if ch.photo_id is None:
         return types.ChatPhotoEmpty()
-    return types.ChatPhoto(photo_id=ch.photo_id, dc_id=DC_ID)
+    return types.ChatPhoto(
+        photo_id=ch.photo_id, dc_id=DC_ID, stripped_thumb=stripped(str(ch.photo_id))
+    )
 
 
 def channel(world: World, ch: ChannelModel, account: str) -> Any:
@@ -85,54 +89,200 @@ def user(u: UserModel, *, is_self: bool = False) -> types.User:
     )
 
 
-def photo(media_id: int, access_hash: int, date: _dt.datetime, w: int, h: int, size: int):
+def _size(t: Thumb) -> Any:
+    if t.type == "i":
+        assert t.file.data is not None
+        return types.PhotoStrippedSize(type="i", bytes=t.file.data)
+    return types.PhotoSize(type=t.type, w=t.w, h=t.h, size=t.file.size)
+
+
+def photo(m: Media) -> types.Photo:
+    """Sizes as Telegram lists them: stripped "i", "m" thumbnail, then the largest size,
+    progressive (``sizes`` are the byte counts of its progressive scans, the last being
+    the whole file)."""
+    scans = sorted({max(1, m.size // 4), max(1, m.size // 2), m.size})
     return types.Photo(
-        id=media_id,
-        access_hash=access_hash,
-        file_reference=FILE_REFERENCE,
-        date=date,
+        id=m.id,
+        access_hash=m.access_hash,
+        file_reference=m.file_reference,
+        date=m.date,
         sizes=[
-            types.PhotoSize(type="m", w=w // 2, h=h // 2, size=max(1, size // 4)),
-            types.PhotoSize(type="x", w=w, h=h, size=size),
+            *(_size(t) for t in m.thumbs),
+            types.PhotoSizeProgressive(type=m.main_type, w=m.w, h=m.h, sizes=scans),
         ],
         dc_id=DC_ID,
+    )
+
+
+def _attributes(m: Media) -> list[Any]:
+    attributes: list[Any] = []
+    if m.kind in ("video", "round", "gif"):
+        attributes.append(
+            types.DocumentAttributeVideo(
+                duration=m.duration,
+                w=m.w,
+                h=m.h,
+                round_message=(m.kind == "round") or None,
+                supports_streaming=(m.kind != "gif") or None,
+                nosound=(m.kind == "gif") or None,
+            )
+        )
+    if m.kind == "gif":
+        attributes.append(types.DocumentAttributeAnimated())
+    if m.kind in ("audio", "voice"):
+        attributes.append(
+            types.DocumentAttributeAudio(
+                duration=int(m.duration),
+                voice=(m.kind == "voice") or None,
+                title=m.title,
+                performer=m.performer,
+                waveform=b"\x00\x11\x22\x33" if m.kind == "voice" else None,
+            )
+        )
+    if m.kind == "sticker":
+        attributes.append(types.DocumentAttributeImageSize(w=m.w, h=m.h))
+        attributes.append(
+            types.DocumentAttributeSticker(
+                alt=m.emoji or "", stickerset=types.InputStickerSetEmpty()
+            )
+        )
+    if m.file_name:
+        attributes.append(types.DocumentAttributeFilename(file_name=m.file_name))
+    return attributes
+
+
+def document(m: Media) -> types.Document:
+    return types.Document(
+        id=m.id,
+        access_hash=m.access_hash,
+        file_reference=m.file_reference,
+        date=m.date,
+        mime_type=m.mime_type,
+        size=m.size,
+        dc_id=DC_ID,
+        attributes=_attributes(m),
+        thumbs=[_size(t) for t in m.thumbs] or None,
     )
 
 
 def media(m: Media | None) -> Any:
     if m is None:
         return None
-    if m.kind == "photo":
-        return types.MessageMediaPhoto(photo=photo(m.id, m.access_hash, m.date, m.w, m.h, m.size))
-    attributes: list[Any] = []
-    if m.kind == "video":
-        attributes.append(
-            types.DocumentAttributeVideo(duration=m.duration, w=m.w, h=m.h, supports_streaming=True)
-        )
-    if m.file_name:
-        attributes.append(types.DocumentAttributeFilename(file_name=m.file_name))
-    document = types.Document(
-        id=m.id,
-        access_hash=m.access_hash,
-        file_reference=FILE_REFERENCE,
-        date=m.date,
-        mime_type=m.mime_type,
-        size=m.size,
-        dc_id=DC_ID,
-        attributes=attributes,
+    if m.is_photo:
+        return types.MessageMediaPhoto(photo=photo(m))
+    return types.MessageMediaDocument(
+        document=document(m),
+        video=(m.kind in ("video", "round")) or None,
+        round=(m.kind == "round") or None,
+        voice=(m.kind == "voice") or None,
     )
-    return types.MessageMediaDocument(document=document, video=(m.kind == "video") or None)
 
 
-def file_bytes(m: Media, size: int | None = None) -> bytes:
-    """Deterministic content for a media file (what upload.getFile serves)."""
-    total = m.size if size is None else size
-    out = bytearray()
-    block = hashlib.sha256(f"{m.id}".encode()).digest()
-    while len(out) < total:
-        out += block
-        block = hashlib.sha256(block).digest()
-    return bytes(out[:total])
+def _text(value: str) -> types.TextWithEntities:
+    return types.TextWithEntities(text=value, entities=[])
+
+
+def _hash32(*parts: Any) -> int:
+    digest = hashlib.sha256(repr(parts).encode()).digest()
+    return int.from_bytes(digest[:4], "big", signed=True)
+
+
+def _hash64(*parts: Any) -> int:
+    digest = hashlib.sha256(repr(parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True) or 1
+
+
+def webpage(spec: dict[str, Any]) -> types.MessageMediaWebPage:
+    url = spec["url"]
+    return types.MessageMediaWebPage(
+        webpage=types.WebPage(
+            id=_hash64("webpage", url),
+            url=url,
+            display_url=url.split("://", 1)[-1].rstrip("/"),
+            hash=_hash32("webpage", url, spec.get("title"), spec.get("description")),
+            type=spec.get("type"),
+            site_name=spec.get("site_name"),
+            title=spec.get("title"),
+            description=spec.get("description"),
+        )
+    )
+
+
+def poll(ch: ChannelModel, post: Post, spec: dict[str, Any]) -> types.MessageMediaPoll:
+    options = [str(i).encode() for i in range(len(spec["answers"]))]
+    return types.MessageMediaPoll(
+        poll=types.Poll(
+            id=_hash64("poll", ch.id, post.id),
+            question=_text(spec["question"]),
+            answers=[
+                types.PollAnswer(text=_text(a), option=o)
+                for a, o in zip(spec["answers"], options, strict=True)
+            ],
+            hash=0,
+            closed=spec["closed"] or None,
+            multiple_choice=spec["multiple_choice"] or None,
+            quiz=spec["quiz"] or None,
+        ),
+        results=types.PollResults(
+            results=[
+                types.PollAnswerVoters(option=o, voters=v, recent_voters=[])
+                for o, v in zip(options, spec["votes"], strict=True)
+            ],
+            total_voters=sum(spec["votes"]),
+        ),
+    )
+
+
+def geo(spec: dict[str, Any]) -> Any:
+    point = types.GeoPoint(
+        long=spec["long"], lat=spec["lat"], access_hash=_hash64("geo", spec["lat"], spec["long"])
+    )
+    venue = spec.get("venue")
+    if venue is None:
+        return types.MessageMediaGeo(geo=point)
+    return types.MessageMediaVenue(geo=point, **venue)
+
+
+def message_media(ch: ChannelModel, post: Post) -> Any:
+    if post.webpage is not None:
+        return webpage(post.webpage)
+    if post.poll is not None:
+        return poll(ch, post, post.poll)
+    if post.geo is not None:
+        return geo(post.geo)
+    return media(post.media)
+
+
+def fwd_header(spec: dict[str, Any] | None) -> types.MessageFwdHeader | None:
+    if spec is None:
+        return None
+    from_id: Any = None
+    if "channel_id" in spec:
+        from_id = types.PeerChannel(channel_id=spec["channel_id"])
+    elif "user_id" in spec:
+        from_id = types.PeerUser(user_id=spec["user_id"])
+    return types.MessageFwdHeader(
+        date=_dt.datetime.fromisoformat(spec["date"]),
+        from_id=from_id,
+        from_name=spec.get("from_name"),
+        channel_post=spec.get("channel_post"),
+        post_author=spec.get("post_author"),
+    )
+
+
+def related(world: World, posts: Iterable[Post], account: str, exclude: int) -> tuple[list, list]:
+    """Chats and users a result must carry besides the channel: forward sources."""
+    chats: dict[int, Any] = {}
+    users: dict[int, Any] = {}
+    for post in posts:
+        fwd = post.forward or {}
+        source = world.channels.get(fwd.get("channel_id", exclude))
+        if source is not None and source.id != exclude and source.id not in chats:
+            chats[source.id] = channel(world, source, account)
+        user_id = fwd.get("user_id")
+        if user_id in world.users and user_id not in users:
+            users[user_id] = user(world.users[user_id])
+    return list(chats.values()), list(users.values())
 
 
 def reactions(post: Post) -> Any:
@@ -153,6 +303,10 @@ def message(ch: ChannelModel, post: Post) -> Any:
         action: Any
         if kind == "channel_create":
             action = types.MessageActionChannelCreate(title=title)
+        elif kind == "edit_photo" and post.media is not None:
+            action = types.MessageActionChatEditPhoto(photo=photo(post.media))
+        elif kind == "delete_photo":
+            action = types.MessageActionChatDeletePhoto()
         else:
             action = types.MessageActionChatEditTitle(title=title)
         return types.MessageService(
@@ -164,7 +318,15 @@ def message(ch: ChannelModel, post: Post) -> Any:
         date=post.date,
         message=post.text,
         post=True,
-        media=media(post.media),
+        media=message_media(ch, post),
+        entities=[tl_entity(e) for e in post.entities] or None,
+        fwd_from=fwd_header(post.forward),
+        reply_to=(
+            types.MessageReplyHeader(reply_to_msg_id=post.reply_to)
+            if post.reply_to is not None
+            else None
+        ),
+        post_author=post.author,
         views=post.views,
         forwards=post.forwards,
         edit_date=post.edit_date,
@@ -179,10 +341,9 @@ def message_empty(ch: ChannelModel, msg_id: int) -> Any:
 
 def channel_full(world: World, ch: ChannelModel, account: str) -> types.messages.ChatFull:
     full_photo: Any = types.PhotoEmpty(id=0)
-    if ch.photo_id is not None:
-        full_photo = photo(
-            ch.photo_id, world._hash64("photo", ch.photo_id), ch.date, 640, 640, 4096
-        )
+    avatar = world.media.get(ch.photo_id) if ch.photo_id is not None else None
+    if avatar is not None:
+        full_photo = photo(avatar)
     full = types.ChannelFull(
         id=ch.id,
         about=ch.about,

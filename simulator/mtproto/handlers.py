@@ -285,12 +285,18 @@ def get_dialogs(world: World, account: Account, req: Any) -> types.messages.Dial
     chans.sort(
         key=lambda ch: -(ch.posts[ch.top_message_id].date.timestamp() if ch.top_message_id else 0)
     )
-    messages = [_tl.message(ch, ch.posts[ch.top_message_id]) for ch in chans if ch.top_message_id]
+    tops = [(ch, ch.posts[ch.top_message_id]) for ch in chans if ch.top_message_id]
+    chats = {ch.id: _tl.channel(world, ch, account.name) for ch in chans}
+    users: dict[int, Any] = {}
+    for ch, post in tops:
+        more_chats, more_users = _tl.related(world, [post], account.name, ch.id)
+        chats.update((c.id, c) for c in more_chats if c.id not in chats)
+        users.update((u.id, u) for u in more_users)
     return types.messages.Dialogs(
         dialogs=[_dialog(ch) for ch in chans],
-        messages=messages,
-        chats=[_tl.channel(world, ch, account.name) for ch in chans],
-        users=[],
+        messages=[_tl.message(ch, post) for ch, post in tops],
+        chats=list(chats.values()),
+        users=list(users.values()),
     )
 
 
@@ -323,13 +329,14 @@ def get_history(world: World, account: Account, req: Any) -> Any:
     start = anchor + req.add_offset
     end = max(0, start + limit)
     chunk = posts[max(0, start) : end]
+    chats, users = _tl.related(world, chunk, account.name, ch.id)
     return types.messages.ChannelMessages(
         pts=ch.pts,
         count=len(alive),
         messages=[_tl.message(ch, p) for p in chunk],
         topics=[],
-        chats=[_tl.channel(world, ch, account.name)],
-        users=[],
+        chats=[_tl.channel(world, ch, account.name), *chats],
+        users=users,
     )
 
 
@@ -338,19 +345,22 @@ def get_channel_messages(world: World, account: Account, req: Any) -> Any:
     if not req.id:
         raise RpcFail(400, "MESSAGE_IDS_EMPTY")
     messages = []
+    found = []
     for item in req.id:
         post = ch.posts.get(item.id) if isinstance(item, types.InputMessageID) else None
         if post is None or post.deleted:
             messages.append(_tl.message_empty(ch, getattr(item, "id", 0)))
         else:
             messages.append(_tl.message(ch, post))
+            found.append(post)
+    chats, users = _tl.related(world, found, account.name, ch.id)
     return types.messages.ChannelMessages(
         pts=ch.pts,
         count=len(messages),
         messages=messages,
         topics=[],
-        chats=[_tl.channel(world, ch, account.name)],
-        users=[],
+        chats=[_tl.channel(world, ch, account.name), *chats],
+        users=users,
     )
 
 
@@ -386,11 +396,12 @@ def get_channel_difference(world: World, account: Account, req: Any) -> Any:
         # "There are too many updates to be fetched (more than limit)"
         latest = ch.alive_posts()[: min(limit, HISTORY_LIMIT_MAX)]
         dialog = _dialog(ch)
+        more_chats, users = _tl.related(world, latest, account.name, ch.id)
         return types.updates.ChannelDifferenceTooLong(
             dialog=dialog,
             messages=[_tl.message(ch, p) for p in latest],
-            chats=chats,
-            users=[],
+            chats=chats + more_chats,
+            users=users,
             final=True,
             timeout=DIFF_TIMEOUT,
         )
@@ -415,12 +426,16 @@ def get_channel_difference(world: World, account: Account, req: Any) -> Any:
                     channel_id=ch.id, messages=list(e.ids), pts=e.pts, pts_count=e.pts_count
                 )
             )
+    mentioned = [ch.posts[mid] for mid in new_ids] + [
+        ch.posts[e.ids[0]] for e in events if e.kind == "edit"
+    ]
+    more_chats, users = _tl.related(world, mentioned, account.name, ch.id)
     return types.updates.ChannelDifference(
         pts=ch.pts,
         new_messages=new_messages,
         other_updates=other,
-        chats=chats,
-        users=[],
+        chats=chats + more_chats,
+        users=users,
         final=True,
         timeout=DIFF_TIMEOUT,
     )
@@ -429,26 +444,98 @@ def get_channel_difference(world: World, account: Account, req: Any) -> Any:
 # ---------------------------------------------------------------------- files
 
 
+# https://core.telegram.org/api/files ("Restrictions on upload.getFile parameters"):
+# offset and limit divisible by 4 KiB, 1 MiB divisible by limit, and a part never crosses a
+# 1 MiB boundary. With ``precise`` these relax to 1 KiB multiples and limit <= 1 MiB.
+FILE_PART_ALIGN = 4096
+FILE_PART_ALIGN_PRECISE = 1024
+FILE_PART_MAX = 1024 * 1024
+
+
+def _check_part(req: Any) -> None:
+    offset, limit = req.offset, req.limit
+    if offset < 0:
+        raise RpcFail(400, "OFFSET_INVALID")
+    if req.precise:
+        if offset % FILE_PART_ALIGN_PRECISE:
+            raise RpcFail(400, "OFFSET_INVALID")
+        if limit <= 0 or limit % FILE_PART_ALIGN_PRECISE or limit > FILE_PART_MAX:
+            raise RpcFail(400, "LIMIT_INVALID")
+        return
+    if offset % FILE_PART_ALIGN:
+        raise RpcFail(400, "OFFSET_INVALID")
+    if limit <= 0 or limit % FILE_PART_ALIGN or FILE_PART_MAX % limit:
+        raise RpcFail(400, "LIMIT_INVALID")
+    if offset // FILE_PART_MAX != (offset + limit - 1) // FILE_PART_MAX:
+        raise RpcFail(400, "LIMIT_INVALID")
+
+
+def _check_reference(media: Any, reference: bytes) -> None:
+    if not reference:
+        raise RpcFail(400, "FILE_REFERENCE_EMPTY")
+    if reference in media.expired_references:
+        raise RpcFail(400, "FILE_REFERENCE_EXPIRED")
+    if reference != media.file_reference:
+        raise RpcFail(400, "FILE_REFERENCE_INVALID")
+
+
+def _file_type(media: Any, thumb_size: str) -> Any:
+    if media.is_photo or thumb_size:
+        return types.storage.FileJpeg()
+    by_mime = {
+        "video/mp4": types.storage.FileMp4(),
+        "application/pdf": types.storage.FilePdf(),
+        "audio/mpeg": types.storage.FileMp3(),
+        "image/webp": types.storage.FileWebp(),
+        "image/jpeg": types.storage.FileJpeg(),
+        "image/png": types.storage.FilePng(),
+        "image/gif": types.storage.FileGif(),
+    }
+    # Telegram says "partial" for types it does not name (e.g. audio/ogg).
+    return by_mime.get(media.mime_type, types.storage.FilePartial())
+
+
+def _peer_photo(world: World, account: Account, loc: Any) -> tuple[Any, Any]:
+    peer = loc.peer
+    if not isinstance(peer, types.InputPeerChannel):
+        raise RpcFail(400, "PEER_ID_INVALID")
+    ch = world.channels.get(peer.channel_id)
+    # Profile photos download with a min access hash too (Telethon passes check_hash=False).
+    hashes = (
+        () if ch is None else (world.access_hash_for(ch, account.name), world.min_access_hash(ch))
+    )
+    if ch is None or peer.access_hash not in hashes:
+        raise RpcFail(400, "CHANNEL_INVALID")
+    if ch.deleted or world.is_banned(ch, account.name):
+        raise _channel_private()
+    media = world.media.get(loc.photo_id)
+    if media is None or loc.photo_id != ch.photo_id:
+        # Telegram serves only the current photo through a peer location.
+        raise RpcFail(400, "LOCATION_INVALID")
+    return media, (media.file if loc.big else media.part("a"))
+
+
 def get_file(world: World, account: Account, req: Any) -> types.upload.File:
     loc = req.location
-    if not isinstance(loc, (types.InputPhotoFileLocation, types.InputDocumentFileLocation)):
+    _check_part(req)
+    thumb_size = ""
+    if isinstance(loc, types.InputPeerPhotoFileLocation):
+        media, part = _peer_photo(world, account, loc)
+    elif isinstance(loc, (types.InputPhotoFileLocation, types.InputDocumentFileLocation)):
+        media = world.media.get(loc.id)
+        if media is None or media.access_hash != loc.access_hash:
+            raise RpcFail(400, "FILE_ID_INVALID")
+        if media.is_photo != isinstance(loc, types.InputPhotoFileLocation):
+            raise RpcFail(400, "LOCATION_INVALID")
+        _check_reference(media, loc.file_reference)
+        thumb_size = loc.thumb_size
+        part = media.part(thumb_size)
+    else:
         raise RpcFail(400, "LOCATION_INVALID")
-    media = world.media.get(loc.id)
-    if media is None or media.access_hash != loc.access_hash:
-        raise RpcFail(400, "FILE_ID_INVALID")
-    size = media.size
-    if media.kind == "photo" and loc.thumb_size == "m":
-        size = max(1, media.size // 4)
-    data = _tl.file_bytes(media, size)
-    file_type: Any = types.storage.FileUnknown()
-    if media.kind == "photo":
-        file_type = types.storage.FileJpeg()
-    elif media.kind == "video":
-        file_type = types.storage.FileMp4()
-    elif media.mime_type == "application/pdf":
-        file_type = types.storage.FilePdf()
+    if part is None:
+        raise RpcFail(400, "LOCATION_INVALID")
     return types.upload.File(
-        type=file_type, mtime=0, bytes=data[req.offset : req.offset + req.limit]
+        type=_file_type(media, thumb_size), mtime=0, bytes=part.read(req.offset, req.limit)
     )
 
 

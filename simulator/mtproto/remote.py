@@ -24,6 +24,7 @@ Wire format (all integers big-endian):
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime as _dt
 import json
@@ -42,6 +43,8 @@ from .sender import SeamSender, _parse_address
 from .world import CONTROL_OPS, World
 
 HELLO, REQUEST, RESULT, ERROR, UPDATES = b"H", b"R", b"S", b"E", b"U"
+# File contents travel over the JSON control connection as {"$bytes": "<base64>"}.
+BYTES_KEY = "$bytes"
 _MAX_FRAME = 64 * 1024 * 1024
 
 
@@ -59,6 +62,9 @@ async def _read_frame(reader: asyncio.StreamReader, first: bytes = b"") -> tuple
 
 
 def jsonable(value: Any) -> Any:
+    """A JSON value for ``value``; bytes become ``{"$bytes": "<base64>"}`` (see ``unjson``)."""
+    if isinstance(value, (bytes, bytearray)):
+        return {BYTES_KEY: base64.b64encode(bytes(value)).decode()}
     if hasattr(value, "to_json"):
         return value.to_json()
     if isinstance(value, dict):
@@ -72,13 +78,24 @@ def jsonable(value: Any) -> Any:
     return repr(value)
 
 
+def unjson(value: Any) -> Any:
+    """Undo ``jsonable`` for arguments: ``{"$bytes": ...}`` back to bytes (file contents)."""
+    if isinstance(value, dict):
+        if set(value) == {BYTES_KEY}:
+            return base64.b64decode(value[BYTES_KEY], validate=True)
+        return {k: unjson(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unjson(v) for v in value]
+    return value
+
+
 def run_op(
     world: World, op: str, args: list[Any] | None = None, kwargs: dict[str, Any] | None = None
 ) -> Any:
     """Run one whitelisted world script operation."""
     if op not in CONTROL_OPS:
         raise ValueError(f"unknown control op {op!r}")
-    return getattr(world, op)(*(args or []), **(kwargs or {}))
+    return getattr(world, op)(*unjson(args or []), **unjson(kwargs or {}))
 
 
 def run_script(world: World, ops: list[dict[str, Any]]) -> dict[str, Any]:
@@ -334,10 +351,15 @@ class ControlError(RuntimeError):
     """A control op failed on the world server."""
 
 
+def _request_line(op: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    payload = {"op": op, "args": jsonable(list(args)), "kwargs": jsonable(kwargs)}
+    return json.dumps(payload, ensure_ascii=False)
+
+
 def _raise_or_result(reply: dict[str, Any]) -> Any:
     if not reply.get("ok"):
         raise ControlError(f"{reply.get('type')}: {reply.get('error')}")
-    return reply.get("result")
+    return unjson(reply.get("result"))
 
 
 class ControlClient:
@@ -353,7 +375,7 @@ class ControlClient:
         self._file = self._sock.makefile("rwb")
 
     def call(self, op: str, *args: Any, **kwargs: Any) -> Any:
-        line = json.dumps({"op": op, "args": list(args), "kwargs": kwargs}, ensure_ascii=False)
+        line = _request_line(op, args, kwargs)
         self._file.write(line.encode() + b"\n")
         self._file.flush()
         answer = self._file.readline()
@@ -396,7 +418,7 @@ class AsyncControlClient:
             await self.connect()
         assert self._reader is not None and self._writer is not None
         async with self._lock:
-            line = json.dumps({"op": op, "args": list(args), "kwargs": kwargs}, ensure_ascii=False)
+            line = _request_line(op, args, kwargs)
             self._writer.write(line.encode() + b"\n")
             await self._writer.drain()
             answer = await self._reader.readline()

@@ -29,6 +29,16 @@ from typing import Any, Protocol
 from telethon.tl import types
 
 from . import _tl
+from .content import (
+    MEDIA_KINDS,
+    FilePart,
+    Media,
+    Thumb,
+    WorldError,
+    box,
+    normalize_entities,
+    stripped,
+)
 
 UTC = _dt.UTC
 
@@ -38,10 +48,6 @@ MAX_JOINED_CHANNELS = 500
 _USERNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
 
 DateLike = _dt.datetime | float | int | str | None
-
-
-class WorldError(Exception):
-    """A script asked for something impossible (unknown channel, taken username...)."""
 
 
 class RpcFail(Exception):
@@ -98,20 +104,6 @@ def _to_datetime(value: DateLike) -> _dt.datetime:
 
 
 @dataclass
-class Media:
-    kind: str  # photo | video | document
-    id: int
-    access_hash: int
-    date: _dt.datetime
-    size: int
-    mime_type: str
-    file_name: str | None = None
-    w: int = 1280
-    h: int = 720
-    duration: float = 15.0
-
-
-@dataclass
 class Post:
     id: int
     date: _dt.datetime
@@ -123,8 +115,17 @@ class Post:
     forwards: int = 0
     reactions: dict[str, int] = field(default_factory=dict)
     deleted: bool = False
-    # Service messages: ("channel_create", title) or ("edit_title", title).
+    # Service messages: ("channel_create", title), ("edit_title", title),
+    # ("edit_photo", "<photo id>") or ("delete_photo", "").
     action: tuple[str, str] | None = None
+    entities: list[dict[str, Any]] = field(default_factory=list)
+    # At most one of media / webpage / poll / geo: Telegram's message has one media slot.
+    webpage: dict[str, Any] | None = None
+    poll: dict[str, Any] | None = None
+    geo: dict[str, Any] | None = None
+    forward: dict[str, Any] | None = None
+    reply_to: int | None = None
+    author: str | None = None
 
     @property
     def is_service(self) -> bool:
@@ -266,6 +267,25 @@ class _RateLimit:
     hits: dict[str, list[float]] = field(default_factory=dict)
 
 
+# What a post (or an album item) may say; see World.post.
+_POST_FIELDS = frozenset(
+    {
+        "text",
+        "media",
+        "entities",
+        "forward_from",
+        "reply_to",
+        "author",
+        "webpage",
+        "poll",
+        "location",
+        "venue",
+        "views",
+        "forwards",
+        "reactions",
+    }
+)
+
 # Script operations a control connection may run (see remote.py).
 CONTROL_OPS = frozenset(
     {
@@ -281,6 +301,17 @@ CONTROL_OPS = frozenset(
         "set_username",
         "set_about",
         "set_photo",
+        "photo",
+        "video",
+        "gif",
+        "audio",
+        "voice",
+        "sticker",
+        "document",
+        "media_info",
+        "media_sha256",
+        "media_bytes",
+        "expire_file_reference",
         "set_participants",
         "set_views",
         "make_private",
@@ -452,15 +483,27 @@ class World:
     def _joined_accounts(self, ch: ChannelModel) -> list[str]:
         return [name for name, acct in self.accounts.items() if ch.id in acct.joined]
 
-    def _push(self, ch: ChannelModel, build: Callable[[str], list[Any]], *, min_chat=False):
-        """Send ``types.Updates`` to every connected client of the accounts in ``ch``."""
+    def _push(
+        self,
+        ch: ChannelModel,
+        build: Callable[[str], list[Any]],
+        *,
+        min_chat: bool = False,
+        extra: Iterable[Post] = (),
+    ):
+        """Send ``types.Updates`` to every connected client of the accounts in ``ch``;
+        ``extra`` posts bring the chats and users they mention (forward sources)."""
         date = self.now()
+        extra = list(extra)
         for name in self._joined_accounts(ch):
             updates = build(name)
             if not updates:
                 continue
             chat = _tl.min_channel(self, ch) if min_chat else _tl.channel(self, ch, name)
-            container = types.Updates(updates=updates, users=[], chats=[chat], date=date, seq=0)
+            chats, users = _tl.related(self, extra, name, ch.id)
+            container = types.Updates(
+                updates=updates, users=users, chats=[chat, *chats], date=date, seq=0
+            )
             for conn in list(self._connections):
                 if conn.account == name and conn.receive_updates:
                     conn.deliver(container)
@@ -553,7 +596,7 @@ class World:
             username=username,
             about=about,
             date=created,
-            photo_id=photo_id if photo_id is not None else self._next_photo_id(),
+            photo_id=self._avatar(photo_id, created).id,
             fake=fake,
             scam=scam,
             verified=verified,
@@ -566,9 +609,29 @@ class World:
             ch.posts[mid] = Post(id=mid, date=created, action=("channel_create", title))
         return ch
 
-    def _next_photo_id(self) -> int:
-        self._next_media_id += 1
-        return self._next_media_id
+    def _avatar(self, photo: int | bytes | Media | dict[str, Any] | None, date: DateLike) -> Media:
+        """A channel photo: an existing photo, new bytes, or made-up bytes (640×640, with a
+        160-px "a" small size as Telegram gives chat photos)."""
+        if isinstance(photo, Media) or (isinstance(photo, dict) and "id" in photo):
+            media = self._media(photo)
+        elif isinstance(photo, int) and photo in self.media:
+            media = self.media[photo]
+        elif isinstance(photo, int):
+            media = self.photo(w=640, h=640, size=4096, date=date)
+            del self.media[media.id]
+            media.id = photo
+            self.media[photo] = media
+        elif isinstance(photo, (bytes, bytearray)):
+            media = self.photo(bytes(photo), w=640, h=640, date=date)
+        else:
+            media = self.photo(w=640, h=640, size=4096, date=date)
+        if not media.is_photo:
+            raise WorldError(f"a channel photo must be a photo, not a {media.kind}")
+        if not any(t.type == "a" for t in media.thumbs):
+            seed = f"avatar:{self._seed}:{media.id}"
+            small = FilePart(seed, max(64, min(media.size // 4, 8192)))
+            media.thumbs.append(Thumb("a", 160, 160, small))
+        return media
 
     def _take_id(self, ch: ChannelModel) -> int:
         mid = ch.next_message_id
@@ -582,36 +645,405 @@ class World:
         ch.log.append(event)
         return event
 
+    # ------------------------------------------------------------------ files
+
+    def _new_media(
+        self,
+        kind: str,
+        data: bytes | None,
+        size: int | None,
+        *,
+        thumb: bytes | bool | None = None,
+        date: DateLike = None,
+        media_id: int | None = None,
+        **fields: Any,
+    ) -> Media:
+        if data is not None and not isinstance(data, (bytes, bytearray)):
+            raise WorldError(f"file data must be bytes, not {type(data).__name__}")
+        if data is not None and size is not None and size != len(data):
+            raise WorldError(f"size {size} does not match the {len(data)} bytes given")
+        if media_id is None:
+            self._next_media_id += 1
+            media_id = self._next_media_id
+        elif media_id in self.media:
+            raise WorldError(f"media id {media_id} exists")
+        mime, file_name, default_size = MEDIA_KINDS[kind]
+        total = len(data) if data is not None else (default_size if size is None else size)
+        if total <= 0:
+            raise WorldError("a file has at least one byte")
+        fields.setdefault("mime_type", mime)
+        fields.setdefault("file_name", file_name)
+        media = Media(
+            kind=kind,
+            id=media_id,
+            access_hash=self._new_hash(),
+            date=self.now() if date is None else _to_datetime(date),
+            size=total,
+            file=FilePart(f"file:{self._seed}:{media_id}", total, bytes(data) if data else None),
+            file_reference=self._new_file_reference(media_id),
+            **fields,
+        )
+        if thumb is not False and (kind != "document" or thumb is not None):
+            self._add_thumbs(media, thumb if isinstance(thumb, (bytes, bytearray)) else None)
+        self.media[media.id] = media
+        return media
+
+    def _new_file_reference(self, media_id: int) -> bytes:
+        # Opaque to clients; a fresh one after expire_file_reference.
+        return (
+            b"\x02" + self._new_hash().to_bytes(8, "big", signed=True) + media_id.to_bytes(8, "big")
+        )
+
+    def _add_thumbs(self, media: Media, data: bytes | None) -> None:
+        """A stripped inline size "i" and a 320-px "m" thumbnail, as Telegram makes them."""
+        w, h = box(media.w, media.h, 320)
+        size = len(data) if data else max(64, min(media.size // 4, 24_576))
+        seed = f"thumb:{self._seed}:{media.id}"
+        media.thumbs = [
+            Thumb("i", 40, 40, FilePart(seed + ":i", 43, stripped(seed))),
+            Thumb("m", w, h, FilePart(seed + ":m", size, bytes(data) if data else None)),
+        ]
+
+    def photo(
+        self,
+        data: bytes | None = None,
+        *,
+        w: int = 1280,
+        h: int = 720,
+        size: int | None = None,
+        thumb: bytes | None = None,
+        date: DateLike = None,
+    ) -> Media:
+        """A photo whose largest size holds ``data`` (or ``size`` made-up bytes); it also
+        has a stripped "i" and a 320-px "m" thumbnail (``thumb`` gives its bytes)."""
+        return self._new_media("photo", data, size, thumb=thumb, date=date, w=w, h=h)
+
+    def video(
+        self,
+        data: bytes | None = None,
+        *,
+        duration: float = 15.0,
+        w: int = 1280,
+        h: int = 720,
+        round: bool = False,
+        size: int | None = None,
+        thumb: bytes | None = None,
+        file_name: str | None = None,
+        mime_type: str = "video/mp4",
+        date: DateLike = None,
+    ) -> Media:
+        """A video document (``round=True``: a round video message, w = h) with thumbnails."""
+        kind = "round" if round else "video"
+        fields: dict[str, Any] = {"duration": duration, "w": w, "h": w if round else h}
+        if file_name is not None or not round:
+            fields["file_name"] = file_name or "video.mp4"
+        return self._new_media(
+            kind,
+            data,
+            size,
+            thumb=thumb,
+            date=date,
+            mime_type=mime_type,
+            **fields,
+        )
+
+    def gif(
+        self,
+        data: bytes | None = None,
+        *,
+        duration: float = 3.0,
+        w: int = 480,
+        h: int = 270,
+        size: int | None = None,
+        thumb: bytes | None = None,
+        date: DateLike = None,
+    ) -> Media:
+        """An animation ("GIF": an MP4 with DocumentAttributeAnimated, as Telegram stores them)."""
+        return self._new_media(
+            "gif",
+            data,
+            size,
+            thumb=thumb,
+            date=date,
+            duration=duration,
+            w=w,
+            h=h,
+        )
+
+    def audio(
+        self,
+        data: bytes | None = None,
+        *,
+        duration: float = 180.0,
+        title: str | None = None,
+        performer: str | None = None,
+        file_name: str = "audio.mp3",
+        mime_type: str = "audio/mpeg",
+        size: int | None = None,
+        date: DateLike = None,
+    ) -> Media:
+        """A music file (DocumentAttributeAudio with title/performer; no thumbnail)."""
+        return self._new_media(
+            "audio",
+            data,
+            size,
+            thumb=False,
+            date=date,
+            duration=duration,
+            title=title,
+            performer=performer,
+            file_name=file_name,
+            mime_type=mime_type,
+        )
+
+    def voice(
+        self,
+        data: bytes | None = None,
+        *,
+        duration: float = 7.0,
+        size: int | None = None,
+        date: DateLike = None,
+    ) -> Media:
+        """A voice message (audio/ogg, DocumentAttributeAudio(voice=True), no file name)."""
+        return self._new_media("voice", data, size, thumb=False, date=date, duration=duration)
+
+    def sticker(
+        self,
+        data: bytes | None = None,
+        *,
+        emoji: str = "🙂",
+        w: int = 512,
+        h: int = 512,
+        size: int | None = None,
+        date: DateLike = None,
+    ) -> Media:
+        """A static sticker (image/webp, DocumentAttributeSticker + ImageSize, thumbnails)."""
+        return self._new_media("sticker", data, size, date=date, emoji=emoji, w=w, h=h)
+
+    def document(
+        self,
+        data: bytes | None = None,
+        *,
+        file_name: str = "document.pdf",
+        mime_type: str = "application/pdf",
+        size: int | None = None,
+        thumb: bytes | bool | None = None,
+        date: DateLike = None,
+    ) -> Media:
+        """A generic file (DocumentAttributeFilename); ``thumb`` (bytes or True) adds
+        thumbnails, as Telegram does for PDFs and images sent as files."""
+        return self._new_media(
+            "document",
+            data,
+            size,
+            thumb=thumb or None,
+            date=date,
+            file_name=file_name,
+            mime_type=mime_type,
+        )
+
+    def _media(self, ref: int | dict[str, Any] | Media) -> Media:
+        if isinstance(ref, Media):
+            return ref
+        media_id = ref.get("id") if isinstance(ref, dict) else ref
+        try:
+            return self.media[int(media_id)]  # type: ignore[arg-type]
+        except (KeyError, TypeError, ValueError):
+            raise WorldError(f"no media {ref!r}") from None
+
+    def media_info(self, media: int | dict[str, Any] | Media) -> Media:
+        """The file as the world holds it (``to_json`` gives id, size, sha256, thumbs)."""
+        return self._media(media)
+
+    def media_sha256(self, media: int | dict[str, Any] | Media, thumb: str = "") -> str:
+        """SHA-256 (hex) of a file's bytes, or of one thumbnail's (``thumb="m"``)."""
+        m = self._media(media)
+        part = m.file if not thumb else m.part(thumb)
+        if part is None:
+            raise WorldError(f"media {m.id} has no size {thumb!r}")
+        return part.sha256()
+
+    def media_bytes(self, media: int | dict[str, Any] | Media, thumb: str = "") -> bytes:
+        """The bytes a download of the file (or of the thumbnail ``thumb``) must give."""
+        m = self._media(media)
+        part = m.file if not thumb else m.part(thumb)
+        if part is None:
+            raise WorldError(f"media {m.id} has no size {thumb!r}")
+        return part.content()
+
+    def expire_file_reference(self, media: int | dict[str, Any] | Media) -> str:
+        """The file's current reference expires: the next upload.getFile with it fails with
+        FILE_REFERENCE_EXPIRED; messages fetched from now on carry a fresh one (returned,
+        hex). Once per call, so "once per file" is one call per file."""
+        m = self._media(media)
+        m.expired_references.append(m.file_reference)
+        m.file_reference = self._new_file_reference(m.id)
+        return m.file_reference.hex()
+
     def _make_media(self, spec: Any, date: _dt.datetime) -> Media | None:
+        """``None``/"none", a ``Media``, ``{"id": ...}`` of an existing one, a kind name, or
+        a dict ``{"kind": ..., <that factory's keyword arguments>}``."""
         if spec is None or spec == "none":
             return None
         if isinstance(spec, Media):
             return spec
+        if isinstance(spec, int):
+            return self._media(spec)
         if isinstance(spec, str):
             spec = {"kind": spec}
+        if not isinstance(spec, dict):
+            raise WorldError(f"not a media description: {spec!r}")
         spec = dict(spec)
-        kind = spec.pop("kind")
-        defaults: dict[str, dict[str, Any]] = {
-            "photo": {"size": 2048, "mime_type": "image/jpeg", "w": 800, "h": 600},
-            "video": {"size": 8192, "mime_type": "video/mp4", "file_name": "video.mp4"},
-            "document": {
-                "size": 4096,
-                "mime_type": "application/pdf",
-                "file_name": "document.pdf",
-            },
+        if ("id" in spec and "kind" not in spec) or spec.get("id") in self.media:
+            return self._media(spec)
+        kind = spec.pop("kind", None)
+        factories: dict[str, Callable[..., Media]] = {
+            "photo": self.photo,
+            "video": self.video,
+            "round": lambda **kw: self.video(round=True, **kw),
+            "gif": self.gif,
+            "audio": self.audio,
+            "voice": self.voice,
+            "sticker": self.sticker,
+            "document": self.document,
         }
-        if kind not in defaults:
-            raise WorldError(f"unknown media kind {kind!r} (photo, video, document)")
-        self._next_media_id += 1
-        media = Media(
-            kind=kind,
-            id=self._next_media_id,
-            access_hash=self._new_hash(),
-            date=date,
-            **{**defaults[kind], **spec},
+        if kind not in factories:
+            raise WorldError(f"unknown media kind {kind!r} ({', '.join(factories)})")
+        spec.setdefault("date", date)
+        try:
+            return factories[kind](**spec)
+        except TypeError as e:
+            raise WorldError(f"media {kind}: {e}") from None
+
+    # ------------------------------------------------------------------ post content
+
+    def _forward(self, spec: Any, date: _dt.datetime) -> dict[str, Any] | None:
+        """``forward_from``: a channel (model, id, "@name"), a ``UserModel``, a name
+        (a sender who hides their account), or a dict ``{"channel": ref, "post": id,
+        "author": str, "date": ...}`` / ``{"user": id}`` / ``{"name": str}``."""
+        if spec is None:
+            return None
+        if isinstance(spec, UserModel):
+            spec = {"user": spec.id}
+        elif isinstance(spec, ChannelModel) or isinstance(spec, int):
+            spec = {"channel": spec}
+        elif isinstance(spec, str):
+            spec = {"channel": spec} if spec.startswith("@") else {"name": spec}
+        if not isinstance(spec, dict):
+            raise WorldError(f"not a forward origin: {spec!r}")
+        out: dict[str, Any] = {}
+        when = spec.get("date")
+        if spec.get("channel") is not None:
+            source = self.channel(spec["channel"])
+            out["channel_id"] = source.id
+            post_id = spec.get("post")
+            if post_id is not None:
+                out["channel_post"] = int(post_id)
+                original = source.posts.get(int(post_id))
+                if original is not None and when is None:
+                    when = original.date
+                if original is not None and spec.get("author") is None and original.author:
+                    out["post_author"] = original.author
+            if spec.get("author") is not None:
+                out["post_author"] = str(spec["author"])
+        elif spec.get("user") is not None:
+            user_id = getattr(spec["user"], "id", spec["user"])
+            if int(user_id) not in self.users:
+                raise WorldError(f"no user {user_id!r}")
+            out["user_id"] = int(user_id)
+        elif spec.get("name"):
+            out["from_name"] = str(spec["name"])
+        else:
+            raise WorldError("a forward needs a channel, a user or a name")
+        out["date"] = (date if when is None else _to_datetime(when)).isoformat()
+        return out
+
+    @staticmethod
+    def _webpage(spec: Any) -> dict[str, Any] | None:
+        if spec is None:
+            return None
+        if isinstance(spec, str):
+            spec = {"url": spec}
+        if not isinstance(spec, dict) or not spec.get("url"):
+            raise WorldError("a link preview needs a url")
+        known = {"url", "title", "site_name", "description", "type"}
+        unknown = set(spec) - known
+        if unknown:
+            raise WorldError(f"unknown link preview fields {sorted(unknown)}")
+        return {"type": "article", **spec}
+
+    @staticmethod
+    def _poll(spec: Any) -> dict[str, Any] | None:
+        if spec is None:
+            return None
+        if not isinstance(spec, dict) or not spec.get("question"):
+            raise WorldError("a poll is a dict with a question and answers")
+        answers = [str(a) for a in spec.get("answers") or []]
+        # https://core.telegram.org/api/poll: 2 to 10 (12 for some accounts) options.
+        if not 2 <= len(answers) <= 12:
+            raise WorldError("a poll has 2 to 12 answers")
+        votes = [int(v) for v in spec.get("votes") or [0] * len(answers)]
+        if len(votes) != len(answers):
+            raise WorldError("votes must give one count per answer")
+        return {
+            "question": str(spec["question"]),
+            "answers": answers,
+            "votes": votes,
+            "closed": bool(spec.get("closed")),
+            "multiple_choice": bool(spec.get("multiple_choice")),
+            "quiz": bool(spec.get("quiz")),
+        }
+
+    @staticmethod
+    def _geo(location: Any, venue: Any) -> dict[str, Any] | None:
+        if location is not None and venue is not None:
+            raise WorldError("give location or venue, not both")
+        spec = venue if venue is not None else location
+        if spec is None:
+            return None
+        if isinstance(spec, (tuple, list)) and len(spec) == 2:
+            spec = {"lat": spec[0], "long": spec[1]}
+        if not isinstance(spec, dict) or "lat" not in spec or "long" not in spec:
+            raise WorldError("a location is (lat, long) or a dict with lat and long")
+        out: dict[str, Any] = {"lat": float(spec["lat"]), "long": float(spec["long"])}
+        if venue is not None:
+            if not spec.get("title"):
+                raise WorldError("a venue needs a title")
+            out["venue"] = {
+                "title": str(spec["title"]),
+                "address": str(spec.get("address", "")),
+                "provider": str(spec.get("provider", "")),
+                "venue_id": str(spec.get("venue_id", "")),
+                "venue_type": str(spec.get("venue_type", "")),
+            }
+        return out
+
+    def _build_post(self, ch: ChannelModel, mid: int, when: _dt.datetime, item: dict) -> Post:
+        unknown = set(item) - _POST_FIELDS
+        if unknown:
+            raise WorldError(f"unknown post fields {sorted(unknown)}")
+        text = item.get("text") or ""
+        reply_to = item.get("reply_to")
+        if reply_to is not None and int(reply_to) not in ch.posts:
+            raise WorldError(f"no message {reply_to} to reply to in channel {ch.id}")
+        post = Post(
+            id=mid,
+            date=when,
+            text=text,
+            media=self._make_media(item.get("media"), when),
+            entities=normalize_entities(item.get("entities"), text),
+            webpage=self._webpage(item.get("webpage")),
+            poll=self._poll(item.get("poll")),
+            geo=self._geo(item.get("location"), item.get("venue")),
+            forward=self._forward(item.get("forward_from"), when),
+            reply_to=int(reply_to) if reply_to is not None else None,
+            author=item.get("author"),
+            views=item.get("views") or 0,
+            forwards=item.get("forwards") or 0,
+            reactions=_reactions(item.get("reactions")),
         )
-        self.media[media.id] = media
-        return media
+        _check_one_media(post)
+        return post
 
     def post(
         self,
@@ -619,6 +1051,14 @@ class World:
         text: str = "",
         *,
         media: Any = None,
+        entities: Iterable[Any] | None = None,
+        forward_from: Any = None,
+        reply_to: int | None = None,
+        author: str | None = None,
+        webpage: str | dict[str, Any] | None = None,
+        poll: dict[str, Any] | None = None,
+        location: tuple[float, float] | dict[str, Any] | None = None,
+        venue: dict[str, Any] | None = None,
         grouped_id: int | None = None,
         date: DateLike = None,
         views: int = 0,
@@ -627,22 +1067,29 @@ class World:
         push: bool = True,
     ) -> int:
         """Publish a post; returns its message id. ``push=False``: the update is lost
-        on the way (pts still advances, so the next push reveals a gap)."""
+        on the way (pts still advances, so the next push reveals a gap).
+
+        ``media``: ``world.photo(...)``/``video``/``gif``/``audio``/``voice``/``sticker``/
+        ``document`` (or a kind name / dict, see ``_make_media``); ``entities``: Telethon
+        ``MessageEntity*`` objects or dicts (``{"type": "texturl", "part": "here",
+        "url": ...}``); ``webpage``, ``poll``, ``location``/``venue`` take the media slot."""
+        item = {
+            "text": text,
+            "media": media,
+            "entities": entities,
+            "forward_from": forward_from,
+            "reply_to": reply_to,
+            "author": author,
+            "webpage": webpage,
+            "poll": poll,
+            "location": location,
+            "venue": venue,
+            "views": views,
+            "forwards": forwards,
+            "reactions": reactions,
+        }
         return self.post_album(
-            ch_id,
-            [
-                {
-                    "text": text,
-                    "media": media,
-                    "views": views,
-                    "forwards": forwards,
-                    "reactions": reactions,
-                }
-            ],
-            grouped_id=grouped_id,
-            date=date,
-            push=push,
-            _album=False,
+            ch_id, [item], grouped_id=grouped_id, date=date, push=push, _album=False
         )[0]
 
     def post_album(
@@ -656,39 +1103,34 @@ class World:
         _album: bool = True,
     ) -> list[int]:
         """Publish several posts at once (an album shares ``grouped_id``), pushed in one
-        ``Updates`` like Telegram does. Items: dicts with text, media, views, forwards."""
+        ``Updates`` like Telegram does. Items: dicts with ``post``'s keyword arguments
+        (text, media, entities, forward_from, author, views, ...)."""
         ch = self.channel(ch_id)
         when = self.now() if date is None else _to_datetime(date)
         if _album and grouped_id is None:
             grouped_id = self._new_hash() & 0x7FFF_FFFF_FFFF_FFFF
+        # Build every post before changing the channel: a bad item changes nothing.
+        first = ch.next_message_id
+        posts = [self._build_post(ch, first + i, when, item) for i, item in enumerate(items)]
         updates = []
         ids = []
-        for item in items:
-            mid = self._take_id(ch)
-            reactions = item.get("reactions")
-            post = Post(
-                id=mid,
-                date=when,
-                text=item.get("text") or "",
-                media=self._make_media(item.get("media"), when),
-                grouped_id=grouped_id,
-                views=item.get("views") or 0,
-                forwards=item.get("forwards") or 0,
-                reactions=_reactions(reactions),
-            )
-            ch.posts[mid] = post
-            event = self._advance_pts(ch, "new", (mid,))
+        for post in posts:
+            post.id = self._take_id(ch)
+            post.grouped_id = grouped_id
+            ch.posts[post.id] = post
+            event = self._advance_pts(ch, "new", (post.id,))
             updates.append((post, event))
-            ids.append(mid)
+            ids.append(post.id)
         if push:
             self._push(
                 ch,
-                lambda _name: [
+                lambda name: [
                     types.UpdateNewChannelMessage(
                         message=_tl.message(ch, p), pts=e.pts, pts_count=e.pts_count
                     )
                     for p, e in updates
                 ],
+                extra=[p for p, _e in updates],
             )
         return ids
 
@@ -702,21 +1144,59 @@ class World:
         self,
         ch_id: int | str | ChannelModel,
         msg_id: int,
-        new_text: str,
+        new_text: str | None = None,
         *,
+        entities: Any = "keep",
         media: Any = "keep",
+        webpage: Any = "keep",
+        poll: Any = "keep",
+        location: Any = "keep",
+        venue: Any = "keep",
         date: DateLike = None,
         push: bool = True,
     ) -> None:
-        """Edit a post's text (and optionally media); pushes UpdateEditChannelMessage."""
+        """Edit a post; pushes UpdateEditChannelMessage. Everything not given is kept
+        (``new_text=None`` keeps the text). ``entities``: the new list (``[]`` removes the
+        formatting; kept entities must still fit a new text). ``media=None`` removes the
+        media, a new one swaps it; a new ``media``/``webpage``/``poll``/``location``/``venue``
+        replaces whatever held the media slot."""
         ch = self.channel(ch_id)
         post = self._alive_post(ch, msg_id)
         if post.is_service:
             raise WorldError("service messages cannot be edited")
-        post.text = new_text
-        post.edit_date = self.now() if date is None else _to_datetime(date)
+        when = self.now() if date is None else _to_datetime(date)
+        text = post.text if new_text is None else new_text
+        new_entities = normalize_entities(post.entities if entities == "keep" else entities, text)
+        slot = {
+            "media": post.media,
+            "webpage": post.webpage,
+            "poll": post.poll,
+            "geo": post.geo,
+        }
+        changes: dict[str, Any] = {}
         if media != "keep":
-            post.media = self._make_media(media, post.edit_date)
+            changes["media"] = self._make_media(media, when)
+        if webpage != "keep":
+            changes["webpage"] = self._webpage(webpage)
+        if poll != "keep":
+            changes["poll"] = self._poll(poll)
+        if location != "keep" or venue != "keep":
+            changes["geo"] = self._geo(
+                None if location == "keep" else location, None if venue == "keep" else venue
+            )
+        if any(v is not None for v in changes.values()):
+            slot = dict.fromkeys(slot)  # a new media-like thing takes the one slot
+        slot.update(changes)
+        post.text = text
+        post.entities = new_entities
+        post.media, post.webpage, post.poll, post.geo = (
+            slot["media"],
+            slot["webpage"],
+            slot["poll"],
+            slot["geo"],
+        )
+        _check_one_media(post)
+        post.edit_date = when
         event = self._advance_pts(ch, "edit", (msg_id,))
         if push:
             self._push(
@@ -726,6 +1206,7 @@ class World:
                         message=_tl.message(ch, post), pts=event.pts, pts_count=1
                     )
                 ],
+                extra=[post],
             )
 
     def delete(
@@ -813,22 +1294,29 @@ class World:
         """New title: a MessageActionChatEditTitle service message and an UpdateChannel."""
         ch = self.channel(ch_id)
         ch.title = title
-        if self.service_messages:
-            mid = self._take_id(ch)
-            post = Post(id=mid, date=self.now(), action=("edit_title", title))
-            ch.posts[mid] = post
-            event = self._advance_pts(ch, "new", (mid,))
-            if push:
-                self._push(
-                    ch,
-                    lambda _name: [
-                        types.UpdateNewChannelMessage(
-                            message=_tl.message(ch, post), pts=event.pts, pts_count=1
-                        )
-                    ],
-                )
+        self._service_message(ch, ("edit_title", title), push=push)
         if push:
             self._push_channel_update(ch)
+
+    def _service_message(
+        self, ch: ChannelModel, action: tuple[str, str], *, media: Media | None = None, push: bool
+    ) -> None:
+        """A channel change shown in the history (consumes a message id and a pts)."""
+        if not self.service_messages:
+            return
+        mid = self._take_id(ch)
+        post = Post(id=mid, date=self.now(), action=action, media=media)
+        ch.posts[mid] = post
+        event = self._advance_pts(ch, "new", (mid,))
+        if push:
+            self._push(
+                ch,
+                lambda _name: [
+                    types.UpdateNewChannelMessage(
+                        message=_tl.message(ch, post), pts=event.pts, pts_count=1
+                    )
+                ],
+            )
 
     def set_username(self, ch_id: int | str | ChannelModel, username: str | None) -> None:
         """Change the public username; ``None`` makes the channel private."""
@@ -853,11 +1341,27 @@ class World:
             ch.about = about
             self._push_channel_update(ch)
 
-    def set_photo(self, ch_id: int | str | ChannelModel, photo_id: int | None) -> None:
+    def set_photo(
+        self,
+        ch_id: int | str | ChannelModel,
+        photo: int | bytes | Media | dict[str, Any] | None,
+        *,
+        push: bool = True,
+    ) -> int | None:
+        """A new channel photo (a photo id, bytes, a ``world.photo(...)``) or ``None`` to
+        remove it. Like Telegram: a ``MessageActionChatEditPhoto`` (or ``...DeletePhoto``)
+        service message and an ``UpdateChannel``. Returns the new photo id."""
         ch = self.channel(ch_id)
-        if photo_id != ch.photo_id:
-            ch.photo_id = photo_id
+        avatar = None if photo is None else self._avatar(photo, None)
+        new_id = avatar.id if avatar is not None else None
+        if new_id == ch.photo_id:
+            return new_id
+        ch.photo_id = new_id
+        action = ("edit_photo", str(new_id)) if avatar is not None else ("delete_photo", "")
+        self._service_message(ch, action, media=avatar, push=push)
+        if push:
             self._push_channel_update(ch)
+        return new_id
 
     def set_participants(self, ch_id: int | str | ChannelModel, n: int) -> None:
         """Subscriber count changes silently (read via channels.getFullChannel)."""
@@ -1010,6 +1514,15 @@ class World:
                 "deleted": p.deleted,
                 "service": p.action[0] if p.action else None,
                 "media": p.media.kind if p.media else None,
+                "media_id": p.media.id if p.media else None,
+                "entities": p.entities,
+                "webpage": p.webpage,
+                "poll": p.poll,
+                "geo": p.geo,
+                "forward": p.forward,
+                "reply_to": p.reply_to,
+                "author": p.author,
+                "grouped_id": p.grouped_id,
                 "views": p.views,
             }
             for p in sorted(ch.posts.values(), key=lambda p: p.id)
@@ -1030,6 +1543,12 @@ def _reactions(value: int | dict[str, int] | None) -> dict[str, int]:
     if isinstance(value, int):
         return {"👍": value}
     return {str(k): int(v) for k, v in value.items() if int(v) > 0}
+
+
+def _check_one_media(post: Post) -> None:
+    held = [n for n in ("media", "webpage", "poll", "geo") if getattr(post, n) is not None]
+    if len(held) > 1:
+        raise WorldError(f"a message has one media: got {' and '.join(held)}")
 
 
 def _request_name(value: str | type) -> str:
