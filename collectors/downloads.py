@@ -44,6 +44,9 @@ class DownloadConfig:
     attempts: int = 6
     retry_base: float = 5.0
     idle_poll: float = 5.0
+    # A fresh post's alert goes out first: its road takes a tenth of a second, and a
+    # download started at once would compete with it for the same event loop.
+    yield_to_alerts: float = 0.5
 
 
 class StoreFull(Exception):
@@ -115,6 +118,7 @@ class Downloader:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.config.idle_poll)
+            await asyncio.sleep(self.config.yield_to_alerts)
 
     # --- the queue ------------------------------------------------------------------
 
