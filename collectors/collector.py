@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from telethon import TelegramClient, errors, events
+from telethon import TelegramClient, errors, events, utils
 from telethon.tl import functions, types
 
 from collectors import convert
@@ -556,7 +556,8 @@ class Collector:
     async def _on_deleted(self, event: events.MessageDeleted.Event) -> None:
         if event.chat_id is None:
             return
-        channel_id = self._known(types.PeerChannel(abs(event.chat_id) - 1_000_000_000_000))
+        bare_id, _ = utils.resolve_id(event.chat_id)  # from the Bot API's -100… form
+        channel_id = self._known(types.PeerChannel(bare_id))
         if channel_id is None:
             return
         self.last_update_at = utcnow()

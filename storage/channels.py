@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Channel
@@ -35,19 +34,6 @@ async def find(session: AsyncSession, ref: str | int) -> Channel | None:
 async def watched(session: AsyncSession) -> Sequence[Channel]:
     rows = await session.scalars(
         select(Channel).where(Channel.watched.is_(True)).order_by(Channel.id)
-    )
-    return rows.all()
-
-
-async def due_for_poll(session: AsyncSession, now: datetime, limit: int = 100) -> Sequence[Channel]:
-    rows = await session.scalars(
-        select(Channel)
-        .where(
-            Channel.watched.is_(True),
-            or_(Channel.next_poll_at.is_(None), Channel.next_poll_at <= now),
-        )
-        .order_by(Channel.next_poll_at.is_not(None), Channel.next_poll_at)
-        .limit(limit)
     )
     return rows.all()
 

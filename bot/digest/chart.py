@@ -33,14 +33,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from functools import cache
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless, and chosen explicitly: no display is ever needed
-
 import numpy as np
 from babel.dates import format_date
 from babel.numbers import format_decimal, format_percent
 from matplotlib import font_manager
+
+# Figures are drawn on the Agg canvas directly, never through pyplot, so no backend is chosen
+# at import time and no display is ever needed.
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
