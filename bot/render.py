@@ -14,6 +14,7 @@ messages at natural boundaries, each continuation headed by the channel's name.
 from __future__ import annotations
 
 import html
+import logging
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -24,6 +25,8 @@ from typing import Any
 from bot.i18n import Translator
 from bot.textsplit import MESSAGE_LIMIT, split_html, split_text, truncate, visible_len
 from bot.worddiff import diff_html
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "EXCERPT_LEN",
@@ -450,4 +453,8 @@ def render_event(t: Translator, lang: str, ev: EventView) -> list[str]:
     """
     ctx = _Ctx(t, lang, ev)
     renderer = _RENDERERS.get(ev.kind, _unknown)
-    return renderer(ctx)
+    try:
+        return renderer(ctx)
+    except Exception:  # odd data in one event must still tell the subscriber something
+        log.exception("rendering a %s event failed; sending the plain notice", ev.kind)
+        return _unknown(ctx)
