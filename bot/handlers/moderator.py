@@ -47,6 +47,7 @@ from bot.keyboards import (
     set_chat_menu,
     unwatch_keyboard,
 )
+from bot.numbers import parse_number, user_id
 from bot.render import ChannelRef, EventView, render_event
 from bot.routing import text_parts
 from bot.textsplit import truncate, visible_text
@@ -68,19 +69,10 @@ AUDIT_DEFAULT = 20
 AUDIT_MAX = 50
 EVENT_LINE_MAX = 160
 BROADCAST_PREVIEW_MAX = 3000
-MAX_USER_ID = 2**63 - 1
 
 
 def _actor(event: Message | CallbackQuery) -> int:
     return event.from_user.id if event.from_user else 0
-
-
-def _user_id(raw: str) -> int | None:
-    raw = raw.strip()
-    if not raw.isdigit() or len(raw) > 19:
-        return None
-    value = int(raw)
-    return value if 0 < value <= MAX_USER_ID else None
 
 
 async def _call(result: object) -> object:
@@ -382,11 +374,11 @@ async def events_command(
         return
     count = EVENTS_DEFAULT
     if rest.strip():
-        number = rest.strip()
-        if not number.isdigit() or not 1 <= int(number[:6]) <= EVENTS_MAX:
+        number = parse_number(rest, 1, EVENTS_MAX)
+        if number is None:
             await send(message, t.get(lang, "events-usage", max=EVENTS_MAX))
             return
-        count = int(number)
+        count = number
     try:
         handle = parse_channel(raw)
     except HandleError as err:
@@ -433,7 +425,7 @@ async def mod_command(
 ) -> None:
     verb, rest = split_args(command.args)
     verb = verb.lower()
-    target = _user_id(rest) if rest else None
+    target = user_id(rest) if rest else None
     if not verb:
         async with sessions() as s:
             granted = [m.chat_id for m in await subscribers.moderators(s)]
@@ -478,7 +470,7 @@ async def ban_command(
     t: Translator,
     lang: str,
 ) -> None:
-    target = _user_id(command.args or "")
+    target = user_id(command.args or "")
     if target is None:
         await send(message, t.get(lang, "ban-usage"))
         return
@@ -507,7 +499,7 @@ async def ban_command(
 async def unban_command(
     message: Message, command: CommandObject, sessions: SessionMaker, t: Translator, lang: str
 ) -> None:
-    target = _user_id(command.args or "")
+    target = user_id(command.args or "")
     if target is None:
         await send(message, t.get(lang, "unban-usage"))
         return
@@ -631,10 +623,11 @@ async def audit_command(
     raw = (command.args or "").strip()
     limit = AUDIT_DEFAULT
     if raw:
-        if not raw.isdigit() or not 1 <= int(raw[:6]) <= AUDIT_MAX:
+        number = parse_number(raw, 1, AUDIT_MAX)
+        if number is None:
             await send(message, t.get(lang, "audit-usage", max=AUDIT_MAX))
             return
-        limit = int(raw)
+        limit = number
     async with sessions() as s:
         entries = list(await audit.recent(s, limit))
     if not entries:

@@ -41,6 +41,7 @@ from bot.keyboards import (
     page_slice,
 )
 from bot.keywords import MAX_KEYWORD_LEN, MAX_KEYWORDS, clean_keyword
+from bot.numbers import parse_number
 from chanwatch.settings import Settings
 from collectors.handles import Handle, HandleError
 from storage import channels, kinds, subscribers
@@ -88,7 +89,7 @@ async def channels_command(
     message: Message, command: CommandObject, sessions: SessionMaker, t: Translator, lang: str
 ) -> None:
     arg, _ = split_args(command.args)
-    page = int(arg) - 1 if arg.isdigit() and len(arg) < 6 else 0
+    page = (parse_number(arg, 1, 99_999) or 1) - 1
     text, markup = await channel_page(sessions, t, lang, message.chat.id, page)
     await send(message, text, markup)
 
