@@ -75,3 +75,23 @@ async def test_forged_buttons_are_stale_not_errors(env: BotEnv, data: str) -> No
     _, answer = await env.press(MOD, forged, data)
     assert answer.get("text") in (env.tr("en", "stale-button"), env.tr("en", "stale-channel"))
     assert await row_counts(env.sessions) == before
+
+
+@pytest.mark.parametrize("char", ["a", "&", "<"])
+async def test_twenty_long_filters_are_shown_not_placeholders(env: BotEnv, char: str) -> None:
+    """Twenty 64-character filters exceed Fluent's 2500-character placeable once escaped;
+    /filters and /settings show them all, cut with "…" where needed, never "{???}"."""
+    await add_channel(env.sessions, "putdomoi", "Путь домой", tg_id=1_500_000_001)
+    await env.say(USER, "/subscribe @putdomoi", replies=1)
+    words = [f"{i:02d}" + char * 62 for i in range(20)]
+    replies = [
+        *(await env.say(USER, "/filters @putdomoi " + ", ".join(words), replies=1)),
+        *(await env.say(USER, "/filters @putdomoi", replies=1)),
+        *(await env.say(USER, "/settings")),
+    ]
+    for reply in replies:
+        text = reply.text or ""
+        assert "{???}" not in text
+        for word in words:
+            shown = word if char == "a" else word[:2] + char
+            assert f"“{shown}" in text, text[:300]

@@ -16,6 +16,7 @@ from bot.handlers.base import (
     fmt_time,
     link,
     query_chat,
+    quoted_keywords,
     send,
     show,
     subscriber_fields,
@@ -159,7 +160,7 @@ async def settings_lines(
         names = [t.get(lang, "kind-name", group=g) for g in subscription.event_kinds]
         kinds_text = ", ".join(names) if names else t.get(lang, "kinds-none")
         if subscription.keywords:
-            filters = ", ".join(f"“{esc(k)}”" for k in subscription.keywords)
+            filters = quoted_keywords(subscription.keywords)
         else:
             filters = t.get(lang, "filters-all")
         lines.append(

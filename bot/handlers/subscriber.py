@@ -23,6 +23,7 @@ from bot.handlers.base import (
     parse_channel,
     plain,
     query_chat,
+    quoted_keywords,
     send,
     show,
     split_args,
@@ -353,10 +354,6 @@ def split_keywords(text: str) -> list[str]:
     return [item.strip() for item in items if item.strip()]
 
 
-def _quoted(keywords: list[str]) -> str:
-    return ", ".join(f"“{esc(k)}”" for k in keywords)
-
-
 async def filters_command(
     message: Message, command: CommandObject, sessions: SessionMaker, t: Translator, lang: str
 ) -> None:
@@ -381,7 +378,9 @@ async def filters_command(
         elif found.keywords:
             await send(
                 message,
-                t.get(lang, "filters-show", channel=link(ch), keywords=_quoted(found.keywords)),
+                t.get(
+                    lang, "filters-show", channel=link(ch), keywords=quoted_keywords(found.keywords)
+                ),
             )
         else:
             await send(message, t.get(lang, "filters-none", channel=link(ch)))
@@ -420,7 +419,8 @@ async def filters_command(
         await send(message, t.get(lang, "not-subscribed", channel=link(ch)))
     elif keywords:
         await send(
-            message, t.get(lang, "filters-set", channel=link(ch), keywords=_quoted(keywords))
+            message,
+            t.get(lang, "filters-set", channel=link(ch), keywords=quoted_keywords(keywords)),
         )
     else:
         await send(message, t.get(lang, "filters-cleared", channel=link(ch)))
