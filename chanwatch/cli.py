@@ -29,6 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="run collector, bot, delivery and scheduler (migrates first)")
     sub.add_parser("demo", help="a scripted week against the simulated Telegram, no credentials")
     sub.add_parser("login", help="log the collector's Telegram account in (writes the session)")
+    sub.add_parser(
+        "status", help="each part's last report, outbox, flood waits, last digest (exit 1 if stale)"
+    )
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_sub.add_parser("upgrade", help="apply migrations")
@@ -97,6 +100,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         "db": _db,
         "channels": _channels,
         "export": _export,
+        "status": _status,
     }
     try:
         return await handlers[args.command](args, settings)
@@ -162,6 +166,60 @@ async def _db(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(f"database at revision {revision}")
     return 0
+
+
+async def _status(args: argparse.Namespace, settings: Settings) -> int:
+    """What the running chanwatch last stored about itself; exit 1 when a part is stale."""
+    from chanwatch.supervise import STATUS_PREFIX, is_stale
+    from storage import status
+    from storage.db import session_factory
+    from storage.types import utcnow
+
+    engine = await _engine(settings)
+    try:
+        async with session_factory(engine)() as s:
+            parts = await status.with_prefix(s, STATUS_PREFIX)
+            collector = await status.get(s, "collector")
+            depth = await status.outbox_depth(s)
+            digest = await status.last_digest(s)
+    finally:
+        await engine.dispose()
+    now = utcnow()
+    stale = []
+    if not parts:
+        print("parts: none reported yet (is `chanwatch run` running on this database?)")
+    for row in parts:
+        name, data = row.name.removeprefix(STATUS_PREFIX), row.data or {}
+        bad = is_stale(data, now)
+        stale += [name] if bad else []
+        beat = data.get("last_beat") or "never"
+        line = (
+            f"part {name}: {'STALE' if bad else 'ok'} ({data.get('state')}), last progress "
+            f"{beat}, expected every {data.get('interval')}s, restarts {data.get('restarts', 0)}"
+        )
+        if data.get("last_error"):
+            line += f", last error {data.get('last_error_at')}: {data['last_error']}"
+        print(line)
+    if collector is not None:
+        c = collector.data or {}
+        print(
+            f"collector: {'connected' if c.get('connected') else 'disconnected'}, "
+            f"lag {c.get('lag_seconds')}s, reported {collector.updated_at.isoformat()}"
+        )
+        waits = c.get("flood_waits") or {}
+        print("flood waits: " + (", ".join(f"{k} {v}s" for k, v in waits.items()) or "none"))
+    print(
+        f"outbox: {depth['pending']} pending, {depth['sending']} sending, {depth['failed']} failed"
+    )
+    if digest is None:
+        print("last digest: none yet")
+    else:
+        done = digest.completed_at.isoformat() if digest.completed_at else "not finished"
+        print(
+            f"last digest: {digest.period_key}, started {digest.started_at.isoformat()}, "
+            f"completed {done}, {digest.subscribers} subscribers"
+        )
+    return 1 if stale or not parts else 0
 
 
 async def _find(sessions: Any, raw: str) -> Any:
@@ -354,11 +412,11 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         from chanwatch.secrets import private_session_path
 
         private_session_path(settings.telethon_session)  # a bad path is one line, before work
-    from chanwatch.app import NotLoggedIn, run
+    from chanwatch.app import BotRejected, NotLoggedIn, run
 
     try:
         await run(settings)
-    except NotLoggedIn as exc:
+    except (NotLoggedIn, BotRejected) as exc:
         raise CliError(str(exc)) from None
     return 0
 

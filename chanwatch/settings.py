@@ -70,6 +70,9 @@ class Settings(BaseSettings):
 
     # Where the simulated Telegram listens (demo and scenario tests); empty means real Telegram.
     mtproto_simulator: str = ""
+    # /healthz for probes; 0 serves none.
+    health_port: int = Field(default=0, ge=0, le=65535)
+    health_host: str = "127.0.0.1"
 
     @field_validator("moderator_ids", mode="before")
     @classmethod

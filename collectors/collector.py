@@ -127,7 +127,7 @@ class Collector:
     async def start(self) -> None:
         self.attach()
         await self._ensure_connected()
-        self._tasks.append(asyncio.create_task(self._loop(), name="collector"))
+        self._tasks.append(asyncio.create_task(self.run(), name="collector"))
 
     async def stop(self) -> None:
         self._stopping = True
@@ -142,10 +142,14 @@ class Collector:
     def wake(self) -> None:
         self._wake.set()
 
-    async def _loop(self) -> None:
+    async def run(self, beat: Callable[[], None] = lambda: None) -> None:
+        """Collect until stopped; ``beat`` after each pass (for a supervisor). Call
+        ``attach()`` once before."""
         while not self._stopping:
             try:
                 await self.run_once()
+                if self.client.is_connected():  # a pass without Telegram is no progress
+                    beat()
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("collector pass failed")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import ServiceStatus
+from storage.models import Delivery, DigestRun, ServiceStatus
 from storage.types import utcnow
 
 
@@ -21,3 +22,30 @@ async def put(session: AsyncSession, name: str, data: dict[str, Any]) -> None:
 
 async def get(session: AsyncSession, name: str) -> ServiceStatus | None:
     return await session.get(ServiceStatus, name)
+
+
+async def with_prefix(session: AsyncSession, prefix: str) -> list[ServiceStatus]:
+    rows = await session.scalars(
+        select(ServiceStatus)
+        .where(ServiceStatus.name.startswith(prefix))
+        .order_by(ServiceStatus.name)
+    )
+    return list(rows)
+
+
+async def outbox_depth(session: AsyncSession) -> dict[str, int]:
+    """Deliveries not yet finished, and failed ones, by status."""
+    rows = await session.execute(
+        select(Delivery.status, func.count())
+        .where(Delivery.status.in_(("pending", "sending", "failed")))
+        .group_by(Delivery.status)
+    )
+    counts = {"pending": 0, "sending": 0, "failed": 0}
+    counts.update({name: int(n) for name, n in rows.all()})
+    return counts
+
+
+async def last_digest(session: AsyncSession) -> DigestRun | None:
+    return await session.scalar(
+        select(DigestRun).order_by(DigestRun.started_at.desc(), DigestRun.id.desc()).limit(1)
+    )

@@ -55,7 +55,7 @@ from chanwatch.settings import Settings
 from collectors.handles import HandleError
 from storage import audit, channels, events, outbox, status, subscribers
 from storage.db import SessionMaker, transaction
-from storage.models import AuditEntry, Channel, Delivery, DigestRun, Subscriber, WatchRequest
+from storage.models import AuditEntry, Channel, Delivery, Subscriber, WatchRequest
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -283,21 +283,11 @@ async def status_command(
     now = utcnow()
     async with sessions() as s:
         collector = await status.get(s, "collector")
-        by_status = dict(
-            (
-                await s.execute(
-                    select(Delivery.status, func.count())
-                    .where(Delivery.status.in_(("pending", "sending", "failed")))
-                    .group_by(Delivery.status)
-                )
-            ).all()
-        )
+        by_status = await status.outbox_depth(s)
         sent = await s.scalar(
             select(func.count()).where(Delivery.sent_at >= now - timedelta(minutes=1))
         )
-        run = await s.scalar(
-            select(DigestRun).order_by(DigestRun.started_at.desc(), DigestRun.id.desc()).limit(1)
-        )
+        run = await status.last_digest(s)
         n_channels = await s.scalar(select(func.count()).where(Channel.watched.is_(True)))
         n_subscribers = await s.scalar(select(func.count(Subscriber.id)))
     lines = [t.get(lang, "status-header")]
