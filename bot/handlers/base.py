@@ -45,6 +45,27 @@ def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+class PressOnce:
+    """Confirmation buttons act once per message: a double press (or a client that sends
+    the press twice) is answered as a stale button. Kept in memory: one process polls."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._seen: dict[tuple[int, int], None] = {}
+        self._size = size
+
+    def first(self, query: CallbackQuery) -> bool:
+        message = query.message
+        if message is None:
+            return True
+        key = (message.chat.id, message.message_id)
+        if key in self._seen:
+            return False
+        self._seen[key] = None
+        if len(self._seen) > self._size:  # forget the oldest (dicts keep insertion order)
+            del self._seen[next(iter(self._seen))]
+        return True
+
+
 # Fluent renders "{???}" for a placeable value over 2500 characters; stay below it.
 PLACEABLE_MAX = 2400
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.filters import is_moderator
 from bot.handlers.base import (
     MAX_REPLY_MESSAGES,
+    PressOnce,
     display_name,
     echo,
     esc,
@@ -248,7 +249,11 @@ async def stop_pressed(
     sessions: SessionMaker,
     t: Translator,
     lang: str,
+    once: PressOnce,
 ) -> None:
+    if not once.first(query):
+        await toast(query, t.get(lang, "stale-button"), alert=True)
+        return
     await toast(query)
     if callback_data.action != "yes":
         await show(query, t.get(lang, "stop-cancelled"))

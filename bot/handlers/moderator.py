@@ -17,10 +17,11 @@ from datetime import timedelta
 from aiogram import Bot, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.handlers.base import (
+    PressOnce,
     echo,
     esc,
     find_channel,
@@ -116,11 +117,24 @@ async def watch(
         known = await find_channel(s, handle)
         if known is not None and known.watched:
             return None, known
-        req = WatchRequest(
-            handle=str(handle), requested_by=actor, status="pending", created_at=utcnow()
+        # The same name asked again while the collector is still on it: wait for that one.
+        if s.bind.dialect.name == "postgresql":  # SQLite's writers queue already
+            await s.execute(text("SELECT pg_advisory_xact_lock(7412)"))
+        req = await s.scalar(
+            select(WatchRequest)
+            .where(
+                WatchRequest.status == "pending",
+                func.lower(WatchRequest.handle) == str(handle).lower(),
+            )
+            .order_by(WatchRequest.id)
+            .limit(1)
         )
-        s.add(req)
-        await s.flush()
+        if req is None:
+            req = WatchRequest(
+                handle=str(handle), requested_by=actor, status="pending", created_at=utcnow()
+            )
+            s.add(req)
+            await s.flush()
         await audit.record(s, actor, "watch", str(handle), {"request_id": req.id})
         return req.id, None
 
@@ -185,8 +199,12 @@ async def unwatch_pressed(
     sessions: SessionMaker,
     t: Translator,
     lang: str,
+    once: PressOnce,
 ) -> None:
     action, channel_id = callback_data.action, callback_data.channel_id
+    if action != "ask" and not once.first(query):
+        await toast(query, t.get(lang, "stale-button"), alert=True)
+        return
     if action == "no":
         await toast(query)
         await show(query, t.get(lang, "unwatch-cancelled"))
@@ -545,7 +563,11 @@ async def broadcast_pressed(
     t: Translator,
     lang: str,
     wake_sender: Callable[[], None],
+    once: PressOnce,
 ) -> None:
+    if not once.first(query):
+        await toast(query, t.get(lang, "stale-button"), alert=True)
+        return
     preview_id = callback_data.preview_id
     actor = _actor(query)
     decided = ("broadcast_send", "broadcast_cancel")
@@ -649,7 +671,11 @@ async def digest_run_pressed(
     lang: str,
     wake_sender: Callable[[], None],
     digests: object | None,
+    once: PressOnce,
 ) -> None:
+    if not once.first(query):
+        await toast(query, t.get(lang, "stale-button"), alert=True)
+        return
     await toast(query)
     if callback_data.action != "yes":
         await show(query, t.get(lang, "digest-run-cancelled"))
