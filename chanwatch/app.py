@@ -251,9 +251,10 @@ async def stop(app: App) -> None:
     if app.health is not None:
         await app.health.cleanup()
         app.health = None
+    # Parts first: a part that ends while the supervisor still runs counts as a crash.
+    await app.supervisor.stop()
     with contextlib.suppress(Exception):
         await app.dispatcher.stop_polling()
-    await app.supervisor.stop()
     for task in app.tasks:
         task.cancel()
     for task in app.tasks:

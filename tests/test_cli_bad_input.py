@@ -3,7 +3,6 @@ non-zero exit, and nothing changed on disk."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import sqlite3
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from chanwatch.settings import SettingsError, load_settings
-from tests.test_cli import ROOT, chanwatch
+from tests.test_cli import ROOT, chanwatch, seed_channel
 
 TOKEN = "123456:AAH-valid_looking-token"
 
@@ -33,44 +32,10 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def seed(db: Path, *, tg_id: int = 1_700_000_077) -> None:
-    """A database with one watched channel @putdomoi (row id 1) and a post."""
-    from storage import changes, channels
-    from storage.db import create_engine, session_factory, transaction
-    from storage.migrate import upgrade
-    from storage.observations import PostSeen
-    from storage.types import utcnow
-
-    async def work() -> None:
-        engine = create_engine(f"sqlite+aiosqlite:///{db}")
-        await upgrade(engine)
-        sessions = session_factory(engine)
-
-        async def add(s):  # type: ignore[no-untyped-def]
-            ch, _ = await channels.add_or_rewatch(
-                s,
-                tg_id=tg_id,
-                access_hash=1,
-                username="putdomoi",
-                title="Путь домой",
-                handle="@putdomoi",
-                added_by=None,
-            )
-            return ch.id
-
-        cid = await transaction(sessions, add)
-        seen = PostSeen(message_id=1, date=utcnow(), text="пост")
-        await transaction(sessions, lambda s: changes.observe_posts(s, cid, [seen]))
-        await engine.dispose()
-
-    db.parent.mkdir(parents=True, exist_ok=True)
-    asyncio.run(work())
-
-
 @pytest.fixture
 def seeded(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     db = tmp_path / "data" / "chanwatch.db"
-    seed(db)
+    seed_channel(db, tg_id=1_700_000_077, texts=("пост",))
     return db, {"DATABASE_URL": f"sqlite+aiosqlite:///{db}"}
 
 

@@ -18,10 +18,9 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from simulator.botapi import BotAPISimulator
-from simulator.mtproto import World, WorldServer
+from simulator.mtproto import World
 from storage.db import SessionMaker
-from tests.scenario import Cluster
+from tests.scenario import Cluster, running_cluster
 
 pytestmark = pytest.mark.slow
 USER = 4242
@@ -37,16 +36,8 @@ def free_port() -> int:
 async def cluster(tmp_path: Path, sessions: SessionMaker, db_url: str) -> AsyncIterator[Cluster]:
     world = World(service_messages=False)
     world.create_channel(username="putdomoi", title="Путь домой", about="", participants=10)
-    server = await WorldServer(world).start()
-    sim = BotAPISimulator()
-    await sim.start()
-    c = Cluster(world, server, sim, db_url, tmp_path, sessions)
-    try:
+    async with running_cluster(world, db_url, tmp_path, sessions) as c:
         yield c
-    finally:
-        c.stop()
-        await sim.stop()
-        await server.close()
 
 
 def healthz(port: int) -> tuple[int, dict]:

@@ -13,12 +13,11 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
-from simulator.botapi import BotAPISimulator
-from simulator.mtproto import World, WorldServer
+from simulator.mtproto import World
 from storage import kinds
 from storage.db import SessionMaker
 from storage.models import Delivery, Digest, Event, Post, Subscriber
-from tests.scenario import MODERATOR, Cluster
+from tests.scenario import MODERATOR, Cluster, running_cluster
 
 pytestmark = pytest.mark.slow
 SUBSCRIBERS = [2001, 2002, 2003, 2004]
@@ -32,16 +31,8 @@ async def cluster(db_url: str, sessions: SessionMaker, tmp_path: Path) -> AsyncI
     )
     for i in range(3):
         world.post("putdomoi", f"архив {i}")
-    server = await WorldServer(world).start()
-    sim = BotAPISimulator()
-    await sim.start()
-    c = Cluster(world, server, sim, db_url, tmp_path, sessions)
-    try:
+    async with running_cluster(world, db_url, tmp_path, sessions) as c:
         yield c
-    finally:
-        c.stop()
-        await sim.stop()
-        await server.close()
 
 
 async def enrol(c: Cluster) -> None:
