@@ -135,7 +135,7 @@ class Sender:
 
     async def start(self) -> None:
         await self.recover()
-        self._task = asyncio.create_task(self._loop(), name="sender")
+        self._task = asyncio.create_task(self.run(), name="sender")
 
     async def recover(self) -> int:
         """SQLite has one sender: rows a crashed predecessor had claimed are ours at once,
@@ -155,10 +155,12 @@ class Sender:
                 await self._task
             self._task = None
 
-    async def _loop(self) -> None:
+    async def run(self, beat: Callable[[], None] = lambda: None) -> None:
+        """Send until cancelled; ``beat`` after each batch (for a supervisor)."""
         while True:
             try:
                 sent = await self.drain_once()
+                beat()
             except DatabaseUnavailable as exc:
                 log.warning("outbox unavailable, retrying: %s", exc)
                 sent = 0

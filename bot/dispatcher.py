@@ -21,7 +21,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.types import ErrorEvent, Update
 
 from bot.handlers import get_routers
-from bot.handlers.base import send, toast
+from bot.handlers.base import PressOnce, send, toast
 from bot.i18n import Translator
 from bot.keyboards import set_chat_menu, set_default_menu
 from bot.middlewares import SubscriberContext, Throttle
@@ -55,6 +55,7 @@ def build_dispatcher(
         settings=settings,
         wake_sender=wake_sender,
         digests=digests,
+        once=PressOnce(),
     )
     throttle = Throttle(rate=throttle_rate, burst=throttle_burst)
     context = SubscriberContext()

@@ -22,6 +22,7 @@ from aiogram.types import (
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.i18n import Translator
+from bot.numbers import RowId
 from bot.textsplit import truncate
 from storage import kinds
 from storage.models import Channel
@@ -107,14 +108,14 @@ class ChannelsCb(CallbackData, prefix="ch"):
     """The channel list: t = toggle subscription, p = show page, k = open kinds."""
 
     action: str
-    channel_id: int = 0
-    page: int = 0
+    channel_id: RowId = 0
+    page: RowId = 0
 
 
 class KindsCb(CallbackData, prefix="kd"):
     """Toggle one group of event kinds of a subscription; group "done" closes."""
 
-    channel_id: int
+    channel_id: RowId
     group: str
 
 
@@ -138,12 +139,12 @@ class StopCb(CallbackData, prefix="st"):
 
 class UnwatchCb(CallbackData, prefix="uw"):
     action: str  # ask / yes / no
-    channel_id: int
+    channel_id: RowId
 
 
 class BroadcastCb(CallbackData, prefix="bc"):
     action: str  # yes / no
-    preview_id: int
+    preview_id: RowId
 
 
 class DigestRunCb(CallbackData, prefix="dr"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import itertools
+import logging
 import math
 import re
 from collections.abc import Callable
@@ -26,6 +27,8 @@ from bot.i18n import Translator
 from bot.textsplit import MESSAGE_LIMIT, split_html, split_text, truncate, visible_len
 from bot.worddiff import diff_html
 from storage import content, kinds, payloads
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "EXCERPT_LEN",
@@ -494,4 +497,8 @@ def render_event(t: Translator, lang: str, ev: EventView) -> list[str]:
     if payload.kind != ev.kind:
         # A view whose payload was built for another kind: read it as this kind's.
         payload = payloads.load(ev.kind, payload.dump())
-    return renderer(ctx, payload)
+    try:
+        return renderer(ctx, payload)
+    except Exception:  # odd data in one event must still tell the subscriber something
+        log.exception("rendering a %s event failed; sending the plain notice", ev.kind)
+        return _unknown(ctx, payload)

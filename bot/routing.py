@@ -174,7 +174,7 @@ class EventRouter:
                 return total
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="router")
+        self._task = asyncio.create_task(self.run(), name="router")
 
     async def stop(self) -> None:
         if self._task:
@@ -182,10 +182,12 @@ class EventRouter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def _loop(self) -> None:
+    async def run(self, beat: Callable[[], None] = lambda: None) -> None:
+        """Route until cancelled; ``beat`` after each pass (for a supervisor)."""
         while True:
             try:
                 await self.route_pending()
+                beat()
             except Exception:  # routing resumes on the next wake-up
                 log.exception("routing failed; will retry")
             self._wake.clear()

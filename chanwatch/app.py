@@ -15,6 +15,10 @@ from datetime import timedelta
 from typing import Any
 
 from aiogram import Bot, Dispatcher
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware
+from aiogram.exceptions import TelegramAPIError, TelegramNotFound, TelegramUnauthorizedError
+from aiogram.methods import GetUpdates
+from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telethon import TelegramClient
@@ -26,8 +30,10 @@ from bot.filters import moderator_chat_ids
 from bot.i18n import Translator
 from bot.notices import tell_moderators
 from bot.routing import EventRouter
+from chanwatch.health import start_health
 from chanwatch.secrets import setup_logging
 from chanwatch.settings import Settings
+from chanwatch.supervise import Beat, Supervisor
 from chanwatch.telegram import build_bot, build_client
 from collectors.collector import Collector, CollectorConfig
 from collectors.downloads import DownloadConfig, Downloader
@@ -41,6 +47,28 @@ log = logging.getLogger(__name__)
 
 class NotLoggedIn(Exception):
     """The collector's Telegram account has no authorized session."""
+
+
+class BotRejected(Exception):
+    """Telegram refused the bot token (or the Bot API address is wrong): no use going on."""
+
+
+class BotAPIUnreachable(Exception):
+    """Polling could not start: the Bot API did not answer (the supervisor retries)."""
+
+
+# How long each part may go without reporting progress before it counts as stale.
+# Polling long-polls for POLLING_TIMEOUT seconds, so it reports at least that often.
+POLLING_TIMEOUT = 10
+PART_INTERVALS = {
+    "polling": 3.0 * POLLING_TIMEOUT,
+    "collector": 120.0,
+    "router": 60.0,
+    "sender": 60.0,
+    "scheduler": 60.0,
+    "downloads": 120.0,
+}
+SCHEDULER_CHECK_SECONDS = 10.0
 
 
 @dataclass
@@ -58,7 +86,9 @@ class App:
     digests: DigestService
     scheduler: AsyncIOScheduler
     dispatcher: Dispatcher
+    supervisor: Supervisor
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    health: web.AppRunner | None = None
 
 
 def collector_config(settings: Settings) -> CollectorConfig:
@@ -155,25 +185,96 @@ async def build_app(
         digests,
         scheduler,
         dispatcher,
+        Supervisor(sessions),
     )
+
+
+class _PollingReports(BaseRequestMiddleware):
+    """Each answered getUpdates is the polling part's progress; a failed one is shown
+    at once (aiogram itself keeps retrying it with backoff)."""
+
+    def __init__(self, supervisor: Supervisor) -> None:
+        self.supervisor = supervisor
+
+    async def __call__(self, make_request: Any, bot: Bot, method: Any) -> Any:
+        if not isinstance(method, GetUpdates):
+            return await make_request(bot, method)
+        try:
+            response = await make_request(bot, method)
+        except Exception as exc:
+            self.supervisor.failed("polling", f"Bot API: {type(exc).__name__}: {exc}"[:300])
+            raise
+        self.supervisor.beat("polling")
+        return response
+
+
+def supervise_parts(app: App) -> None:
+    """Put every background part under the app's supervisor."""
+    sup = app.supervisor
+
+    async def polling(beat: Beat) -> None:
+        try:
+            await app.dispatcher.start_polling(
+                app.bot,
+                polling_timeout=POLLING_TIMEOUT,
+                handle_signals=False,
+                close_bot_session=False,
+            )
+        except TelegramAPIError as exc:  # aiogram's getMe before polling found no Bot API
+            raise BotAPIUnreachable(f"Bot API: {type(exc).__name__}: {exc}") from exc
+
+    async def sender(beat: Beat) -> None:
+        await app.sender.recover()
+        await app.sender.run(beat)
+
+    async def scheduler(beat: Beat) -> None:
+        # APScheduler runs its jobs on this loop; watch that it keeps doing so.
+        if not app.scheduler.running:
+            app.scheduler.start()
+        while True:
+            if not app.scheduler.running:
+                raise RuntimeError("the digest scheduler stopped")
+            beat()
+            await asyncio.sleep(SCHEDULER_CHECK_SECONDS)
+
+    app.bot.session.middleware(_PollingReports(sup))
+    sup.add("polling", polling, interval=PART_INTERVALS["polling"])
+    sup.add("collector", app.collector.run, interval=PART_INTERVALS["collector"])
+    sup.add("router", app.router.run, interval=PART_INTERVALS["router"])
+    sup.add("sender", sender, interval=PART_INTERVALS["sender"])
+    sup.add("scheduler", scheduler, interval=PART_INTERVALS["scheduler"])
+    sup.add("downloads", app.downloads.run, interval=PART_INTERVALS["downloads"])
 
 
 async def start(app: App) -> None:
-    """Start every part; returns once they run in the background."""
-    await app.router.start()
-    await app.sender.start()
-    await app.collector.start()
-    await app.downloads.start()
+    """Start every part under supervision; returns once they run in the background."""
+    app.collector.attach()
     app.digests.schedule(app.scheduler)
-    app.scheduler.start()
+    supervise_parts(app)
+    await app.supervisor.start()
+    if app.settings.health_port:
+        app.health = await start_health(
+            app.supervisor, app.settings.health_host, app.settings.health_port
+        )
     app.tasks.append(asyncio.create_task(_catch_up_digests(app), name="digest-catch-up"))
     app.tasks.append(asyncio.create_task(_commands(app), name="commands"))
-    app.tasks.append(
-        asyncio.create_task(
-            app.dispatcher.start_polling(app.bot, handle_signals=False, close_bot_session=False),
-            name="polling",
-        )
-    )
+
+
+async def check_bot(bot: Bot) -> None:
+    """Ask Telegram who the bot is: a rejected token ends chanwatch at once; an
+    unreachable Bot API does not (polling retries it, and the status shows it)."""
+    try:
+        await bot.get_me()
+    except TelegramUnauthorizedError:
+        raise BotRejected(
+            "Telegram rejected BOT_TOKEN (401 Unauthorized): copy the token from @BotFather"
+        ) from None
+    except TelegramNotFound:
+        raise BotRejected(
+            "the Bot API answered 404 to getMe: check BOT_API_BASE_URL and BOT_TOKEN"
+        ) from None
+    except TelegramAPIError as exc:  # network, 5xx: polling keeps trying with backoff
+        log.warning("Bot API unreachable at start (%s); the bot keeps trying", exc)
 
 
 async def _catch_up_digests(app: App) -> None:
@@ -192,6 +293,11 @@ async def _commands(app: App) -> None:
 
 
 async def stop(app: App) -> None:
+    if app.health is not None:
+        await app.health.cleanup()
+        app.health = None
+    # Parts first: a part that ends while the supervisor still runs counts as a crash.
+    await app.supervisor.stop()
     with contextlib.suppress(Exception):
         await app.dispatcher.stop_polling()
     for task in app.tasks:
@@ -216,7 +322,14 @@ async def run(settings: Settings) -> None:
     """`chanwatch run`: everything in one process until SIGINT or SIGTERM."""
     secrets = [s.get_secret_value() for s in (settings.bot_token, settings.telegram_api_hash) if s]
     setup_logging(settings.log_level, secrets)
-    app = await build_app(settings)
+    assert settings.bot_token is not None
+    bot = build_bot(settings.bot_token.get_secret_value(), settings.bot_api_base_url)
+    try:
+        await check_bot(bot)
+    except BotRejected:
+        await bot.session.close()
+        raise
+    app = await build_app(settings, bot=bot)
     await app.client.connect()
     if not await app.client.is_user_authorized():
         await stop(app)

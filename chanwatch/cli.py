@@ -29,6 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="run collector, bot, delivery and scheduler (migrates first)")
     sub.add_parser("demo", help="a scripted week against the simulated Telegram, no credentials")
     sub.add_parser("login", help="log the collector's Telegram account in (writes the session)")
+    sub.add_parser(
+        "status", help="each part's last report, outbox, flood waits, last digest (exit 1 if stale)"
+    )
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_sub.add_parser("upgrade", help="apply migrations")
@@ -39,11 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("handle")
     ch_sub.add_parser("list", help="list watched channels")
     rm = ch_sub.add_parser("remove", help="stop watching (the archive stays)")
-    rm.add_argument("handle")
+    rm.add_argument("handle", help="@username, t.me link or Telegram id")
     ex = sub.add_parser("export", help="export a channel's posts and events")
-    ex.add_argument("channel", help="@username or Telegram id of a channel in the database")
+    ex.add_argument("channel", help="@username, t.me link or Telegram id of a channel")
     ex.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     ex.add_argument("--output", "-o", type=Path, help="file to write (default: standard output)")
+    ex.add_argument("--force", action="store_true", help="replace the output file if it exists")
     return p
 
 
@@ -62,12 +66,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         # Quietly, as `cat` does; stdout is closed, so point it at nothing before exit.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _drop_stdout()
         return 141
+    except StdoutError as exc:
+        _drop_stdout()
+        print(f"chanwatch: cannot write to standard output ({exc})", file=sys.stderr)
+        return EXIT_FAIL
+
+
+class StdoutError(Exception):
+    """Standard output refused our writes (a full disk, /dev/full)."""
+
+
+def _drop_stdout() -> None:
+    # Python flushes stdout again at exit; with nothing left to flush it stays quiet.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    from storage.db import DatabaseUnavailable
+    import socket
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
+
+    from chanwatch.secrets import SessionPathError
+    from storage.db import DatabaseDamaged, DatabaseReadOnly, DatabaseUnavailable, classify
+    from storage.migrate import SchemaTooNew
 
     handlers: dict[str, Callable[[argparse.Namespace, Settings], Awaitable[int]]] = {
         "run": _run,
@@ -76,13 +100,31 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         "db": _db,
         "channels": _channels,
         "export": _export,
+        "status": _status,
     }
     try:
         return await handlers[args.command](args, settings)
-    except DatabaseUnavailable as exc:
-        raise CliError(f"database unavailable: {exc}") from None
+    except (DatabaseUnavailable, DatabaseReadOnly, DatabaseDamaged) as exc:
+        if isinstance(exc.__cause__, DBAPIError):
+            known = classify(exc.__cause__, settings.database_url)
+            if known is not None:
+                raise CliError(str(known)) from None
+        prefix = (
+            "" if isinstance(exc, DatabaseReadOnly | DatabaseDamaged) else "database unavailable: "
+        )
+        raise CliError(f"{prefix}{exc}") from None
+    except (SchemaTooNew, SessionPathError) as exc:
+        raise CliError(str(exc)) from None
+    except DBAPIError as exc:
+        known = classify(exc, settings.database_url)
+        if known is None:
+            raise
+        raise CliError(str(known)) from None
     except BrokenPipeError:
         raise  # the reader of our output went away (e.g. `| head`): not a database problem
+    except socket.gaierror as exc:
+        host = make_url(settings.database_url).host
+        raise CliError(f"database host {host!r} cannot be resolved ({exc.strerror})") from None
     except (ConnectionError, TimeoutError) as exc:
         raise CliError(f"database unavailable: {exc}") from None
     except OSError as exc:
@@ -102,15 +144,97 @@ async def _engine(settings: Settings) -> Any:
 
 
 async def _db(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.db import create_engine, sqlite_path
     from storage.migrate import current_revision
 
-    engine = await _engine(settings)
+    if args.db_command == "upgrade":
+        engine = await _engine(settings)
+    else:
+        # Only look: a mistyped path must not become a new, empty database.
+        path = sqlite_path(settings.database_url)
+        if path is not None and not path.is_file():
+            raise CliError(
+                f"no database at {path} (DATABASE_URL); `chanwatch db upgrade` makes one"
+            )
+        engine = create_engine(settings.database_url)
     try:
         revision = await current_revision(engine)
     finally:
         await engine.dispose()
-    print(f"database at revision {revision}")
+    if revision is None:
+        print("database has no migration applied; run `chanwatch db upgrade`")
+    else:
+        print(f"database at revision {revision}")
     return 0
+
+
+async def _status(args: argparse.Namespace, settings: Settings) -> int:
+    """What the running chanwatch last stored about itself; exit 1 when a part is stale."""
+    from chanwatch.supervise import STATUS_PREFIX, is_stale
+    from storage import outbox, status
+    from storage.db import session_factory
+    from storage.types import utcnow
+
+    engine = await _engine(settings)
+    try:
+        async with session_factory(engine)() as s:
+            parts = await status.with_prefix(s, STATUS_PREFIX)
+            collector = await status.get(s, "collector")
+            depth = await outbox.depth(s)
+            digest = await status.last_digest(s)
+    finally:
+        await engine.dispose()
+    now = utcnow()
+    stale = []
+    if not parts:
+        print("parts: none reported yet (is `chanwatch run` running on this database?)")
+    for row in parts:
+        name, data = row.name.removeprefix(STATUS_PREFIX), row.data or {}
+        bad = is_stale(data, now)
+        stale += [name] if bad else []
+        beat = data.get("last_beat") or "never"
+        line = (
+            f"part {name}: {'STALE' if bad else 'ok'} ({data.get('state')}), last progress "
+            f"{beat}, expected every {data.get('interval')}s, restarts {data.get('restarts', 0)}"
+        )
+        if data.get("last_error"):
+            line += f", last error {data.get('last_error_at')}: {data['last_error']}"
+        print(line)
+    if collector is not None:
+        c = collector.data or {}
+        print(
+            f"collector: {'connected' if c.get('connected') else 'disconnected'}, "
+            f"lag {c.get('lag_seconds')}s, reported {collector.updated_at.isoformat()}"
+        )
+        waits = c.get("flood_waits") or {}
+        print("flood waits: " + (", ".join(f"{k} {v}s" for k, v in waits.items()) or "none"))
+    print(
+        f"outbox: {depth['pending']} pending, {depth['sending']} sending, {depth['failed']} failed"
+    )
+    if digest is None:
+        print("last digest: none yet")
+    else:
+        done = digest.completed_at.isoformat() if digest.completed_at else "not finished"
+        print(
+            f"last digest: {digest.period_key}, started {digest.started_at.isoformat()}, "
+            f"completed {done}, {digest.subscribers} subscribers"
+        )
+    return 1 if stale or not parts else 0
+
+
+async def _find(sessions: Any, raw: str) -> Any:
+    """A channel in the database by @name, t.me link or Telegram id (never our row id)."""
+    from collectors.handles import HandleError, parse_handle
+    from storage import channels
+
+    try:
+        handle = parse_handle(raw)
+    except HandleError as exc:
+        raise CliError(
+            f"{raw!r} is not a channel (@name, t.me link or Telegram id): {exc.code}"
+        ) from None
+    async with sessions() as s:
+        return await channels.find(s, handle.username or handle.tg_id or 0)
 
 
 async def _channels(args: argparse.Namespace, settings: Settings) -> int:
@@ -131,9 +255,10 @@ async def _channels(args: argparse.Namespace, settings: Settings) -> int:
                 print("no channels are watched; add one with: chanwatch channels add @name")
             return 0
         if args.channels_command == "remove":
+            found = await _find(sessions, args.handle)
 
             async def work(s: Any) -> str | None:
-                ch = await channels.find(s, args.handle.strip())
+                ch = await channels.get(s, found.id) if found is not None else None
                 if ch is None or not ch.watched:
                     return None
                 await channels.unwatch(s, ch)
@@ -182,24 +307,76 @@ async def _channels_add(args: argparse.Namespace, settings: Settings, sessions: 
 
 
 async def _export(args: argparse.Namespace, settings: Settings) -> int:
-    from storage import channels, export
+    from storage import export
     from storage.db import session_factory
 
+    target = _export_target(args.output, args.force) if args.output else None
     engine = await _engine(settings)
     try:
-        async with session_factory(engine)() as s:
-            channel = await channels.find(s, args.channel.strip())
-            if channel is None:
-                raise CliError(f"no channel {args.channel!r} in the database")
+        sessions = session_factory(engine)
+        channel = await _find(sessions, args.channel)
+        if channel is None:
+            raise CliError(f"no channel {args.channel!r} in the database")
+        async with sessions() as s:
             if args.output:
-                with args.output.open("w", encoding="utf-8", newline="") as out:
-                    count = await export.write(s, channel, args.format, out)
+                count = await _write_file(
+                    args.output, target, lambda out: export.write(s, channel, args.format, out)
+                )
                 print(f"wrote {count} records to {args.output}", file=sys.stderr)
             else:
-                await export.write(s, channel, args.format, sys.stdout)
+                try:
+                    await export.write(s, channel, args.format, sys.stdout)
+                    sys.stdout.flush()
+                except BrokenPipeError:
+                    raise
+                except OSError as exc:
+                    raise StdoutError(exc.strerror or str(exc)) from None
     finally:
         await engine.dispose()
     return 0
+
+
+def _export_target(path: Path, force: bool) -> Path | None:
+    """Check the output path before any work; the folder for a temporary file, or None
+    where the file is written in place (a device such as /dev/null)."""
+    if path.is_dir():
+        raise CliError(f"{path} is a folder: give a file name, e.g. {path / 'export.jsonl'}")
+    if not path.parent.is_dir():
+        raise CliError(f"cannot write {path}: the folder {path.parent} is missing")
+    if path.exists() and not path.is_file():
+        return None
+    if path.exists() and not force:
+        raise CliError(f"{path} exists: add --force to replace it")
+    return path.parent
+
+
+async def _write_file(
+    path: Path, folder: Path | None, write: Callable[[Any], Awaitable[int]]
+) -> int:
+    """Write through a temporary file renamed over `path` at the end: a failure leaves
+    no partial file and the old one as it was."""
+    import tempfile
+
+    tmp: Path | None = None
+    try:
+        if folder is None:
+            with path.open("w", encoding="utf-8", newline="") as out:
+                return await write(out)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        tmp = Path(name)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+            count = await write(out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; an export is an ordinary file
+        os.replace(tmp, path)
+        tmp = None
+        return count
+    except OSError as exc:
+        raise CliError(f"cannot write {path} ({exc.strerror or exc})") from None
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
 
 async def _login(args: argparse.Namespace, settings: Settings) -> int:
@@ -226,11 +403,20 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             f"missing {', '.join(missing)}: set them in .env (see .env.example), "
             "or try `chanwatch demo`, which needs no credentials"
         )
-    from chanwatch.app import NotLoggedIn, run
+    if settings.sqlite_in_memory:
+        raise CliError(
+            "DATABASE_URL is an in-memory SQLite database: everything would be lost at exit; "
+            "give a file, e.g. sqlite+aiosqlite:///./data/chanwatch.db"
+        )
+    if not settings.mtproto_simulator:
+        from chanwatch.secrets import private_session_path
+
+        private_session_path(settings.telethon_session)  # a bad path is one line, before work
+    from chanwatch.app import BotRejected, NotLoggedIn, run
 
     try:
         await run(settings)
-    except NotLoggedIn as exc:
+    except (NotLoggedIn, BotRejected) as exc:
         raise CliError(str(exc)) from None
     return 0
 

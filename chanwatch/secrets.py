@@ -42,12 +42,28 @@ def setup_logging(level: str, secrets: list[str]) -> None:
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
 
 
+class SessionPathError(Exception):
+    """The Telethon session file cannot be used; the message is one line."""
+
+
 def private_session_path(path: Path) -> Path:
-    """The Telethon session file, created 0600 in a 0700 folder before Telethon opens it."""
+    """The Telethon session file, created 0600 in a 0700 folder before Telethon opens it.
+
+    A symlink there is refused: it would point the session (the account's key) elsewhere.
+    """
     if path.suffix != ".session":
         path = path.with_name(path.name + ".session")
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(fd)
-    os.chmod(path, 0o600)
+    try:
+        if path.is_symlink():
+            raise SessionPathError(f"TELETHON_SESSION {path} is a symlink; give a plain file")
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise SessionPathError(
+            f"TELETHON_SESSION {path} cannot be written ({exc.strerror or exc})"
+        ) from None
     return path

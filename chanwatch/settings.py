@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Self
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -14,6 +16,20 @@ from sqlalchemy.exc import ArgumentError
 from storage.media import DOWNLOADABLE
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/chanwatch.db"
+# Bot API: user ids have at most 52 significant bits.
+USER_ID_MAX = 2**52 - 1
+# What @BotFather hands out: the bot's numeric id, a colon, a secret of URL-safe characters.
+_TOKEN_RE = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{1,100}")
+# libpq's sslmode values; asyncpg takes the same words as its ssl= parameter.
+_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+_PASSWORD_RE = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+
+
+def mask_password(url: str) -> str:
+    """A database URL as it may be shown: the password replaced with ***."""
+    return _PASSWORD_RE.sub(r"\1***@", url)
+
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -23,7 +39,12 @@ class SettingsError(Exception):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        # "inf" and "nan" parse as floats but mean nothing as a rate or an interval.
+        allow_inf_nan=False,
     )
 
     telegram_api_id: int | None = None
@@ -58,18 +79,23 @@ class Settings(BaseSettings):
 
     # Where the simulated Telegram listens (demo and scenario tests); empty means real Telegram.
     mtproto_simulator: str = ""
+    # /healthz for probes; 0 serves none.
+    health_port: int = Field(default=0, ge=0, le=65535)
+    health_host: str = "127.0.0.1"
 
     @field_validator("moderator_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
+        if isinstance(value, int):
+            value = str(value)
         if isinstance(value, str):
             items = [v.strip() for v in value.replace(";", ",").split(",") if v.strip()]
             for item in items:
-                if not item.lstrip("-").isdigit():
-                    raise ValueError(f"{item!r} is not a numeric Telegram user id")
+                if not (item.isascii() and item.isdigit() and 0 < int(item) <= USER_ID_MAX):
+                    raise ValueError(
+                        f"{item[:30]!r} is not a Telegram user id (1 to {USER_ID_MAX})"
+                    )
             return tuple(int(v) for v in items)
-        if isinstance(value, int):
-            return (value,)
         return value
 
     @field_validator("media_kinds", mode="before")
@@ -88,19 +114,53 @@ class Settings(BaseSettings):
     def _empty_is_unlimited(cls, value: object) -> object:
         return None if value == "" else value
 
+    @field_validator("bot_token")
+    @classmethod
+    def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # Never echo the value: it is a secret even when it is malformed.
+        if value is not None and not _TOKEN_RE.fullmatch(value.get_secret_value().strip()):
+            raise ValueError(
+                "is not a bot token from @BotFather (digits, a colon, then the secret)"
+            )
+        return SecretStr(value.get_secret_value().strip()) if value is not None else None
+
+    @field_validator("bot_api_base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value[:80]!r} is not an http(s):// URL of a Bot API server")
+        return value.strip().rstrip("/")
+
     @field_validator("database_url")
     @classmethod
     def _check_url(cls, value: str) -> str:
         try:
             url = make_url(value)
-        except ArgumentError:
-            raise ValueError(f"{value!r} is not a database URL") from None
+        except (ArgumentError, ValueError):
+            raise ValueError(f"{mask_password(value)!r} is not a database URL") from None
         backend = url.get_backend_name()
         if backend == "sqlite":
             return url.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
         if backend in ("postgresql", "postgres"):
-            return url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+            query = dict(url.query)
+            if "sslmode" in query:
+                mode = query.pop("sslmode")
+                if mode not in _SSLMODES:
+                    raise ValueError(f"sslmode={mode!r} is not one of {', '.join(_SSLMODES)}")
+                query["ssl"] = mode  # asyncpg's name for libpq's sslmode
+            url = url.set(drivername="postgresql+asyncpg", query=query)
+            return url.render_as_string(hide_password=False)
         raise ValueError(f"unsupported database {backend!r}: use sqlite or postgresql")
+
+    @model_validator(mode="after")
+    def _check_poll_bounds(self) -> Self:
+        if self.poll_min_seconds > self.poll_max_seconds:
+            raise ValueError(
+                f"POLL_MIN_SECONDS {self.poll_min_seconds:g} is above "
+                f"POLL_MAX_SECONDS {self.poll_max_seconds:g}"
+            )
+        return self
 
     @field_validator("timezone")
     @classmethod
@@ -132,6 +192,14 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def sqlite_in_memory(self) -> bool:
+        """An in-memory SQLite database: gone when the process exits."""
+        if not self.is_sqlite:
+            return False
+        name = make_url(self.database_url).database or ""
+        return name in ("", ":memory:") or "mode=memory" in self.database_url
 
     def missing_telegram_credentials(self) -> list[str]:
         """Names of the variables `chanwatch run` needs and does not have."""
@@ -166,6 +234,9 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         err = exc.errors()[0]
-        name = str(err["loc"][0]).upper() if err["loc"] else "setting"
         msg = err["msg"].removeprefix("Value error, ")
+        if err["loc"]:
+            name = str(err["loc"][0]).upper()
+        else:  # a check across settings names its variables itself
+            name, _, msg = msg.partition(" ")
         raise SettingsError(f"invalid setting {name}: {msg}") from None

@@ -58,6 +58,9 @@ class CollectorConfig:
     tick: float = 1.0
     retry_max: float = 6 * 3600.0
     mass_deletion: int = 5
+    # A name that did not resolve is answered from memory this long: resolving is the most
+    # flood-limited request, and a repeated /watch @typo must not spend it again.
+    unresolvable_ttl: float = 600.0
 
 
 class Collector:
@@ -83,6 +86,7 @@ class Collector:
         # Channels polled since this process started; the others catch up first thing.
         self._caught_up: set[int] = set()
         self._join_full = False
+        self._unresolvable: dict[str, tuple[float, str]] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self._wake = asyncio.Event()
         self._stopping = False
@@ -103,7 +107,7 @@ class Collector:
     async def start(self) -> None:
         self.attach()
         await self._ensure_connected()
-        self._tasks.append(asyncio.create_task(self._loop(), name="collector"))
+        self._tasks.append(asyncio.create_task(self.run(), name="collector"))
 
     async def stop(self) -> None:
         self._stopping = True
@@ -118,10 +122,14 @@ class Collector:
     def wake(self) -> None:
         self._wake.set()
 
-    async def _loop(self) -> None:
+    async def run(self, beat: Callable[[], None] = lambda: None) -> None:
+        """Collect until stopped; ``beat`` after each pass (for a supervisor). Call
+        ``attach()`` once before."""
         while not self._stopping:
             try:
                 await self.run_once()
+                if self.client.is_connected():  # a pass without Telegram is no progress
+                    beat()
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("collector pass failed")
@@ -248,12 +256,21 @@ class Collector:
             handle = parse_handle(text)
             async with self.sessions() as s:
                 known = await channels.find(s, handle.username or handle.tg_id or 0)
+            remembered = self._unresolvable.get(str(handle).lower())
             if known is not None and known.access_hash:
                 # Resolved before: the stored id and access hash are enough.
                 resolved_id, access_hash = known.tg_id, known.access_hash
                 username, title = known.username, known.title
+            elif remembered is not None and remembered[0] > time.monotonic():
+                raise ResolveError(remembered[1], "failed to resolve a moment ago")
             else:
-                resolved = await self._call(RESOLVE, resolve(self.client, handle))
+                try:
+                    resolved = await self._call(RESOLVE, resolve(self.client, handle))
+                except ResolveError as exc:
+                    if exc.code != "flood":
+                        expires = time.monotonic() + self.config.unresolvable_ttl
+                        self._unresolvable[str(handle).lower()] = (expires, exc.code)
+                    raise
                 resolved_id, access_hash = resolved.tg_id, resolved.access_hash
                 username, title = resolved.username, resolved.title
             code = "added"

@@ -94,10 +94,8 @@ class Downloader:
     # --- lifecycle ------------------------------------------------------------------
 
     async def start(self) -> None:
-        removed = self.store.prepare()
-        if removed:
-            log.info("removed %d partial downloads left by a crash", removed)
-        self._task = asyncio.create_task(self._loop(), name="downloads")
+        """Run in a task of its own (benchmarks, tests); chanwatch supervises `run`."""
+        self._task = asyncio.create_task(self.run(), name="downloads")
 
     async def stop(self) -> None:
         if self._task:
@@ -106,10 +104,15 @@ class Downloader:
                 await self._task
             self._task = None
 
-    async def _loop(self) -> None:
+    async def run(self, beat: Callable[[], None] = lambda: None) -> None:
+        """Download until cancelled; ``beat`` after each pass (for a supervisor)."""
+        removed = self.store.prepare()
+        if removed:
+            log.info("removed %d partial downloads left by a crash", removed)
         while True:
             try:
                 done = await self.run_pending()
+                beat()
             except Exception:  # the queue is durable; the next pass takes it up again
                 log.exception("download pass failed")
                 done = 0

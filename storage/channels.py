@@ -20,11 +20,12 @@ async def by_tg_id(session: AsyncSession, tg_id: int) -> Channel | None:
 
 
 async def find(session: AsyncSession, ref: str | int) -> Channel | None:
-    """A channel by numeric Telegram id, internal id or username (any case, with or without @)."""
-    if isinstance(ref, int) or str(ref).lstrip("-").isdigit():
-        number = int(ref)
-        found = await by_tg_id(session, number)
-        return found or await get(session, number)
+    """A channel by Telegram id or username (any case, with or without @).
+
+    Never by our own row id: "1" means Telegram's channel 1, not whichever row is first.
+    """
+    if isinstance(ref, int):
+        return await by_tg_id(session, ref)
     name = str(ref).lstrip("@").lower()
     return await session.scalar(
         select(Channel).where(func.lower(Channel.username) == name).order_by(Channel.id)

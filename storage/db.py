@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
@@ -29,24 +30,60 @@ def sqlite_path(url: str) -> Path | None:
     u = make_url(url)
     if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
         return None
-    return Path(u.database)
+    name = u.database
+    if u.query.get("uri") and name.startswith("file:"):  # SQLite URI filenames
+        if u.query.get("mode") == "memory":
+            return None
+        name = name.removeprefix("file:")
+    return Path(name)
+
+
+class DatabaseReadOnly(Exception):
+    """The database refuses writes (a read-only file, folder or mount): not a passing outage."""
+
+
+class DatabaseDamaged(Exception):
+    """The SQLite file is not a database, or is damaged (e.g. truncated)."""
 
 
 def ensure_sqlite_dir(url: str) -> None:
-    """Create the SQLite file's folder; a clear error where it cannot be written."""
+    """Create the SQLite file's folder (0700) and the file itself (0600) before SQLite does,
+    so that chat ids, names and the audit log are not readable by others; SQLite gives its
+    -wal and -shm files the database's mode. A clear error where it cannot be written."""
     path = sqlite_path(url)
     if path is None:
         return
     folder = path.parent.resolve()
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".chanwatch-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        elif path.stat().st_mode & 0o077:
+            with contextlib.suppress(OSError):  # not ours to change: leave it, it still works
+                os.chmod(path, 0o600)
     except OSError as exc:
         raise DatabaseUnavailable(
             f"data directory {folder} is not writable ({exc.strerror or exc})"
         ) from None
+
+
+def classify(exc: BaseException, url: str) -> Exception | None:
+    """A database error the user must fix, as one of ours; None for anything else."""
+    text = str(getattr(exc, "orig", None) or exc).splitlines()[0] if str(exc) else ""
+    lowered = text.lower()
+    where = sqlite_path(url) or mask_url(url)
+    if "readonly database" in lowered or "read-only" in lowered:
+        return DatabaseReadOnly(f"the database {where} is read-only ({text})")
+    if "file is not a database" in lowered or "malformed" in lowered:
+        return DatabaseDamaged(
+            f"{where} is not a SQLite database, or is damaged ({text}); "
+            "restore it from a backup or point DATABASE_URL elsewhere"
+        )
+    return None
+
+
+def mask_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
@@ -106,6 +143,8 @@ def _writer_lock(sessions: SessionMaker) -> asyncio.Lock | None:
 
 
 def _is_transient(exc: BaseException) -> bool:
+    if "readonly database" in str(exc):  # waiting will not make it writable
+        return False
     if isinstance(exc, OperationalError | InterfaceError):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import ServiceStatus
+from storage.models import DigestRun, ServiceStatus
 from storage.types import utcnow
 
 
@@ -21,3 +22,18 @@ async def put(session: AsyncSession, name: str, data: dict[str, Any]) -> None:
 
 async def get(session: AsyncSession, name: str) -> ServiceStatus | None:
     return await session.get(ServiceStatus, name)
+
+
+async def with_prefix(session: AsyncSession, prefix: str) -> list[ServiceStatus]:
+    rows = await session.scalars(
+        select(ServiceStatus)
+        .where(ServiceStatus.name.startswith(prefix))
+        .order_by(ServiceStatus.name)
+    )
+    return list(rows)
+
+
+async def last_digest(session: AsyncSession) -> DigestRun | None:
+    return await session.scalar(
+        select(DigestRun).order_by(DigestRun.started_at.desc(), DigestRun.id.desc()).limit(1)
+    )

@@ -9,7 +9,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,6 +146,23 @@ class Cluster:
                         self.sim.user_presses(user, msg.message_id, button["callback_data"])
                         return
         raise AssertionError(f"no button {prefix!r} in chat {user}")
+
+
+@asynccontextmanager
+async def running_cluster(
+    world: World, db_url: str, workdir: Path, sessions: SessionMaker
+) -> AsyncIterator[Cluster]:
+    """The world served over TCP and a Bot API simulator, around a Cluster; all stopped after."""
+    server = await WorldServer(world).start()
+    sim = BotAPISimulator()
+    await sim.start()
+    c = Cluster(world, server, sim, db_url, workdir, sessions)
+    try:
+        yield c
+    finally:
+        c.stop()
+        await sim.stop()
+        await server.close()
 
 
 class TcpProxy:

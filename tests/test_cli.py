@@ -163,8 +163,9 @@ def test_env_example_documents_every_setting() -> None:
         assert f"`{name}`" in readme, f"{name} missing from the README's configuration table"
 
 
-def test_export_jsonl_round_trip(tmp_path: Path) -> None:
-    """Export reads back what storage holds (the archive, every version of a post)."""
+def seed_channel(db: Path, *, tg_id: int = 77, texts: tuple[str, ...] = ("one",)) -> None:
+    """A SQLite database with one watched channel @putdomoi (row id 1) whose post 1 went
+    through `texts`, one version each."""
     import asyncio
 
     from storage import changes, channels
@@ -173,21 +174,18 @@ def test_export_jsonl_round_trip(tmp_path: Path) -> None:
     from storage.observations import PostSeen
     from storage.types import utcnow
 
-    url = f"sqlite+aiosqlite:///{tmp_path / 'data' / 'chanwatch.db'}"
-    (tmp_path / "data").mkdir()
-
     async def seed() -> None:
-        engine = create_engine(url)
+        engine = create_engine(f"sqlite+aiosqlite:///{db}")
         await upgrade(engine)
         sessions = session_factory(engine)
 
         async def add(s):  # type: ignore[no-untyped-def]
             ch, _ = await channels.add_or_rewatch(
                 s,
-                tg_id=77,
+                tg_id=tg_id,
                 access_hash=1,
                 username="putdomoi",
-                title="T",
+                title="Путь домой",
                 handle="@putdomoi",
                 added_by=None,
             )
@@ -195,12 +193,19 @@ def test_export_jsonl_round_trip(tmp_path: Path) -> None:
 
         cid = await transaction(sessions, add)
         now = utcnow()
-        for text in ("one", "two"):
+        for text in texts:
             seen = PostSeen(message_id=1, date=now, text=text)
             await transaction(sessions, lambda s, p=seen: changes.observe_posts(s, cid, [p]))
         await engine.dispose()
 
+    db.parent.mkdir(parents=True, exist_ok=True)
     asyncio.run(seed())
+
+
+def test_export_jsonl_round_trip(tmp_path: Path) -> None:
+    """Export reads back what storage holds (the archive, every version of a post)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'data' / 'chanwatch.db'}"
+    seed_channel(tmp_path / "data" / "chanwatch.db", texts=("one", "two"))
     result = chanwatch(
         "export", "@putdomoi", "--format", "jsonl", cwd=tmp_path, env={"DATABASE_URL": url}
     )

@@ -14,12 +14,11 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
-from simulator.botapi import BotAPISimulator
-from simulator.mtproto import World, WorldServer
+from simulator.mtproto import World
 from storage import kinds
 from storage.db import SessionMaker
 from storage.models import Delivery, Digest, Event, MediaFile, Post, Subscriber
-from tests.scenario import MODERATOR, Cluster
+from tests.scenario import MODERATOR, Cluster, running_cluster
 
 pytestmark = pytest.mark.slow
 SUBSCRIBERS = [2001, 2002, 2003, 2004]
@@ -33,16 +32,8 @@ async def cluster(db_url: str, sessions: SessionMaker, tmp_path: Path) -> AsyncI
     )
     for i in range(3):
         world.post("putdomoi", f"архив {i}")
-    server = await WorldServer(world).start()
-    sim = BotAPISimulator()
-    await sim.start()
-    c = Cluster(world, server, sim, db_url, tmp_path, sessions)
-    try:
+    async with running_cluster(world, db_url, tmp_path, sessions) as c:
         yield c
-    finally:
-        c.stop()
-        await sim.stop()
-        await server.close()
 
 
 async def enrol(c: Cluster) -> None:
@@ -300,11 +291,11 @@ async def test_kill9_during_downloads_then_restart_completes_every_file(
                 or 0
             )
 
-    await c.until("the first download", lambda: _at_least(stored, 1), within=60)
+    await c.until("the first download", lambda: _reaches(stored, 1), within=60)
     c.kill9()
     assert await stored() < len(photos), "every file was already fetched: kill earlier"
     c.start()
-    await c.until("every download", lambda: _at_least(stored, len(photos)), within=120)
+    await c.until("every download", lambda: _reaches(stored, len(photos)), within=120)
     async with c.sessions() as s:
         rows = list(
             await s.scalars(
@@ -320,5 +311,5 @@ async def test_kill9_during_downloads_then_restart_completes_every_file(
         assert hashlib.sha256(path.read_bytes()).hexdigest() == path.name
 
 
-async def _at_least(count: Callable[[], Awaitable[int]], n: int) -> bool:
+async def _reaches(count: Callable[[], Awaitable[int]], n: int) -> bool:
     return await count() >= n

@@ -28,12 +28,13 @@ channel events is "empty": the digest is then one line, without a chart.
 from __future__ import annotations
 
 import html
+import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Any, TypeVar
 
 from babel.dates import format_datetime, format_interval
 from sqlalchemy import and_, func, select
@@ -47,6 +48,9 @@ from bot.textsplit import CAPTION_LIMIT, MESSAGE_LIMIT, split_html, truncate, vi
 from bot.worddiff import diff_html
 from storage import kinds, payloads
 from storage.models import Channel, ChannelSnapshot, Event, Post, PostVersion
+
+log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 __all__ = [
     "ChannelWeek",
@@ -68,7 +72,8 @@ NOTICE_LEN = 300
 TEXT_READ = 2000
 _CHUNK = 900  # channel ids per IN (...) list
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
-_DIGITS_RE = re.compile(r"(\d+)")
+# ASCII only: "²" and "①" are digits to str.isdigit() but not numbers to int().
+_DIGITS_RE = re.compile(r"([0-9]+)")
 
 
 @dataclass(frozen=True)
@@ -548,34 +553,50 @@ class Composer:
         text = _ChannelText(
             overview=overview,
             caption=caption,
-            events=[(e.occurred_at, e.id, self._event_html(e, week, lang)) for e in week.events],
-            deleted=[
-                (d.deleted_at, d.channel_id, d.message_id, self._deleted_html(d, week, lang))
-                for d in week.deleted_rows
-            ],
-            edits=[
-                (
+            events=_each(
+                week, week.events, lambda e: (e.occurred_at, e.id, self._event_html(e, week, lang))
+            ),
+            deleted=_each(
+                week,
+                week.deleted_rows,
+                lambda d: (
+                    d.deleted_at,
+                    d.channel_id,
+                    d.message_id,
+                    self._deleted_html(d, week, lang),
+                ),
+            ),
+            edits=_each(
+                week,
+                week.edit_rows,
+                lambda e: (
                     -e.score,
                     -e.at.timestamp(),
                     e.channel_id,
                     e.message_id,
                     self._edit_html(e, week, lang),
-                )
-                for e in week.edit_rows
-            ],
-            top_views=[
-                (-p.value, p.channel_id, -p.message_id, self._top_html(p, week, lang, "dg-views"))
-                for p in week.top_views
-            ],
-            top_forwards=[
-                (
+                ),
+            ),
+            top_views=_each(
+                week,
+                week.top_views,
+                lambda p: (
+                    -p.value,
+                    p.channel_id,
+                    -p.message_id,
+                    self._top_html(p, week, lang, "dg-views"),
+                ),
+            ),
+            top_forwards=_each(
+                week,
+                week.top_forwards,
+                lambda p: (
                     -p.value,
                     p.channel_id,
                     -p.message_id,
                     self._top_html(p, week, lang, "dg-forwards"),
-                )
-                for p in week.top_forwards
-            ],
+                ),
+            ),
         )
         self._texts[key] = text
         return text
@@ -717,9 +738,22 @@ class Composer:
         return "\n".join(lines)
 
 
+def _each(week: ChannelWeek, items: Iterable[Any], render: Callable[[Any], R]) -> list[R]:
+    """Render each item; one that fails is logged and left out, never the whole digest."""
+    out: list[R] = []
+    for item in items:
+        try:
+            out.append(render(item))
+        except Exception:  # odd data in one item must cost that item only
+            log.exception("digest: leaving out an item of channel %d: %r", week.id, item)
+    return out
+
+
 def _natural(title: str) -> list[tuple[int, int | str]]:
     """Sort key that puts "Channel 2" before "Channel 10"."""
-    return [(0, int(p)) if p.isdigit() else (1, p) for p in _DIGITS_RE.split(title.casefold()) if p]
+    parts = _DIGITS_RE.split(title.casefold())
+    # split() puts the captured runs of digits at the odd positions.
+    return [(0, int(p)) if i % 2 else (1, p) for i, p in enumerate(parts) if p]
 
 
 def _plain_title(ref: ChannelRef) -> str:

@@ -45,6 +45,48 @@ def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+class PressOnce:
+    """Confirmation buttons act once per message: a double press (or a client that sends
+    the press twice) is answered as a stale button. Kept in memory: one process polls."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._seen: dict[tuple[int, int], None] = {}
+        self._size = size
+
+    def first(self, query: CallbackQuery) -> bool:
+        message = query.message
+        if message is None:
+            return True
+        key = (message.chat.id, message.message_id)
+        if key in self._seen:
+            return False
+        self._seen[key] = None
+        if len(self._seen) > self._size:  # forget the oldest (dicts keep insertion order)
+            del self._seen[next(iter(self._seen))]
+        return True
+
+
+# Fluent renders "{???}" for a placeable value over 2500 characters; stay below it.
+PLACEABLE_MAX = 2400
+
+
+def quoted_keywords(keywords: Sequence[str]) -> str:
+    """Keyword filters as “a”, “b” (HTML), each cut with "…" so that all of them fit
+    into one Fluent placeable once escaped."""
+    budget = max(8, PLACEABLE_MAX // max(1, len(keywords)) - 4)
+    return ", ".join(f"“{_esc_within(k, budget)}”" for k in keywords)
+
+
+def _esc_within(text: str, budget: int) -> str:
+    out = esc(text)
+    if len(out) <= budget:
+        return out
+    cut = text
+    while cut and len(esc(cut)) + 1 > budget:
+        cut = cut[:-1]
+    return esc(cut) + "…"
+
+
 def plain(text: str) -> str:
     """User text fit for storing: control characters other than newline and tab removed."""
     return "".join(c for c in text if c in "\n\t" or unicodedata.category(c) != "Cc").strip()

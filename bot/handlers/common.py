@@ -10,12 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.filters import is_moderator
 from bot.handlers.base import (
     MAX_REPLY_MESSAGES,
+    PressOnce,
     display_name,
     echo,
     esc,
     fmt_time,
     link,
     query_chat,
+    quoted_keywords,
     send,
     show,
     subscriber_fields,
@@ -159,7 +161,7 @@ async def settings_lines(
         names = [t.get(lang, "kind-name", group=g) for g in subscription.event_kinds]
         kinds_text = ", ".join(names) if names else t.get(lang, "kinds-none")
         if subscription.keywords:
-            filters = ", ".join(f"“{esc(k)}”" for k in subscription.keywords)
+            filters = quoted_keywords(subscription.keywords)
         else:
             filters = t.get(lang, "filters-all")
         lines.append(
@@ -247,7 +249,11 @@ async def stop_pressed(
     sessions: SessionMaker,
     t: Translator,
     lang: str,
+    once: PressOnce,
 ) -> None:
+    if not once.first(query):
+        await toast(query, t.get(lang, "stale-button"), alert=True)
+        return
     await toast(query)
     if callback_data.action != "yes":
         await show(query, t.get(lang, "stop-cancelled"))

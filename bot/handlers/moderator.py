@@ -17,10 +17,11 @@ from datetime import timedelta
 from aiogram import Bot, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.handlers.base import (
+    PressOnce,
     echo,
     esc,
     find_channel,
@@ -47,13 +48,14 @@ from bot.keyboards import (
     set_chat_menu,
     unwatch_keyboard,
 )
+from bot.numbers import parse_number, user_id
 from bot.render import ChannelRef, EventView, file_size, render_event
 from bot.textsplit import truncate, visible_text
 from chanwatch.settings import Settings
 from collectors.handles import HandleError
 from storage import audit, channels, events, kinds, media, outbox, status, subscribers
 from storage.db import SessionMaker, transaction
-from storage.models import AuditEntry, Channel, Delivery, DigestRun, Subscriber, WatchRequest
+from storage.models import AuditEntry, Channel, Delivery, Subscriber, WatchRequest
 from storage.payloads import Broadcast
 from storage.types import utcnow
 
@@ -68,19 +70,10 @@ AUDIT_DEFAULT = 20
 AUDIT_MAX = 50
 EVENT_LINE_MAX = 160
 BROADCAST_PREVIEW_MAX = 3000
-MAX_USER_ID = 2**63 - 1
 
 
 def _actor(event: Message | CallbackQuery) -> int:
     return event.from_user.id if event.from_user else 0
-
-
-def _user_id(raw: str) -> int | None:
-    raw = raw.strip()
-    if not raw.isdigit() or len(raw) > 19:
-        return None
-    value = int(raw)
-    return value if 0 < value <= MAX_USER_ID else None
 
 
 async def _call(result: object) -> object:
@@ -124,11 +117,24 @@ async def watch(
         known = await find_channel(s, handle)
         if known is not None and known.watched:
             return None, known
-        req = WatchRequest(
-            handle=str(handle), requested_by=actor, status="pending", created_at=utcnow()
+        # The same name asked again while the collector is still on it: wait for that one.
+        if s.bind.dialect.name == "postgresql":  # SQLite's writers queue already
+            await s.execute(text("SELECT pg_advisory_xact_lock(7412)"))
+        req = await s.scalar(
+            select(WatchRequest)
+            .where(
+                WatchRequest.status == "pending",
+                func.lower(WatchRequest.handle) == str(handle).lower(),
+            )
+            .order_by(WatchRequest.id)
+            .limit(1)
         )
-        s.add(req)
-        await s.flush()
+        if req is None:
+            req = WatchRequest(
+                handle=str(handle), requested_by=actor, status="pending", created_at=utcnow()
+            )
+            s.add(req)
+            await s.flush()
         await audit.record(s, actor, "watch", str(handle), {"request_id": req.id})
         return req.id, None
 
@@ -193,8 +199,12 @@ async def unwatch_pressed(
     sessions: SessionMaker,
     t: Translator,
     lang: str,
+    once: PressOnce,
 ) -> None:
     action, channel_id = callback_data.action, callback_data.channel_id
+    if action != "ask" and not once.first(query):
+        await toast(query, t.get(lang, "stale-button"), alert=True)
+        return
     if action == "no":
         await toast(query)
         await show(query, t.get(lang, "unwatch-cancelled"))
@@ -297,9 +307,7 @@ async def status_command(
         sent = await s.scalar(
             select(func.count()).where(Delivery.sent_at >= now - timedelta(minutes=1))
         )
-        run = await s.scalar(
-            select(DigestRun).order_by(DigestRun.started_at.desc(), DigestRun.id.desc()).limit(1)
-        )
+        run = await status.last_digest(s)
         n_channels = await s.scalar(select(func.count()).where(Channel.watched.is_(True)))
         n_subscribers = await s.scalar(select(func.count(Subscriber.id)))
     lines = [t.get(lang, "status-header")]
@@ -391,11 +399,11 @@ async def events_command(
         return
     count = EVENTS_DEFAULT
     if rest.strip():
-        number = rest.strip()
-        if not number.isdigit() or not 1 <= int(number[:6]) <= EVENTS_MAX:
+        number = parse_number(rest, 1, EVENTS_MAX)
+        if number is None:
             await send(message, t.get(lang, "events-usage", max=EVENTS_MAX))
             return
-        count = int(number)
+        count = number
     try:
         handle = parse_channel(raw)
     except HandleError as err:
@@ -440,7 +448,7 @@ async def mod_command(
 ) -> None:
     verb, rest = split_args(command.args)
     verb = verb.lower()
-    target = _user_id(rest) if rest else None
+    target = user_id(rest) if rest else None
     if not verb:
         async with sessions() as s:
             granted = [m.chat_id for m in await subscribers.moderators(s)]
@@ -485,7 +493,7 @@ async def ban_command(
     t: Translator,
     lang: str,
 ) -> None:
-    target = _user_id(command.args or "")
+    target = user_id(command.args or "")
     if target is None:
         await send(message, t.get(lang, "ban-usage"))
         return
@@ -514,7 +522,7 @@ async def ban_command(
 async def unban_command(
     message: Message, command: CommandObject, sessions: SessionMaker, t: Translator, lang: str
 ) -> None:
-    target = _user_id(command.args or "")
+    target = user_id(command.args or "")
     if target is None:
         await send(message, t.get(lang, "unban-usage"))
         return
@@ -570,7 +578,11 @@ async def broadcast_pressed(
     t: Translator,
     lang: str,
     wake_sender: Callable[[], None],
+    once: PressOnce,
 ) -> None:
+    if not once.first(query):
+        await toast(query, t.get(lang, "stale-button"), alert=True)
+        return
     preview_id = callback_data.preview_id
     actor = _actor(query)
     decided = ("broadcast_send", "broadcast_cancel")
@@ -638,10 +650,11 @@ async def audit_command(
     raw = (command.args or "").strip()
     limit = AUDIT_DEFAULT
     if raw:
-        if not raw.isdigit() or not 1 <= int(raw[:6]) <= AUDIT_MAX:
+        number = parse_number(raw, 1, AUDIT_MAX)
+        if number is None:
             await send(message, t.get(lang, "audit-usage", max=AUDIT_MAX))
             return
-        limit = int(raw)
+        limit = number
     async with sessions() as s:
         entries = list(await audit.recent(s, limit))
     if not entries:
@@ -673,7 +686,11 @@ async def digest_run_pressed(
     lang: str,
     wake_sender: Callable[[], None],
     digests: object | None,
+    once: PressOnce,
 ) -> None:
+    if not once.first(query):
+        await toast(query, t.get(lang, "stale-button"), alert=True)
+        return
     await toast(query)
     if callback_data.action != "yes":
         await show(query, t.get(lang, "digest-run-cancelled"))

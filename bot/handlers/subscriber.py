@@ -23,6 +23,7 @@ from bot.handlers.base import (
     parse_channel,
     plain,
     query_chat,
+    quoted_keywords,
     send,
     show,
     split_args,
@@ -41,6 +42,7 @@ from bot.keyboards import (
     page_slice,
 )
 from bot.keywords import MAX_KEYWORD_LEN, MAX_KEYWORDS, clean_keyword
+from bot.numbers import parse_number
 from chanwatch.settings import Settings
 from collectors.handles import Handle, HandleError
 from storage import channels, kinds, subscribers
@@ -88,7 +90,7 @@ async def channels_command(
     message: Message, command: CommandObject, sessions: SessionMaker, t: Translator, lang: str
 ) -> None:
     arg, _ = split_args(command.args)
-    page = int(arg) - 1 if arg.isdigit() and len(arg) < 6 else 0
+    page = (parse_number(arg, 1, 99_999) or 1) - 1
     text, markup = await channel_page(sessions, t, lang, message.chat.id, page)
     await send(message, text, markup)
 
@@ -352,10 +354,6 @@ def split_keywords(text: str) -> list[str]:
     return [item.strip() for item in items if item.strip()]
 
 
-def _quoted(keywords: list[str]) -> str:
-    return ", ".join(f"“{esc(k)}”" for k in keywords)
-
-
 async def filters_command(
     message: Message, command: CommandObject, sessions: SessionMaker, t: Translator, lang: str
 ) -> None:
@@ -380,7 +378,9 @@ async def filters_command(
         elif found.keywords:
             await send(
                 message,
-                t.get(lang, "filters-show", channel=link(ch), keywords=_quoted(found.keywords)),
+                t.get(
+                    lang, "filters-show", channel=link(ch), keywords=quoted_keywords(found.keywords)
+                ),
             )
         else:
             await send(message, t.get(lang, "filters-none", channel=link(ch)))
@@ -419,7 +419,8 @@ async def filters_command(
         await send(message, t.get(lang, "not-subscribed", channel=link(ch)))
     elif keywords:
         await send(
-            message, t.get(lang, "filters-set", channel=link(ch), keywords=_quoted(keywords))
+            message,
+            t.get(lang, "filters-set", channel=link(ch), keywords=quoted_keywords(keywords)),
         )
     else:
         await send(message, t.get(lang, "filters-cleared", channel=link(ch)))

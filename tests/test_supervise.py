@@ -1,0 +1,118 @@
+"""Supervision: a crashing part is logged at ERROR and restarted with backoff; a part that
+stops reporting is stale; /healthz says so over real HTTP; reports reach the database."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+
+import aiohttp
+import pytest
+
+from chanwatch.health import start_health
+from chanwatch.supervise import STATUS_PREFIX, Beat, Supervisor
+from storage import status
+from storage.db import SessionMaker
+from storage.migrate import upgrade
+
+
+async def test_crashing_part_is_logged_and_restarted_with_backoff(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    loop = asyncio.get_running_loop()
+    starts: list[float] = []
+
+    async def flaky(beat: Beat) -> None:
+        starts.append(loop.time())
+        if len(starts) <= 3:
+            raise RuntimeError(f"crash {len(starts)}")
+        while True:
+            beat()
+            await asyncio.sleep(0.01)
+
+    async def returns(beat: Beat) -> None:
+        beat()  # and ends, which a background part must never do
+
+    sup = Supervisor(first_delay=0.05, max_delay=1.0)
+    sup.add("flaky", flaky, interval=5)
+    sup.add("downloads", returns, interval=5)  # any later part plugs in the same way
+    with caplog.at_level(logging.ERROR, logger="chanwatch.supervise"):
+        await sup.start()
+        for _ in range(200):
+            if len(starts) >= 4 and sup.parts()["downloads"].restarts >= 2:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.05)
+        await sup.stop()
+    assert len(starts) == 4
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert gaps[0] >= 0.045 and gaps[1] >= 0.095 and gaps[2] >= 0.19, gaps
+    crashes = [r for r in caplog.records if "flaky crashed" in r.getMessage()]
+    assert len(crashes) == 3 and all(r.levelno == logging.ERROR for r in crashes)
+    assert any("downloads ended" in r.getMessage() for r in caplog.records)
+    state = sup.parts()["flaky"]
+    assert state.restarts == 3 and state.last_error == "RuntimeError: crash 3"
+    assert state.last_beat is not None
+
+
+async def test_stale_parts_and_healthz() -> None:
+    wake = asyncio.Event()
+
+    async def steady(beat: Beat) -> None:
+        while True:
+            beat()
+            await asyncio.sleep(0.02)
+
+    async def stuck(beat: Beat) -> None:
+        beat()
+        await wake.wait()  # hangs without reporting
+        while True:
+            beat()
+            await asyncio.sleep(0.02)
+
+    sup = Supervisor()
+    sup.add("steady", steady, interval=5)
+    sup.add("stuck", stuck, interval=0.3)
+    await sup.start()
+    runner = await start_health(sup, "127.0.0.1", 0)
+    port = runner.addresses[0][1]
+    try:
+        async with aiohttp.ClientSession() as http:
+            url = f"http://127.0.0.1:{port}/healthz"
+            await asyncio.sleep(0.1)
+            async with http.get(url) as r:
+                assert r.status == 200 and (await r.json())["stale"] == []
+            await asyncio.sleep(0.4)
+            async with http.get(url) as r:
+                body = await r.json()
+                assert r.status == 503 and body["stale"] == ["stuck"], body
+            sup.failed("steady", "Bot API: TelegramNetworkError: down")
+            async with http.get(url) as r:
+                assert r.status == 503 and (await r.json())["stale"] == ["steady", "stuck"]
+            wake.set()
+            await asyncio.sleep(0.1)
+            async with http.get(url) as r:
+                assert r.status == 200, await r.json()
+    finally:
+        await runner.cleanup()
+        await sup.stop()
+
+
+async def test_reports_are_stored(sessions: SessionMaker) -> None:
+    await upgrade(sessions.kw["bind"])
+
+    async def part(beat: Beat) -> None:
+        while True:
+            beat()
+            await asyncio.sleep(0.02)
+
+    sup = Supervisor(sessions, report_every=0.05)
+    sup.add("router", part, interval=7)
+    await sup.start()
+    await asyncio.sleep(0.2)
+    await sup.stop()
+    async with sessions() as s:
+        [row] = await status.with_prefix(s, STATUS_PREFIX)
+    assert row.name == "part:router"
+    assert row.data["interval"] == 7 and row.data["last_beat"] and row.data["state"] == "stopped"
