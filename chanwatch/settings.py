@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     delivery_rate: float = Field(default=30.0, gt=0)
     delivery_per_chat_rate: float = Field(default=1.0, gt=0)
 
+    # Proof packs: the installation's Ed25519 key, the RFC 3161 authorities, archived media.
+    signing_key_path: Path = Path("data/keys/signing_key.pem")
+    tsa_urls: Annotated[tuple[str, ...], NoDecode] = ()
+    tsa_ca_certs: Annotated[tuple[Path, ...], NoDecode] = ()
+    media_dir: Path = Path("data/media")
+
     # Where the simulated Telegram listens (demo and scenario tests); empty means real Telegram.
     mtproto_simulator: str = ""
 
@@ -61,6 +67,21 @@ class Settings(BaseSettings):
             return tuple(int(v) for v in items)
         if isinstance(value, int):
             return (value,)
+        return value
+
+    @field_validator("tsa_urls", "tsa_ca_certs", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.replace(";", ",").split(",") if v.strip())
+        return value
+
+    @field_validator("tsa_urls")
+    @classmethod
+    def _check_tsa(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{url!r} is not an http(s) URL")
         return value
 
     @field_validator("database_url")

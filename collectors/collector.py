@@ -23,7 +23,7 @@ from telethon.tl import functions, types
 from collectors import convert
 from collectors.handles import HandleError, parse_handle
 from collectors.resolve import ResolveError, resolve
-from storage import changes, channels, status
+from storage import changes, channels, ledger, status
 from storage.db import SessionMaker, transaction
 from storage.models import Channel, Post, WatchRequest
 from storage.observations import PostSeen, Recorded
@@ -95,8 +95,11 @@ class Collector:
         *,
         notify: Callable[[], None] | None = None,
         gate: FloodGate | None = None,
+        account: str = "default",
     ) -> None:
         self.client = client
+        # Named in every observation-log record this collector writes.
+        self.account = account
         self.sessions = sessions
         self.config = config or CollectorConfig()
         self.gate = gate or FloodGate()
@@ -138,6 +141,9 @@ class Collector:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+
+    def _source(self, method: str) -> str:
+        return ledger.source_of(self.account, method)
 
     def wake(self) -> None:
         self._wake.set()
@@ -358,6 +364,7 @@ class Collector:
                 seen,
                 jump_pct=self.config.jump_pct,
                 jump_window=self.config.jump_window,
+                source=self._source("refresh"),
             )
         )
 
@@ -365,7 +372,9 @@ class Collector:
         self, channel_id: int, reason: str, detail: str | None, now: datetime
     ) -> Recorded:
         return await self._write(
-            lambda s: changes.observe_unavailable(s, channel_id, reason, detail, now)
+            lambda s: changes.observe_unavailable(
+                s, channel_id, reason, detail, now, source=self._source("refresh")
+            )
         )
 
     async def poll(self, channel_id: int) -> Recorded:
@@ -401,7 +410,9 @@ class Collector:
         schedules the next poll, in the same transaction."""
 
         async def work(s: AsyncSession) -> Recorded:
-            rec = await changes.observe_posts(s, ch.id, posts, announce=announce, cursor=top)
+            rec = await changes.observe_posts(
+                s, ch.id, posts, announce=announce, cursor=top, source=self._source("history")
+            )
             if last:
                 await self._reschedule(s, ch.id, found + rec.new_posts)
             return rec
@@ -489,14 +500,18 @@ class Collector:
 
             async def work(s: AsyncSession, seen=seen, metrics=metrics) -> Recorded:
                 await changes.observe_metrics(s, ch.id, metrics)
-                return await changes.observe_posts(s, ch.id, seen)
+                return await changes.observe_posts(s, ch.id, seen, source=self._source("reconcile"))
 
             out.extend(await self._write(work))
         if gone:
             out.extend(
                 await self._write(
                     lambda s: changes.observe_deleted(
-                        s, ch.id, gone, mass_at=self.config.mass_deletion
+                        s,
+                        ch.id,
+                        gone,
+                        mass_at=self.config.mass_deletion,
+                        source=self._source("reconcile"),
                     )
                 )
             )
@@ -577,7 +592,10 @@ class Collector:
             return
         self.last_update_at = utcnow()
         seen = convert.post_seen(message)
-        await self._guard(self._write(lambda s: changes.observe_posts(s, channel_id, [seen])))
+        source = self._source("live")
+        await self._guard(
+            self._write(lambda s: changes.observe_posts(s, channel_id, [seen], source=source))
+        )
 
     async def _on_deleted(self, event: events.MessageDeleted.Event) -> None:
         if event.chat_id is None:
@@ -590,7 +608,11 @@ class Collector:
         await self._guard(
             self._write(
                 lambda s: changes.observe_deleted(
-                    s, channel_id, ids, mass_at=self.config.mass_deletion
+                    s,
+                    channel_id,
+                    ids,
+                    mass_at=self.config.mass_deletion,
+                    source=self._source("live"),
                 )
             )
         )

@@ -46,7 +46,7 @@ async def test_migrations_match_models(kind: str, tmp_path: Path) -> None:
     async with dbs.database_url(kind, tmp_path, migrated=False) as url:
         engine = create_engine(url)
         await upgrade(engine)
-        assert await current_revision(engine) == "0001"
+        assert await current_revision(engine) == "0003"
 
         def diff(conn: object) -> list[object]:
             ctx = MigrationContext.configure(conn, opts={"compare_type": True})  # type: ignore[arg-type]
