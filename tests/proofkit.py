@@ -25,7 +25,9 @@ def png(width: int = 8, height: int = 8, rgb: tuple[int, int, int] = (200, 30, 3
     """A small real PNG (solid colour), made here."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
@@ -88,7 +90,9 @@ async def history(sessions: SessionMaker, media_dir: Path) -> int:
         for i in range(1, 6)
     ]
     posts.append(
-        PostSeen(message_id=6, date=T0 + timedelta(hours=6), text="photo to vanish", media_kind="photo")
+        PostSeen(
+            message_id=6, date=T0 + timedelta(hours=6), text="photo to vanish", media_kind="photo"
+        )
     )
     await transaction(sessions, lambda s: changes.observe_posts(s, cid, posts, source="t/acc/poll"))
     edited = PostSeen(
