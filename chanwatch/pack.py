@@ -28,9 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chanwatch import proofcheck
 from chanwatch.keys import Signer
 from chanwatch.packhtml import render_page
+from chanwatch.tsa import Timestamper
 from storage import channels, checkpoints, export, ledger
 from storage.db import SessionMaker, transaction
-from storage.models import Channel, LogRecord
+from storage.models import Channel, Checkpoint, LogRecord
 from storage.types import utcnow
 
 BOT_UPLOAD_LIMIT = 50 * 1024 * 1024
@@ -99,12 +100,17 @@ async def build(
     until: date | None = None,
     lang: str = "en",
     tsa_certs: Iterable[Path] = (),
+    timestamper: Timestamper | None = None,
 ) -> PackResult:
+    """Write the pack of channel `ref` to `out`; with a timestamper, its checkpoints are
+    timestamped first where the authorities answer (a pack is never held up by them)."""
     async with sessions() as s:
         channel = await channels.find(s, ref.strip())
     if channel is None:
         raise PackFailed(f"no channel {ref!r} in the database")
     await transaction(sessions, lambda s: checkpoints.seal(s, signer, today=True))
+    if timestamper is not None:
+        await timestamper.run_once()
 
     target = out.resolve()  # noqa: ASYNC240 - see the module's docstring
     try:
@@ -116,7 +122,16 @@ async def build(
     tmp = Path(tmp_name)
     try:
         result = await _write(
-            sessions, channel, signer, tmp, media_dir, since, until, lang, list(tsa_certs)
+            sessions,
+            channel,
+            signer,
+            tmp,
+            media_dir,
+            since,
+            until,
+            lang,
+            list(tsa_certs),
+            timestamper,
         )
         os.replace(tmp, target)
     except BaseException:
@@ -135,6 +150,7 @@ async def _write(
     until: date | None,
     lang: str,
     tsa_certs: list[Path],
+    timestamper: Timestamper | None,
 ) -> tuple[str, int, int]:
     files: dict[str, str] = {}
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -222,17 +238,25 @@ async def _write(
         }
         manifest_bytes = json.dumps(manifest, indent=1, ensure_ascii=False).encode()
         zf.writestr("manifest.json", manifest_bytes)
-        seal = await _seal(sessions, channel, signer, hashlib.sha256(manifest_bytes).hexdigest())
+        seal, cp_id = await _seal(
+            sessions, channel, signer, hashlib.sha256(manifest_bytes).hexdigest()
+        )
+        if timestamper is not None:
+            await timestamper.run_once()
+            async with sessions() as s:
+                cp = await s.get(Checkpoint, cp_id)
+                assert cp is not None
+                seal["checkpoint"] = checkpoints.as_json(cp)
         zf.writestr("seal.json", json.dumps(seal, indent=1).encode())
     return name, len(record_lines), len(media)
 
 
 async def _seal(
     sessions: SessionMaker, channel: Channel, signer: Signer, manifest_sha256: str
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], int]:
     """Log the manifest's hash and sign the day so far; the record with its proof."""
 
-    async def work(s: AsyncSession) -> dict[str, Any]:
+    async def work(s: AsyncSession) -> tuple[dict[str, Any], int]:
         body = {"channel_tg_id": channel.tg_id, "manifest_sha256": manifest_sha256}
         entry = ledger.Entry("pack", body, channel.id, f"pack:{channel.tg_id}")
         (seq,) = await ledger.append(s, [entry], ledger.source_of("export", "pack"))
@@ -242,11 +266,12 @@ async def _seal(
         cp = await checkpoints.covering(s, record.day)
         assert cp is not None
         tree = await checkpoints.day_tree(s, record.day, cp.last_seq)
-        return {
+        seal = {
             "record": record.record,
             "path": tree.path(seq),
             "checkpoint": checkpoints.as_json(cp),
         }
+        return seal, cp.id
 
     return await transaction(sessions, work)
 

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 
 from chanwatch import cli, proofcheck
 from chanwatch.keys import load_or_create
+from chanwatch.pack import build as pack_build
 from storage import changes, checkpoints, ledger
 from storage.db import SessionMaker, create_engine, session_factory, transaction
 from storage.models import Checkpoint, LogRecord
@@ -347,3 +348,80 @@ async def test_finished_days_are_sealed_and_interim_ones_finalised(
         first = (await ledger.records(s))[0]
         genesis_link = proofcheck.chain_next(bytes(32), bytes.fromhex(first.record_hash))
         assert genesis_link.hex() == first.chain_hash
+
+
+# --- RFC 3161 against OpenSSL's TSA ------------------------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_openssl_tsa_timestamps_checkpoints_and_a_down_tsa_is_retried(
+    sessions: SessionMaker, tmp_path: Path
+) -> None:
+    from chanwatch.tsa import Timestamper
+    from tests import tsa_openssl
+
+    tsa_dir = tmp_path / "tsa"
+    tsa_openssl.make_tsa(tsa_dir)
+    media = tmp_path / "media"
+    await proofkit.history(sessions, media)
+    signer = proofkit.signer(tmp_path)
+    await transaction(sessions, lambda s: checkpoints.seal(s, signer, today=True))
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/tsa"
+    stamper = Timestamper(sessions, [url], backoff=proofkit.timedelta(seconds=30))
+    assert await stamper.run_once() == 0  # nobody listens: untimestamped, retried later
+    async with sessions() as s:
+        (cp,) = list(await s.scalars(select(Checkpoint)))
+    assert cp.tsa_tokens == [] and "unreachable" in (cp.tsa_error or "")
+    assert cp.tsa_next_at is not None and cp.tsa_next_at > cp.created_at
+    assert await stamper.run_once() == 0  # not due yet
+
+    async with tsa_openssl.serve_tsa(tsa_dir, port):
+        later = cp.tsa_next_at + proofkit.timedelta(seconds=1)
+        assert await stamper.run_once(now=later) == 1
+        async with sessions() as s:
+            cp2 = await s.get(Checkpoint, cp.id)
+        assert cp2 is not None and cp2.tsa_error is None and cp2.tsa_next_at is None
+        assert len(cp2.tsa_tokens) == 1 and cp2.tsa_tokens[0]["url"] == url
+
+        result = await pack_build(
+            sessions, "@putdomoi", signer, tmp_path / "p.zip", media_dir=media,
+            timestamper=stamper,
+        )  # fmt: skip
+    ca = tsa_dir / "ca.pem"
+    report = proofcheck.verify(result.path, [ca])
+    assert report.ok, report.problems
+    assert report.summary["timestamp_tokens_verified"] >= 2  # the day's and the seal's
+    assert report.summary["checkpoints_untimestamped"] == 0
+
+    # OpenSSL itself agrees the token covers statement ‖ signature.
+    files = _files(result.path)
+    cps = json.loads(files["checkpoints.json"])
+    (tmp_path / "msg").write_bytes(proofcheck.tsa_message(cps[0]["statement"], cps[0]["signature"]))
+    (tmp_path / "tok.tsr").write_bytes(proofcheck._b64(cps[0]["tsa_tokens"][0]["token"]))
+    check = subprocess.run(
+        ["openssl", "ts", "-verify", "-data", "msg", "-in", "tok.tsr", "-CAfile", str(ca),
+         "-untrusted", str(tsa_dir / "tsa.pem")],
+        cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert "Verification: OK" in check.stdout, check.stdout + check.stderr
+
+    # A token from another checkpoint's root, moved onto this one, is caught.
+    seal = json.loads(files["seal.json"])
+    cps[0]["tsa_tokens"] = seal["checkpoint"]["tsa_tokens"]
+    moved = _write(result.path, {**files, "checkpoints.json": json.dumps(cps).encode()})
+    problems = proofcheck.verify(moved, [ca]).problems
+    assert any("timestamp token from" in p and "timestamps another message" in p for p in problems)
+    # A CA that did not issue the TSA's certificate is refused.
+    other_ca = tmp_path / "other"
+    tsa_openssl.make_tsa(other_ca)
+    problems = proofcheck.verify(result.path, [other_ca / "ca.pem"]).problems
+    assert any("TSA signature does not verify" in p for p in problems), problems
