@@ -54,6 +54,7 @@ MODERATOR_COMMANDS = (
     "watched",
     "status",
     "events",
+    "pack",
     "mod",
     "ban",
     "unban",

@@ -11,12 +11,14 @@ import asyncio
 import html
 import inspect
 import logging
+import tempfile
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 from aiogram import Bot, Router
 from aiogram.filters import Command, CommandObject
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, FSInputFile, InlineKeyboardMarkup, Message
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,6 +52,9 @@ from bot.keyboards import (
 from bot.render import ChannelRef, EventView, render_event
 from bot.routing import text_parts
 from bot.textsplit import truncate, visible_text
+from chanwatch.keys import Signer, pretty
+from chanwatch.pack import BOT_UPLOAD_LIMIT
+from chanwatch.pack import build as build_pack
 from chanwatch.settings import Settings
 from collectors.handles import HandleError
 from storage import audit, channels, events, outbox, status, subscribers
@@ -286,7 +291,12 @@ async def watched(
 
 
 async def status_command(
-    message: Message, sessions: SessionMaker, settings: Settings, t: Translator, lang: str
+    message: Message,
+    sessions: SessionMaker,
+    settings: Settings,
+    t: Translator,
+    lang: str,
+    signer: Signer | None = None,
 ) -> None:
     now = utcnow()
     async with sessions() as s:
@@ -362,6 +372,8 @@ async def status_command(
     lines.append(
         t.get(lang, "status-counts", channels=n_channels or 0, subscribers=n_subscribers or 0)
     )
+    if signer is not None:
+        lines.append(t.get(lang, "status-key", fingerprint=esc(pretty(signer.fingerprint))))
     await send_lines(message, lines)
 
 
@@ -417,6 +429,60 @@ async def events_command(
             )
         )
     await send_lines(message, lines)
+
+
+# --------------------------------------------------------------------------- proof packs
+
+
+async def pack_command(
+    message: Message,
+    command: CommandObject,
+    sessions: SessionMaker,
+    settings: Settings,
+    t: Translator,
+    lang: str,
+    signer: Signer | None = None,
+) -> None:
+    raw, _ = split_args(command.args)
+    if not raw or signer is None:
+        await send(message, t.get(lang, "pack-usage"))
+        return
+    try:
+        handle = parse_channel(raw)
+    except HandleError as err:
+        await send(message, handle_error_text(t, lang, err, raw))
+        return
+    async with sessions() as s:
+        ch = await find_channel(s, handle)
+    if ch is None:
+        await send(message, t.get(lang, "channel-unknown", channel=echo(raw)))
+        return
+    name = ch.username or str(ch.tg_id)
+    with tempfile.TemporaryDirectory(prefix="chanwatch-pack-") as folder:
+        result = await build_pack(
+            sessions,
+            str(ch.tg_id),
+            signer,
+            Path(folder) / f"{name}.zip",
+            media_dir=settings.media_dir,
+            lang=lang if lang in ("en", "ru") else "en",
+            tsa_certs=settings.tsa_ca_certs,
+        )
+        if result.size >= BOT_UPLOAD_LIMIT:
+            await send(
+                message,
+                t.get(
+                    lang,
+                    "pack-too-big",
+                    size=round(result.size / 1024 / 1024),
+                    command=esc(f"chanwatch export @{name} --format pack -o {name}.zip"),
+                ),
+            )
+            return
+        await message.answer_document(
+            FSInputFile(result.path, filename=f"{name}.zip"),
+            caption=t.get(lang, "pack-caption", records=result.records, media=result.media_files),
+        )
 
 
 # --------------------------------------------------------------------------- moderators and bans
@@ -696,6 +762,7 @@ def get_router() -> Router:
     router.message.register(watched, Command("watched", ignore_case=True))
     router.message.register(status_command, Command("status", ignore_case=True))
     router.message.register(events_command, Command("events", ignore_case=True))
+    router.message.register(pack_command, Command("pack", ignore_case=True))
     router.message.register(mod_command, Command("mod", ignore_case=True))
     router.message.register(ban_command, Command("ban", ignore_case=True))
     router.message.register(unban_command, Command("unban", ignore_case=True))
