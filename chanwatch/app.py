@@ -11,7 +11,7 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -25,14 +25,18 @@ from bot.dispatcher import build_dispatcher, set_commands
 from bot.filters import moderator_chat_ids
 from bot.i18n import Translator
 from bot.routing import EventRouter
+from chanwatch.keys import Signer, load_or_create
 from chanwatch.secrets import setup_logging
 from chanwatch.settings import Settings
 from chanwatch.telegram import build_bot, build_client
+from chanwatch.tsa import Timestamper
 from collectors.collector import Collector, CollectorConfig
-from storage.db import SessionMaker, create_engine, ensure_sqlite_dir, session_factory
+from storage import checkpoints
+from storage.db import SessionMaker, create_engine, ensure_sqlite_dir, session_factory, transaction
 from storage.migrate import upgrade
 
 log = logging.getLogger(__name__)
+CHECKPOINT_MINUTES = 10
 
 
 class NotLoggedIn(Exception):
@@ -53,6 +57,8 @@ class App:
     digests: DigestService
     scheduler: AsyncIOScheduler
     dispatcher: Dispatcher
+    signer: Signer
+    timestamper: Timestamper
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
@@ -80,6 +86,9 @@ async def build_app(
     engine = create_engine(settings.database_url)
     await upgrade(engine)
     sessions = session_factory(engine)
+    # Made at first start: every checkpoint of this installation is signed with it.
+    signer = load_or_create(settings.signing_key_path)
+    timestamper = Timestamper(sessions, settings.tsa_urls)
     translator = Translator.load()
     if bot is None:
         assert settings.bot_token is not None
@@ -89,7 +98,13 @@ async def build_app(
         bot, sessions, rate=settings.delivery_rate, per_chat=settings.delivery_per_chat_rate
     )
     router = EventRouter(sessions, translator, notify=sender.wake)
-    collector = Collector(client, sessions, collector_config(settings), notify=router.wake)
+    collector = Collector(
+        client,
+        sessions,
+        collector_config(settings),
+        notify=router.wake,
+        account=settings.telethon_session.stem,
+    )
     digests = DigestService(sessions, translator, settings, wake_sender=sender.wake)
     scheduler = AsyncIOScheduler(timezone=settings.tz)
     dispatcher = build_dispatcher(
@@ -98,6 +113,7 @@ async def build_app(
         settings=settings,
         wake_sender=sender.wake,
         digests=digests,
+        signer=signer,
     )
     return App(
         settings,
@@ -112,6 +128,8 @@ async def build_app(
         digests,
         scheduler,
         dispatcher,
+        signer,
+        timestamper,
     )
 
 
@@ -121,6 +139,17 @@ async def start(app: App) -> None:
     await app.sender.start()
     await app.collector.start()
     app.digests.schedule(app.scheduler)
+    # Checkpoints and their timestamps run beside collection and never hold it up.
+    app.scheduler.add_job(
+        _checkpoints,
+        "interval",
+        args=[app],
+        minutes=CHECKPOINT_MINUTES,
+        next_run_time=datetime.now(app.settings.tz),
+        id="checkpoints",
+        max_instances=1,
+        coalesce=True,
+    )
     app.scheduler.start()
     app.tasks.append(asyncio.create_task(_catch_up_digests(app), name="digest-catch-up"))
     app.tasks.append(asyncio.create_task(_commands(app), name="commands"))
@@ -130,6 +159,15 @@ async def start(app: App) -> None:
             name="polling",
         )
     )
+
+
+async def _checkpoints(app: App) -> None:
+    """Sign every finished UTC day, then ask the TSAs for the tokens still missing."""
+    try:
+        await transaction(app.sessions, lambda s: checkpoints.seal(s, app.signer))
+        await app.timestamper.run_once()
+    except Exception:  # the next run tries again; collection goes on meanwhile
+        log.exception("checkpoint job failed")
 
 
 async def _catch_up_digests(app: App) -> None:

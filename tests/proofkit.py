@@ -21,7 +21,7 @@ T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 HOSTILE = '<script>alert("x")</script><img src="http://evil.example/x.png">'
 
 
-def png(width: int = 8, height: int = 8, rgb: tuple[int, int, int] = (200, 30, 30)) -> bytes:
+def png(width: int = 160, height: int = 100, rgb: tuple[int, int, int] = (200, 30, 30)) -> bytes:
     """A small real PNG (solid colour), made here."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:

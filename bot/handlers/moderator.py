@@ -373,7 +373,9 @@ async def status_command(
         t.get(lang, "status-counts", channels=n_channels or 0, subscribers=n_subscribers or 0)
     )
     if signer is not None:
-        lines.append(t.get(lang, "status-key", fingerprint=esc(pretty(signer.fingerprint))))
+        lines.append(
+            t.get(lang, "status-key", fingerprint=f"<code>{esc(pretty(signer.fingerprint))}</code>")
+        )
     await send_lines(message, lines)
 
 
@@ -469,13 +471,14 @@ async def pack_command(
             tsa_certs=settings.tsa_ca_certs,
         )
         if result.size >= BOT_UPLOAD_LIMIT:
+            cli = f"chanwatch export @{name} --format pack -o {name}.zip"
             await send(
                 message,
                 t.get(
                     lang,
                     "pack-too-big",
                     size=round(result.size / 1024 / 1024),
-                    command=esc(f"chanwatch export @{name} --format pack -o {name}.zip"),
+                    command=f"<code>{esc(cli)}</code>",
                 ),
             )
             return

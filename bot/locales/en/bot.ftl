@@ -325,7 +325,7 @@ digest-run-done = { $count ->
 }
 
 cmd-pack = Moderators: a channel's proof pack (ZIP)
-status-key = Signing key: <code>{ $fingerprint }</code>
+status-key = Signing key: { $fingerprint }
 pack-usage = Send /pack @name for the channel's proof pack: its observations, signed and verifiable offline.
 pack-caption = Proof pack: { $records } records, { $media } media files. Check it with: python verify.py
-pack-too-big = The pack is { $size } MB, above the bot's 50 MB upload limit. Make it on the server: <code>{ $command }</code>
+pack-too-big = The pack is { $size } MB, above the bot's 50 MB upload limit. Make it on the server: { $command }

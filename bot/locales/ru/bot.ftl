@@ -328,7 +328,7 @@ digest-run-done = { $count ->
 }
 
 cmd-pack = Модераторы: пакет доказательств канала (ZIP)
-status-key = Ключ подписи: <code>{ $fingerprint }</code>
+status-key = Ключ подписи: { $fingerprint }
 pack-usage = Отправьте /pack @name, чтобы получить пакет доказательств канала: его наблюдения, подписанные и проверяемые без сети.
 pack-caption = Пакет доказательств: записей { $records }, медиафайлов { $media }. Проверка: python verify.py
-pack-too-big = Пакет весит { $size } МБ, больше лимита бота в 50 МБ. Соберите его на сервере: <code>{ $command }</code>
+pack-too-big = Пакет весит { $size } МБ, больше лимита бота в 50 МБ. Соберите его на сервере: { $command }
