@@ -16,6 +16,7 @@ BENCHMARKS = {
     "latency": "bench.latency",
     "collector": "bench.collector",
     "digest": "bench.digest",
+    "archive": "bench.archive",
 }
 
 

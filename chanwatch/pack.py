@@ -167,7 +167,7 @@ async def _write(
                 cp = await checkpoints.covering(s, day)
                 if cp is None:
                     continue
-                tree = await checkpoints.day_tree(s, day, cp.last_seq)
+                tree = await checkpoints.day_tree(s, cp.first_seq, cp.last_seq)
                 cps.append(checkpoints.as_json(cp))
                 ours = {r.seq for r in mine if r.day == day and r.seq <= cp.last_seq}
                 for i, row in enumerate(tree.rows):
@@ -265,7 +265,7 @@ async def _seal(
         await checkpoints.seal(s, signer, today=True)
         cp = await checkpoints.covering(s, record.day)
         assert cp is not None
-        tree = await checkpoints.day_tree(s, record.day, cp.last_seq)
+        tree = await checkpoints.day_tree(s, cp.first_seq, cp.last_seq)
         seal = {
             "record": record.record,
             "path": tree.path(seq),

@@ -16,7 +16,8 @@ from typing import Any
 
 from bot.worddiff import word_diff
 
-INLINE_LIMIT = 5 * 1024 * 1024
+INLINE_LIMIT = 5 * 1024 * 1024  # per image
+INLINE_BUDGET = 40 * 1024 * 1024  # per page: beyond it images are linked, the page stays light
 
 TEXT = {
     "en": {
@@ -180,12 +181,16 @@ def _chart(states: Sequence[tuple[str, dict[str, Any]]]) -> str:
     )
 
 
-def _media_html(m: dict[str, Any], media: Mapping[str, Path], t: Mapping[str, str]) -> str:
+def _media_html(
+    m: dict[str, Any], media: Mapping[str, Path], t: Mapping[str, str], budget: list[int]
+) -> str:
     digest = str(m.get("sha256", ""))
     mime = str(m.get("mime_type") or "application/octet-stream")
     path = media.get(digest)
     rel = f"media/{digest[0:2]}/{digest[2:4]}/{digest}"
-    if path is not None and mime.startswith("image/") and path.stat().st_size <= INLINE_LIMIT:
+    size = path.stat().st_size if path is not None else 0
+    if path is not None and mime.startswith("image/") and size <= min(INLINE_LIMIT, budget[0]):
+        budget[0] -= size
         data = base64.b64encode(path.read_bytes()).decode()
         return f'<img class="media" alt="{e(t["media"])}" src="data:{e(mime)};base64,{data}">'
     label = f"{t['media']} {e(mime)} {e(m.get('size'))} B"
@@ -227,6 +232,7 @@ def render_page(
         f'<div class="meta">{e(t["key"])}: {e(fingerprint)} · {e(t["verify"])}</div></header>',
         "<main>",
     ]
+    budget = [INLINE_BUDGET]
     chart = _chart(states)
     if chart:
         out += [f"<h2>{e(t['subscribers'])}</h2>", chart]
@@ -257,7 +263,7 @@ def render_page(
             )
             before = text
         for h, m in p["media"]:
-            parts.append(_media_html(m, media, t) + _hash(h, t))
+            parts.append(_media_html(m, media, t, budget) + _hash(h, t))
         parts.append("</article>")
         out.append("".join(parts))
     out.append("</main></body></html>")

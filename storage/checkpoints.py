@@ -42,11 +42,12 @@ class DayTree:
         return [h.hex() for h in merkle.audit_path(self.levels, seq - self.first_seq)]
 
 
-async def day_tree(session: AsyncSession, day: str, last_seq: int) -> DayTree:
+async def day_tree(session: AsyncSession, first_seq: int, last_seq: int) -> DayTree:
+    """The records first_seq..last_seq (one day's, or its start) as a tree."""
     rows = list(
         await session.scalars(
             select(LogRecord)
-            .where(LogRecord.day == day, LogRecord.seq <= last_seq)
+            .where(LogRecord.seq >= first_seq, LogRecord.seq <= last_seq)
             .order_by(LogRecord.seq)
         )
     )
@@ -66,9 +67,14 @@ async def seal(
     now = now or utcnow()
     current = day_of(now)
     made = []
+    # Days before the last final checkpoint are sealed for good: look only after it.
+    sealed = await session.scalar(
+        select(func.max(Checkpoint.last_seq)).where(Checkpoint.final.is_(True))
+    )
     spans = (
         await session.execute(
             select(LogRecord.day, func.min(LogRecord.seq), func.max(LogRecord.seq), func.count())
+            .where(LogRecord.seq > (sealed or 0))
             .group_by(LogRecord.day)
             .order_by(LogRecord.day)
         )
@@ -83,7 +89,7 @@ async def seal(
             if day < current and not existing.final:
                 existing.final = True
             continue
-        tree = await day_tree(session, day, last)
+        tree = await day_tree(session, first, last)
         if len(tree.rows) != count or tree.rows[-1].seq - first + 1 != count:
             raise RuntimeError(f"the log of {day} has gaps: seq {first}-{last}, {count} rows")
         statement = canonical(

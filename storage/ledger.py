@@ -34,25 +34,34 @@ from storage.types import utcnow
 LOCK_KEY = 7412  # pg_advisory_xact_lock key of the chain (7411 is the migration lock)
 DEFAULT_SOURCE = "chanwatch/default/unknown"
 FORMAT = 1
+LOG = LogRecord.__table__
+
+
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_NESTED = (dict, list, tuple, float)
 
 
 def canonical(value: Any) -> bytes:
     """The canonical bytes of a record (floats are refused: their text is not canonical)."""
     _check(value)
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(value).encode()
 
 
 def _check(value: Any) -> None:
-    if isinstance(value, float):
+    # Records are flat but for a few lists; only nested values and floats need a look.
+    kind = type(value)
+    if kind is float:
         raise TypeError("floats have no canonical form in the log; store integers or text")
-    if isinstance(value, dict):
+    if kind is dict:
         for k, v in value.items():
-            if not isinstance(k, str):
+            if type(k) is not str:
                 raise TypeError("record keys must be strings")
-            _check(v)
-    elif isinstance(value, list | tuple):
+            if type(v) in _NESTED:
+                _check(v)
+    elif kind is list or kind is tuple:
         for v in value:
-            _check(v)
+            if type(v) in _NESTED:
+                _check(v)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -82,10 +91,10 @@ class Entry:
 async def _head(session: AsyncSession) -> tuple[int, bytes]:
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         await session.execute(text(f"SELECT pg_advisory_xact_lock({LOCK_KEY})"))
+    # Core statements on the table: the log is on every write path, ORM overhead shows.
+    t = LOG.c
     last = (
-        await session.execute(
-            select(LogRecord.seq, LogRecord.chain_hash).order_by(LogRecord.seq.desc()).limit(1)
-        )
+        await session.execute(select(t.seq, t.chain_hash).order_by(t.seq.desc()).limit(1))
     ).first()
     if last is None:
         return 0, GENESIS
@@ -106,7 +115,7 @@ async def append(session: AsyncSession, entries: Iterable[Entry], source: str) -
     wanted = {f"{day}:{e.subject}" for e in todo if e.seen}
     if wanted:
         taken = set(
-            await session.scalars(select(LogRecord.seen_key).where(LogRecord.seen_key.in_(wanted)))
+            await session.scalars(select(LOG.c.seen_key).where(LOG.c.seen_key.in_(wanted)))
         )
         todo = [e for e in todo if not (e.seen and f"{day}:{e.subject}" in taken)]
     rows = []
@@ -139,7 +148,7 @@ async def append(session: AsyncSession, entries: Iterable[Entry], source: str) -
             }
         )
     if rows:
-        await session.execute(insert(LogRecord), rows)
+        await session.execute(insert(LOG), rows)
     return [r["seq"] for r in rows]
 
 

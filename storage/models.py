@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -342,20 +343,29 @@ class LogRecord(Base):
     """One observation in the append-only, hash-chained log (see storage.ledger)."""
 
     __tablename__ = "observation_log"
+    # Few indexes: every write path appends here. Days are found by seq ranges (a record's
+    # day follows its seq), and only "still seen" rows carry a seen_key.
     __table_args__ = (
         Index("ix_observation_log_channel_seq", "channel_id", "seq"),
-        Index("ix_observation_log_day", "day"),
+        Index(
+            "uq_observation_log_seen_key",
+            "seen_key",
+            unique=True,
+            sqlite_where=text("seen_key IS NOT NULL"),
+            postgresql_where=text("seen_key IS NOT NULL"),
+        ),
     )
 
-    # Assigned by the appender under the chain lock, never by the database.
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # Assigned by the appender under the chain lock, never by the database (on SQLite it
+    # is the rowid, so the table needs no separate key index).
+    seq: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=False)
     observed_at: Mapped[datetime]
     day: Mapped[str] = mapped_column(String(10))
     channel_id: Mapped[int | None] = mapped_column(ForeignKey("channels.id"))
     type: Mapped[str] = mapped_column(String(32))
     subject: Mapped[str] = mapped_column(String(128), default="")
     # "<day>:<subject>" for a "still seen" record, so there is at most one a day.
-    seen_key: Mapped[str | None] = mapped_column(String(160), unique=True)
+    seen_key: Mapped[str | None] = mapped_column(String(160))
     source: Mapped[str] = mapped_column(String(255))
     record: Mapped[str] = mapped_column(Text)
     record_hash: Mapped[str] = mapped_column(String(64))

@@ -19,7 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table('observation_log',
-    sa.Column('seq', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
     sa.Column('observed_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('day', sa.String(length=10), nullable=False),
     sa.Column('channel_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
@@ -31,12 +31,11 @@ def upgrade() -> None:
     sa.Column('record_hash', sa.String(length=64), nullable=False),
     sa.Column('chain_hash', sa.String(length=64), nullable=False),
     sa.ForeignKeyConstraint(['channel_id'], ['channels.id'], name=op.f('fk_observation_log_channel_id_channels')),
-    sa.PrimaryKeyConstraint('seq', name=op.f('pk_observation_log')),
-    sa.UniqueConstraint('seen_key', name=op.f('uq_observation_log_seen_key'))
+    sa.PrimaryKeyConstraint('seq', name=op.f('pk_observation_log'))
     )
     with op.batch_alter_table('observation_log', schema=None) as batch_op:
         batch_op.create_index('ix_observation_log_channel_seq', ['channel_id', 'seq'], unique=False)
-        batch_op.create_index('ix_observation_log_day', ['day'], unique=False)
+        batch_op.create_index('uq_observation_log_seen_key', ['seen_key'], unique=True, sqlite_where=sa.text('seen_key IS NOT NULL'), postgresql_where=sa.text('seen_key IS NOT NULL'))
 
     op.create_table('checkpoints',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -69,6 +68,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_checkpoints_day'))
     op.drop_table('checkpoints')
     with op.batch_alter_table('observation_log', schema=None) as batch_op:
-        batch_op.drop_index('ix_observation_log_day')
+        batch_op.drop_index('uq_observation_log_seen_key')
         batch_op.drop_index('ix_observation_log_channel_seq')
     op.drop_table('observation_log')
