@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -80,6 +81,7 @@ async def build_app(
     *,
     client: TelegramClient | None = None,
     bot: Bot | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> App:
     """Every long-lived object, wired; the database is migrated first."""
     ensure_sqlite_dir(settings.database_url)
@@ -104,6 +106,7 @@ async def build_app(
         collector_config(settings),
         notify=router.wake,
         account=settings.telethon_session.stem,
+        clock=clock,
     )
     digests = DigestService(sessions, translator, settings, wake_sender=sender.wake)
     scheduler = AsyncIOScheduler(timezone=settings.tz)

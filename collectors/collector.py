@@ -96,10 +96,13 @@ class Collector:
         notify: Callable[[], None] | None = None,
         gate: FloodGate | None = None,
         account: str = "default",
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.client = client
         # Named in every observation-log record this collector writes.
         self.account = account
+        # When a channel's record was seen; the demo's week runs on its world's clock.
+        self.clock = clock or utcnow
         self.sessions = sessions
         self.config = config or CollectorConfig()
         self.gate = gate or FloodGate()
@@ -339,7 +342,7 @@ class Collector:
         ch = await self._channel(channel_id)
         self._refresh_now.discard(channel_id)
         input_channel = types.InputChannel(ch.tg_id, ch.access_hash or 0)
-        now = utcnow()
+        now = self.clock()
         try:
             result = await self._call(
                 CHANNELS, self.client(functions.channels.GetChannelsRequest([input_channel]))

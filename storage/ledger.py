@@ -114,9 +114,7 @@ async def append(session: AsyncSession, entries: Iterable[Entry], source: str) -
     day = day_of(now)
     wanted = {f"{day}:{e.subject}" for e in todo if e.seen}
     if wanted:
-        taken = set(
-            await session.scalars(select(LOG.c.seen_key).where(LOG.c.seen_key.in_(wanted)))
-        )
+        taken = set(await session.scalars(select(LOG.c.seen_key).where(LOG.c.seen_key.in_(wanted))))
         todo = [e for e in todo if not (e.seen and f"{day}:{e.subject}" in taken)]
     rows = []
     for e in todo:

@@ -21,7 +21,7 @@ def test_demo_shows_each_person_what_they_receive_and_leaves_the_archive(tmp_pat
         "Пост удалён",
         "Сбор подписей за ротацию мобилизованных.",  # the archived text of the deleted post
         "как FAKE",
-        "на iOS",
+        "на всех платформах",
         "Канал переименован",
         "48 000 → 62 400",
         "[chart",
