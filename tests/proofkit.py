@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import struct
-import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,27 +14,11 @@ from storage import changes, channels, ledger
 from storage.db import SessionMaker, transaction
 from storage.models import Channel
 from storage.observations import ChannelSeen, PostSeen, RestrictionSeen
+from tests.test_sim_botapi import png_bytes
+from tests.test_storage import _seen
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 HOSTILE = '<script>alert("x")</script><img src="http://evil.example/x.png">'
-
-
-def png(width: int = 160, height: int = 100, rgb: tuple[int, int, int] = (200, 30, 30)) -> bytes:
-    """A small real PNG (solid colour), made here."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
 
 
 def store_media(media_dir: Path, data: bytes) -> str:
@@ -49,23 +31,7 @@ def store_media(media_dir: Path, data: bytes) -> str:
 
 
 def seen_channel(at: datetime, **kw: object) -> ChannelSeen:
-    base: dict[str, object] = dict(
-        tg_id=1001,
-        observed_at=at,
-        title="Путь домой",
-        username="putdomoi",
-        username_known=True,
-        about="about",
-        photo_id=1,
-        participants=1000,
-        fake=False,
-        scam=False,
-        verified=False,
-        restricted=False,
-        restrictions=(),
-    )
-    base.update(kw)
-    return ChannelSeen(**base)  # type: ignore[arg-type]
+    return _seen(observed_at=at, about="about", photo_id=1, **kw)
 
 
 async def history(sessions: SessionMaker, media_dir: Path) -> int:
@@ -129,3 +95,8 @@ async def make_pack(
     return await build(
         sessions, "@putdomoi", signer(tmp), tmp / "putdomoi.zip", media_dir=media_dir, lang=lang
     )
+
+
+def png() -> bytes:
+    """A real PNG, big enough to see in a screenshot."""
+    return png_bytes(160, 100)

@@ -382,6 +382,22 @@ async def status_command(
 # --------------------------------------------------------------------------- events
 
 
+async def _known_channel(
+    message: Message, sessions: SessionMaker, t: Translator, lang: str, raw: str
+) -> Channel | None:
+    """The archived channel an argument names, or None after telling the moderator why not."""
+    try:
+        handle = parse_channel(raw)
+    except HandleError as err:
+        await send(message, handle_error_text(t, lang, err, raw))
+        return None
+    async with sessions() as s:
+        ch = await find_channel(s, handle)
+    if ch is None:
+        await send(message, t.get(lang, "channel-unknown", channel=echo(raw)))
+    return ch
+
+
 async def events_command(
     message: Message,
     command: CommandObject,
@@ -401,17 +417,11 @@ async def events_command(
             await send(message, t.get(lang, "events-usage", max=EVENTS_MAX))
             return
         count = int(number)
-    try:
-        handle = parse_channel(raw)
-    except HandleError as err:
-        await send(message, handle_error_text(t, lang, err, raw))
+    ch = await _known_channel(message, sessions, t, lang, raw)
+    if ch is None:
         return
     async with sessions() as s:
-        ch = await find_channel(s, handle)
-        rows = list(await events.recent(s, ch.id, count)) if ch else []
-    if ch is None:
-        await send(message, t.get(lang, "channel-unknown", channel=echo(raw)))
-        return
+        rows = list(await events.recent(s, ch.id, count))
     if not rows:
         await send(message, t.get(lang, "events-none", channel=link(ch)))
         return
@@ -449,15 +459,8 @@ async def pack_command(
     if not raw or signer is None:
         await send(message, t.get(lang, "pack-usage"))
         return
-    try:
-        handle = parse_channel(raw)
-    except HandleError as err:
-        await send(message, handle_error_text(t, lang, err, raw))
-        return
-    async with sessions() as s:
-        ch = await find_channel(s, handle)
+    ch = await _known_channel(message, sessions, t, lang, raw)
     if ch is None:
-        await send(message, t.get(lang, "channel-unknown", channel=echo(raw)))
         return
     name = ch.username or str(ch.tg_id)
     with tempfile.TemporaryDirectory(prefix="chanwatch-pack-") as folder:
