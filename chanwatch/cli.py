@@ -236,15 +236,17 @@ def _signer(settings: Settings) -> Any:
 
 async def _export_pack(args: argparse.Namespace, settings: Settings) -> int:
     from chanwatch.pack import PackFailed, build
+    from chanwatch.tsa import Timestamper
     from storage.db import session_factory
 
     if args.output is None:
         raise CliError("a pack is a ZIP file: give it a name with -o NAME.zip")
     signer = _signer(settings)
     engine = await _engine(settings)
+    sessions = session_factory(engine)
     try:
         result = await build(
-            session_factory(engine),
+            sessions,
             args.channel,
             signer,
             args.output,
@@ -253,6 +255,8 @@ async def _export_pack(args: argparse.Namespace, settings: Settings) -> int:
             until=args.until,
             lang=args.lang,
             tsa_certs=settings.tsa_ca_certs,
+            # Where TSAs are configured the pack's checkpoints are timestamped first.
+            timestamper=Timestamper(sessions, settings.tsa_urls) if settings.tsa_urls else None,
         )
     except PackFailed as exc:
         raise CliError(str(exc)) from None

@@ -138,7 +138,15 @@ def _timeline(states: Sequence[tuple[str, dict[str, Any]]], t: Mapping[str, str]
             if st.get("photo_id") != prev.get("photo_id"):
                 what.append(t["photo"])
             old, new = set(prev.get("labels", [])), set(st.get("labels", []))
-            what += [f"{t['label_added']} {_label(x)}" for x in sorted(new - old)]
+            texts = {
+                f"restricted:{r.get('platform')}:{r.get('reason')}": r.get("text")
+                for r in st.get("restrictions", [])
+            }
+            what += [
+                f"{t['label_added']} {_label(x)}"
+                + (f" <q>{e(texts[x])}</q>" if texts.get(x) else "")
+                for x in sorted(new - old)
+            ]
             what += [f"{t['label_removed']} {_label(x)}" for x in sorted(old - new)]
             if st.get("reachable") != prev.get("reachable"):
                 what.append(

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chanwatch.proofcheck import GENESIS, leaf_hash
 from storage import merkle
-from storage.ledger import canonical, day_of
+from storage.ledger import canonical, day_of, lock
 from storage.models import Checkpoint, LogRecord
 from storage.types import utcnow
 
@@ -67,6 +67,7 @@ async def seal(
     now = now or utcnow()
     current = day_of(now)
     made = []
+    await lock(session)  # one sealer at a time, and no append while the days are read
     # Days before the last final checkpoint are sealed for good: look only after it.
     sealed = await session.scalar(
         select(func.max(Checkpoint.last_seq)).where(Checkpoint.final.is_(True))

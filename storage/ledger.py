@@ -88,9 +88,18 @@ class Entry:
     seen: bool = False
 
 
-async def _head(session: AsyncSession) -> tuple[int, bytes]:
+async def lock(session: AsyncSession) -> None:
+    """Take the chain's lock until commit (PostgreSQL; SQLite writers are serialized).
+
+    It must be its own statement: a READ COMMITTED statement's snapshot is taken when it
+    starts, so a read in the same statement could miss the head committed while it waited.
+    """
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         await session.execute(text(f"SELECT pg_advisory_xact_lock({LOCK_KEY})"))
+
+
+async def _head(session: AsyncSession) -> tuple[int, bytes]:
+    await lock(session)
     # Core statements on the table: the log is on every write path, ORM overhead shows.
     t = LOG.c
     last = (
