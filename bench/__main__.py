@@ -17,6 +17,7 @@ BENCHMARKS = {
     "collector": "bench.collector",
     "digest": "bench.digest",
     "media": "bench.media",
+    "archive": "bench.archive",
 }
 
 

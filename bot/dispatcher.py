@@ -8,6 +8,7 @@ here is created at import time. Handlers receive, as workflow data:
 * ``settings`` — :class:`chanwatch.settings.Settings`
 * ``wake_sender`` — called after something was put in the outbox
 * ``digests`` — the digest service, or None when it is not running
+* ``signer`` — the installation's signing key (proof packs), or None
 
 and, from the middlewares, ``subscriber`` (the chat's row or None) and ``lang``.
 """
@@ -40,6 +41,7 @@ def build_dispatcher(
     settings: Settings,
     wake_sender: Callable[[], None],
     digests: object | None = None,
+    signer: object | None = None,
     throttle_rate: float = 1.0,
     throttle_burst: int = 5,
 ) -> Dispatcher:
@@ -56,6 +58,7 @@ def build_dispatcher(
         wake_sender=wake_sender,
         digests=digests,
         once=PressOnce(),
+        signer=signer,
     )
     throttle = Throttle(rate=throttle_rate, burst=throttle_burst)
     context = SubscriberContext()

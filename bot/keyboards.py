@@ -55,6 +55,7 @@ MODERATOR_COMMANDS = (
     "watched",
     "status",
     "events",
+    "pack",
     "mod",
     "ban",
     "unban",

@@ -10,8 +10,9 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -31,18 +32,22 @@ from bot.i18n import Translator
 from bot.notices import tell_moderators
 from bot.routing import EventRouter
 from chanwatch.health import start_health
+from chanwatch.keys import Signer, load_or_create
 from chanwatch.secrets import setup_logging
 from chanwatch.settings import Settings
 from chanwatch.supervise import Beat, Supervisor
 from chanwatch.telegram import build_bot, build_client
+from chanwatch.tsa import Timestamper
 from collectors.collector import Collector, CollectorConfig
 from collectors.downloads import DownloadConfig, Downloader
 from collectors.flood import FloodGate
-from storage.db import SessionMaker, create_engine, ensure_sqlite_dir, session_factory
+from storage import checkpoints, ledger
+from storage.db import SessionMaker, create_engine, ensure_sqlite_dir, session_factory, transaction
 from storage.mediastore import MediaStore
 from storage.migrate import upgrade
 
 log = logging.getLogger(__name__)
+CHECKPOINT_MINUTES = 10
 
 
 class NotLoggedIn(Exception):
@@ -87,6 +92,8 @@ class App:
     scheduler: AsyncIOScheduler
     dispatcher: Dispatcher
     supervisor: Supervisor
+    signer: Signer
+    timestamper: Timestamper
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     health: web.AppRunner | None = None
 
@@ -118,12 +125,16 @@ async def build_app(
     *,
     client: TelegramClient | None = None,
     bot: Bot | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> App:
     """Every long-lived object, wired; the database is migrated first."""
     ensure_sqlite_dir(settings.database_url)
     engine = create_engine(settings.database_url)
     await upgrade(engine)
     sessions = session_factory(engine)
+    # Made at first start: every checkpoint of this installation is signed with it.
+    signer = load_or_create(settings.signing_key_path)
+    timestamper = Timestamper(sessions, settings.tsa_urls)
     translator = Translator.load()
     if bot is None:
         assert settings.bot_token is not None
@@ -153,6 +164,7 @@ async def build_app(
         download_config(settings),
         gate=gate,
         warn_moderators=media_nearly_full,
+        source=ledger.source_of(settings.telethon_session.stem, "download"),
     )
     collector = Collector(
         client,
@@ -161,6 +173,8 @@ async def build_app(
         notify=router.wake,
         gate=gate,
         downloads=downloads,
+        account=settings.telethon_session.stem,
+        clock=clock,
     )
     digests = DigestService(sessions, translator, settings, wake_sender=sender.wake)
     scheduler = AsyncIOScheduler(timezone=settings.tz)
@@ -170,6 +184,7 @@ async def build_app(
         settings=settings,
         wake_sender=sender.wake,
         digests=digests,
+        signer=signer,
     )
     return App(
         settings,
@@ -186,6 +201,8 @@ async def build_app(
         scheduler,
         dispatcher,
         Supervisor(sessions),
+        signer,
+        timestamper,
     )
 
 
@@ -250,6 +267,18 @@ async def start(app: App) -> None:
     """Start every part under supervision; returns once they run in the background."""
     app.collector.attach()
     app.digests.schedule(app.scheduler)
+    # Checkpoints and their timestamps run beside collection and never hold it up;
+    # the supervised scheduler part starts the scheduler.
+    app.scheduler.add_job(
+        _checkpoints,
+        "interval",
+        args=[app],
+        minutes=CHECKPOINT_MINUTES,
+        next_run_time=datetime.now(app.settings.tz),
+        id="checkpoints",
+        max_instances=1,
+        coalesce=True,
+    )
     supervise_parts(app)
     await app.supervisor.start()
     if app.settings.health_port:
@@ -275,6 +304,15 @@ async def check_bot(bot: Bot) -> None:
         ) from None
     except TelegramAPIError as exc:  # network, 5xx: polling keeps trying with backoff
         log.warning("Bot API unreachable at start (%s); the bot keeps trying", exc)
+
+
+async def _checkpoints(app: App) -> None:
+    """Sign every finished UTC day, then ask the TSAs for the tokens still missing."""
+    try:
+        await transaction(app.sessions, lambda s: checkpoints.seal(s, app.signer))
+        await app.timestamper.run_once()
+    except Exception:  # the next run tries again; collection goes on meanwhile
+        log.exception("checkpoint job failed")
 
 
 async def _catch_up_digests(app: App) -> None:

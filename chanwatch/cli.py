@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +46,28 @@ def _parser() -> argparse.ArgumentParser:
     rm.add_argument("handle", help="@username, t.me link or Telegram id")
     ex = sub.add_parser("export", help="export a channel's posts and events")
     ex.add_argument("channel", help="@username, t.me link or Telegram id of a channel")
-    ex.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    ex.add_argument("--format", choices=("jsonl", "csv", "pack"), default="jsonl")
     ex.add_argument("--output", "-o", type=Path, help="file to write (default: standard output)")
     ex.add_argument("--force", action="store_true", help="replace the output file if it exists")
+    ex.add_argument("--since", type=_day, help="pack: first UTC day (YYYY-MM-DD)")
+    ex.add_argument("--until", type=_day, help="pack: last UTC day (YYYY-MM-DD)")
+    ex.add_argument(
+        "--lang", choices=("en", "ru"), default="en", help="pack: language of index.html"
+    )
+    ve = sub.add_parser("verify", help="check a proof pack offline, or the database's log")
+    ve.add_argument("pack", nargs="?", type=Path, help="proof pack ZIP (or unpacked folder)")
+    ve.add_argument("--db", action="store_true", help="check the database's log and stored state")
+    ve.add_argument("--tsa-cert", action="append", type=Path, default=[], help="TSA CA (PEM)")
+    ve.add_argument("--key", help="expected signing key fingerprint")
+    sub.add_parser("key", help="print the signing key's public key and fingerprint")
     return p
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date YYYY-MM-DD") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -101,6 +120,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         "channels": _channels,
         "export": _export,
         "status": _status,
+        "verify": _verify,
+        "key": _key,
     }
     try:
         return await handlers[args.command](args, settings)
@@ -311,6 +332,8 @@ async def _export(args: argparse.Namespace, settings: Settings) -> int:
     from storage.db import session_factory
 
     target = _export_target(args.output, args.force) if args.output else None
+    if args.format == "pack":
+        return await _export_pack(args, settings)
     engine = await _engine(settings)
     try:
         sessions = session_factory(engine)
@@ -377,6 +400,88 @@ async def _write_file(
     finally:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
+
+
+def _signer(settings: Settings) -> Any:
+    from chanwatch.keys import SigningKeyError, load_or_create
+
+    try:
+        return load_or_create(settings.signing_key_path)
+    except (SigningKeyError, OSError) as exc:
+        raise CliError(str(exc)) from None
+
+
+async def _export_pack(args: argparse.Namespace, settings: Settings) -> int:
+    from chanwatch.pack import PackFailed, build
+    from chanwatch.tsa import Timestamper
+    from storage.db import session_factory
+
+    if args.output is None:
+        raise CliError("a pack is a ZIP file: give it a name with -o NAME.zip")
+    signer = _signer(settings)
+    engine = await _engine(settings)
+    sessions = session_factory(engine)
+    try:
+        result = await build(
+            sessions,
+            args.channel,
+            signer,
+            args.output,
+            media_dir=settings.media_dir,
+            since=args.since,
+            until=args.until,
+            lang=args.lang,
+            tsa_certs=settings.tsa_ca_certs,
+            # Where TSAs are configured the pack's checkpoints are timestamped first.
+            timestamper=Timestamper(sessions, settings.tsa_urls) if settings.tsa_urls else None,
+        )
+    except PackFailed as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        await engine.dispose()
+    print(
+        f"wrote {result.path}: {result.records} records, {result.media_files} media files, "
+        f"{result.size} bytes",
+        file=sys.stderr,
+    )
+    return 0
+
+
+async def _verify(args: argparse.Namespace, settings: Settings) -> int:
+    from chanwatch import proofcheck
+
+    if args.db:
+        return await _verify_db(settings)
+    if args.pack is None:
+        raise CliError("give a pack to check (chanwatch verify NAME.zip) or --db")
+    return proofcheck.run(args.pack, args.tsa_cert, args.key)
+
+
+async def _verify_db(settings: Settings) -> int:
+    from storage import ledger
+    from storage.db import session_factory
+
+    engine = await _engine(settings)
+    try:
+        async with session_factory(engine)() as s:
+            problems, count = await ledger.check_db(s)
+    finally:
+        await engine.dispose()
+    for problem in problems:
+        print(f"FAIL: {problem}")
+    print(
+        f"{count} log records checked: " + ("OK" if not problems else f"{len(problems)} problems")
+    )
+    return 0 if not problems else EXIT_FAIL
+
+
+async def _key(args: argparse.Namespace, settings: Settings) -> int:
+    from chanwatch.keys import pretty
+
+    signer = _signer(settings)
+    sys.stdout.write(signer.public_pem().decode())
+    print(f"fingerprint (SHA-256): {pretty(signer.fingerprint)}")
+    return 0
 
 
 async def _login(args: argparse.Namespace, settings: Settings) -> int:

@@ -15,6 +15,7 @@ import re
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -25,12 +26,13 @@ from chanwatch.app import build_app, start, stop
 from chanwatch.settings import Settings
 from chanwatch.telegram import CLIENT_OPTIONS
 from simulator.botapi import BotAPISimulator, SentMessage
-from simulator.mtproto import World, make_simulated_client
+from simulator.mtproto import ManualClock, World, make_simulated_client
 
 MODERATOR = 1001
 SUBSCRIBER = 2002
 CHANNEL = "putdomoi"
 DEMO_DB = Path("data/demo.db")
+WEEK_DAYS = 7
 
 
 class DemoError(Exception):
@@ -106,8 +108,8 @@ def demo_settings(settings: Settings, sim: BotAPISimulator, db: Path) -> Setting
     )
 
 
-def build_world() -> World:
-    world = World()
+def build_world(clock: ManualClock | None = None) -> World:
+    world = World(now=clock)
     world.create_channel(
         username=CHANNEL,
         title="Путь домой",
@@ -125,14 +127,19 @@ async def run_demo(settings: Settings, *, out: TextIO = sys.stdout, db: Path = D
         leftover.unlink(missing_ok=True)
     sim = BotAPISimulator()
     await sim.start()
-    world = build_world()
+    # The week runs on a clock of its own: it starts seven days ago and each day of the
+    # script moves it on a day, so posts, edits and channel changes carry a week of dates.
+    clock = ManualClock(datetime.now(UTC) - timedelta(days=WEEK_DAYS))
+    world = build_world(clock)
     screen = Screen(sim, out)
     app = await build_app(
-        demo_settings(settings, sim, db), client=make_simulated_client(world, **CLIENT_OPTIONS)
+        demo_settings(settings, sim, db),
+        client=make_simulated_client(world, **CLIENT_OPTIONS),
+        clock=world.now,
     )
     await start(app)
     try:
-        await _script(world, sim, screen)
+        await _script(world, sim, screen, clock)
     finally:
         await stop(app)
         await sim.stop()
@@ -142,13 +149,21 @@ async def run_demo(settings: Settings, *, out: TextIO = sys.stdout, db: Path = D
         file=out,
         flush=True,
     )
+    screen.say("and its signed proof pack, checkable offline, with")
+    print(
+        f"    DATABASE_URL=sqlite+aiosqlite:///{db} chanwatch export @{CHANNEL} --format pack "
+        f"-o {CHANNEL}.zip && chanwatch verify {CHANNEL}.zip",
+        file=out,
+        flush=True,
+    )
 
 
-async def _script(world: World, sim: BotAPISimulator, screen: Screen) -> None:
+async def _script(world: World, sim: BotAPISimulator, screen: Screen, clock: ManualClock) -> None:
     say = screen.say
 
     async def step(day: str, action: Callable[[], object], chat: int, count: int) -> None:
         say(day)
+        clock.advance(timedelta(days=1).total_seconds())
         action()
         await screen.wait_for(chat, count, day)
 
@@ -197,8 +212,13 @@ async def _script(world: World, sim: BotAPISimulator, screen: Screen) -> None:
         1,
     )
     await step(
-        "day 5: Telegram restricts the channel on iOS",
-        lambda: world.restrict(CHANNEL, "ios", "porn", "Этот канал недоступен на iOS"),
+        "day 5: Telegram restricts the channel under local law",
+        lambda: world.restrict(
+            CHANNEL,
+            "all",
+            "ru",
+            "This channel can't be displayed because it violated local laws.",
+        ),
         SUBSCRIBER,
         1,
     )

@@ -76,6 +76,10 @@ class Settings(BaseSettings):
         k for k in DOWNLOADABLE if k != "sticker"
     )
     media_max_total_gb: float | None = Field(default=None, gt=0)
+    # Proof packs: the installation's Ed25519 key, the RFC 3161 authorities.
+    signing_key_path: Path = Path("data/keys/signing_key.pem")
+    tsa_urls: Annotated[tuple[str, ...], NoDecode] = ()
+    tsa_ca_certs: Annotated[tuple[Path, ...], NoDecode] = ()
 
     # Where the simulated Telegram listens (demo and scenario tests); empty means real Telegram.
     mtproto_simulator: str = ""
@@ -131,6 +135,21 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{value[:80]!r} is not an http(s):// URL of a Bot API server")
         return value.strip().rstrip("/")
+
+    @field_validator("tsa_urls", "tsa_ca_certs", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.replace(";", ",").split(",") if v.strip())
+        return value
+
+    @field_validator("tsa_urls")
+    @classmethod
+    def _check_tsa(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{url!r} is not an http(s) URL")
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -25,7 +25,7 @@ from collectors.downloads import Downloader
 from collectors.flood import Deferred, FloodGate
 from collectors.handles import HandleError, parse_handle
 from collectors.resolve import ResolveError, resolve
-from storage import changes, channels, status
+from storage import changes, channels, ledger, status
 from storage.db import SessionMaker, transaction
 from storage.models import Channel, Post, WatchRequest
 from storage.observations import PostSeen, Recorded
@@ -73,9 +73,15 @@ class Collector:
         notify: Callable[[], None] | None = None,
         gate: FloodGate | None = None,
         downloads: Downloader | None = None,
+        account: str = "default",
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.client = client
         self.downloads = downloads
+        # Named in every observation-log record this collector writes.
+        self.account = account
+        # When a channel's record was seen; the demo's week runs on its world's clock.
+        self.clock = clock or utcnow
         self.sessions = sessions
         self.config = config or CollectorConfig()
         self.gate = gate or FloodGate()
@@ -118,6 +124,9 @@ class Collector:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+
+    def _source(self, method: str) -> str:
+        return ledger.source_of(self.account, method)
 
     def wake(self) -> None:
         self._wake.set()
@@ -324,7 +333,7 @@ class Collector:
         ch = await self._channel(channel_id)
         self._refresh_now.discard(channel_id)
         input_channel = types.InputChannel(ch.tg_id, ch.access_hash or 0)
-        now = utcnow()
+        now = self.clock()
         try:
             result = await self._call(
                 CHANNELS, self.client(functions.channels.GetChannelsRequest([input_channel]))
@@ -349,6 +358,7 @@ class Collector:
                 seen,
                 jump_pct=self.config.jump_pct,
                 jump_window=self.config.jump_window,
+                source=self._source("refresh"),
             )
         )
 
@@ -356,7 +366,9 @@ class Collector:
         self, channel_id: int, reason: str, detail: str | None, now: datetime
     ) -> Recorded:
         return await self._write(
-            lambda s: changes.observe_unavailable(s, channel_id, reason, detail, now)
+            lambda s: changes.observe_unavailable(
+                s, channel_id, reason, detail, now, source=self._source("refresh")
+            )
         )
 
     async def poll(self, channel_id: int) -> Recorded:
@@ -392,7 +404,9 @@ class Collector:
         schedules the next poll, in the same transaction."""
 
         async def work(s: AsyncSession) -> Recorded:
-            rec = await changes.observe_posts(s, ch.id, posts, announce=announce, cursor=top)
+            rec = await changes.observe_posts(
+                s, ch.id, posts, announce=announce, cursor=top, source=self._source("history")
+            )
             if last:
                 await self._reschedule(s, ch.id, found + rec.new_posts)
             return rec
@@ -480,14 +494,18 @@ class Collector:
 
             async def work(s: AsyncSession, seen=seen, metrics=metrics) -> Recorded:
                 await changes.observe_metrics(s, ch.id, metrics)
-                return await changes.observe_posts(s, ch.id, seen)
+                return await changes.observe_posts(s, ch.id, seen, source=self._source("reconcile"))
 
             out.extend(await self._write(work))
         if gone:
             out.extend(
                 await self._write(
                     lambda s: changes.observe_deleted(
-                        s, ch.id, gone, mass_at=self.config.mass_deletion
+                        s,
+                        ch.id,
+                        gone,
+                        mass_at=self.config.mass_deletion,
+                        source=self._source("reconcile"),
                     )
                 )
             )
@@ -568,7 +586,10 @@ class Collector:
             return
         self.last_update_at = utcnow()
         seen = self._seen(message.peer_id.channel_id, message)
-        await self._guard(self._write(lambda s: changes.observe_posts(s, channel_id, [seen])))
+        source = self._source("live")
+        await self._guard(
+            self._write(lambda s: changes.observe_posts(s, channel_id, [seen], source=source))
+        )
 
     async def _on_deleted(self, event: events.MessageDeleted.Event) -> None:
         if event.chat_id is None:
@@ -582,7 +603,11 @@ class Collector:
         await self._guard(
             self._write(
                 lambda s: changes.observe_deleted(
-                    s, channel_id, ids, mass_at=self.config.mass_deletion
+                    s,
+                    channel_id,
+                    ids,
+                    mass_at=self.config.mass_deletion,
+                    source=self._source("live"),
                 )
             )
         )

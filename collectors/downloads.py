@@ -22,7 +22,7 @@ from telethon import TelegramClient, errors
 from telethon.tl import types
 
 from collectors.flood import Deferred, FloodGate
-from storage import media, status
+from storage import ledger, media, status
 from storage.db import SessionMaker, transaction
 from storage.mediastore import MediaStore
 from storage.models import Channel, MediaFile
@@ -63,7 +63,9 @@ class Downloader:
         *,
         gate: FloodGate | None = None,
         warn_moderators: Callable[[str], Any] | None = None,
+        source: str = ledger.DEFAULT_SOURCE,
     ) -> None:
+        self.source = source
         self.client = client
         self.sessions = sessions
         self.store = store
@@ -262,8 +264,18 @@ class Downloader:
     # --- bookkeeping ------------------------------------------------------------------
 
     async def _finish(self, row: MediaFile, state: media.Status, **fields: Any) -> None:
+        kept = fields.get("sha256") or fields.get("thumb_sha256")
+
         async def work(s: AsyncSession) -> None:
             await media.finish(s, row.id, state, **fields)
+            channel = await s.get(Channel, row.channel_id)
+            if kept and channel is not None:
+                # The file's hash joins the observation log with the row that says it is kept.
+                size = fields.get("stored_bytes") or self.store.path(kept).stat().st_size
+                mime = row.mime_type if fields.get("sha256") else "image/jpeg"
+                await ledger.note_media(
+                    s, channel, row.message_id, kept, size, mime, source=self.source
+                )
 
         await transaction(self.sessions, work)
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import content, events, kinds, media, payloads
+from storage import content, events, kinds, ledger, media, payloads
 from storage.models import Channel, ChannelSnapshot, Event, Post, PostMetric, PostVersion, labels_of
 from storage.observations import ChannelSeen, MediaSeen, MetricsSeen, PostSeen, Recorded
 from storage.types import utcnow
@@ -65,6 +65,7 @@ async def observe_channel(
     *,
     jump_pct: float = 10.0,
     jump_window: timedelta = timedelta(hours=24),
+    source: str = ledger.DEFAULT_SOURCE,
 ) -> Recorded:
     channel = await lock_channel(session, channel_id)
     out = Recorded()
@@ -138,6 +139,7 @@ async def observe_channel(
     if not seen.is_min:
         channel.last_refreshed_at = now
     channel.last_checked_at = now
+    await ledger.note_channel(session, channel, source)
     return out
 
 
@@ -213,7 +215,13 @@ async def _participants(
 
 
 async def observe_unavailable(
-    session: AsyncSession, channel_id: int, reason: str, detail: str | None, now: datetime
+    session: AsyncSession,
+    channel_id: int,
+    reason: str,
+    detail: str | None,
+    now: datetime,
+    *,
+    source: str = ledger.DEFAULT_SOURCE,
 ) -> Recorded:
     channel = await lock_channel(session, channel_id)
     out = Recorded()
@@ -221,6 +229,7 @@ async def observe_unavailable(
     if channel.reachable:
         await _mark_unavailable(session, channel, reason, detail, now, out)
     channel.retry_count += 1
+    await ledger.note_channel(session, channel, source)
     return out
 
 
@@ -276,6 +285,7 @@ async def observe_posts(
     *,
     announce: bool = True,
     cursor: int | None = None,
+    source: str = ledger.DEFAULT_SOURCE,
 ) -> Recorded:
     """Record posts as seen now: new ones, and new versions of edited ones.
 
@@ -302,6 +312,7 @@ async def observe_posts(
         )
     }
     fresh: dict[int, PostSeen] = {}
+    versions_before = {m: p.version for m, p in existing.items()}
     for seen in batch:
         post = existing.get(seen.message_id)
         if post is None:
@@ -312,6 +323,9 @@ async def observe_posts(
             channel.last_post_at = seen.date
     if fresh:
         await _new_posts(session, channel, list(fresh.values()), now, announce, out)
+    await ledger.note_posts(
+        session, channel, fresh.values(), existing.values(), versions_before, source
+    )
     return out
 
 
@@ -497,7 +511,12 @@ async def _seen_again(
 
 
 async def observe_deleted(
-    session: AsyncSession, channel_id: int, message_ids: Iterable[int], *, mass_at: int = 5
+    session: AsyncSession,
+    channel_id: int,
+    message_ids: Iterable[int],
+    *,
+    mass_at: int = 5,
+    source: str = ledger.DEFAULT_SOURCE,
 ) -> Recorded:
     """Mark archived posts deleted; the archive keeps their text and every version."""
     channel = await lock_channel(session, channel_id)
@@ -543,6 +562,7 @@ async def observe_deleted(
             occurred_at=now,
             post_id=first.id,
         )
+    await ledger.note_deleted(session, channel, gone, source)
     return out
 
 

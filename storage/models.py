@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    DDL,
     JSON,
     BigInteger,
     Boolean,
@@ -18,6 +19,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -377,3 +380,95 @@ class ServiceStatus(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     data: Mapped[Json] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LogRecord(Base):
+    """One observation in the append-only, hash-chained log (see storage.ledger)."""
+
+    __tablename__ = "observation_log"
+    # Few indexes: every write path appends here. Days are found by seq ranges (a record's
+    # day follows its seq), and only "still seen" rows carry a seen_key.
+    __table_args__ = (
+        Index("ix_observation_log_channel_seq", "channel_id", "seq"),
+        Index(
+            "uq_observation_log_seen_key",
+            "seen_key",
+            unique=True,
+            sqlite_where=text("seen_key IS NOT NULL"),
+            postgresql_where=text("seen_key IS NOT NULL"),
+        ),
+    )
+
+    # Assigned by the appender under the chain lock, never by the database (on SQLite it
+    # is the rowid, so the table needs no separate key index).
+    seq: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=False)
+    observed_at: Mapped[datetime]
+    day: Mapped[str] = mapped_column(String(10))
+    channel_id: Mapped[int | None] = mapped_column(ForeignKey("channels.id"))
+    type: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(128), default="")
+    # "<day>:<subject>" for a "still seen" record, so there is at most one a day.
+    seen_key: Mapped[str | None] = mapped_column(String(160))
+    source: Mapped[str] = mapped_column(String(255))
+    record: Mapped[str] = mapped_column(Text)
+    record_hash: Mapped[str] = mapped_column(String(64))
+    chain_hash: Mapped[str] = mapped_column(String(64))
+
+
+# The database refuses to change or remove a log row, whoever asks.
+LOG_TRIGGERS = {
+    "sqlite": [
+        "CREATE TRIGGER observation_log_no_update BEFORE UPDATE ON observation_log "
+        "BEGIN SELECT RAISE(ABORT, 'observation_log is append-only'); END",
+        "CREATE TRIGGER observation_log_no_delete BEFORE DELETE ON observation_log "
+        "BEGIN SELECT RAISE(ABORT, 'observation_log is append-only'); END",
+    ],
+    "postgresql": [
+        "CREATE FUNCTION observation_log_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'observation_log is append-only'; END $$",
+        "CREATE TRIGGER observation_log_no_change BEFORE UPDATE OR DELETE ON observation_log "
+        "FOR EACH ROW EXECUTE FUNCTION observation_log_refuse()",
+        "CREATE TRIGGER observation_log_no_truncate BEFORE TRUNCATE ON observation_log "
+        "FOR EACH STATEMENT EXECUTE FUNCTION observation_log_refuse()",
+    ],
+}
+DROP_LOG_TRIGGERS = {
+    "sqlite": [
+        "DROP TRIGGER IF EXISTS observation_log_no_update",
+        "DROP TRIGGER IF EXISTS observation_log_no_delete",
+    ],
+    "postgresql": [
+        "DROP TRIGGER IF EXISTS observation_log_no_change ON observation_log",
+        "DROP TRIGGER IF EXISTS observation_log_no_truncate ON observation_log",
+        "DROP FUNCTION IF EXISTS observation_log_refuse()",
+    ],
+}
+
+
+for _dialect, _statements in LOG_TRIGGERS.items():
+    for _sql in _statements:
+        event.listen(LogRecord.__table__, "after_create", DDL(_sql).execute_if(dialect=_dialect))
+
+
+class Checkpoint(Base):
+    """A signed Merkle root over one UTC day's records (or the day so far), maybe timestamped."""
+
+    __tablename__ = "checkpoints"
+    __table_args__ = (UniqueConstraint("day", "last_seq", name="uq_checkpoints_day_last_seq"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), index=True)
+    first_seq: Mapped[int] = mapped_column(BigInteger)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    # True once the day is over: no record can join it any more.
+    final: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The signed statement (canonical JSON: day, seqs, count, root, chain head, ...).
+    statement: Mapped[str] = mapped_column(Text)
+    signature: Mapped[str] = mapped_column(String(128))
+    key_fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # [{"url": ..., "token": base64 DER TimeStampResp, "at": iso}]
+    tsa_tokens: Mapped[list[Json]] = mapped_column(JSON, default=list)
+    tsa_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    tsa_next_at: Mapped[datetime | None]
+    tsa_error: Mapped[str | None] = mapped_column(Text)

@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import changes, channels, content, export, kinds
+from storage import changes, channels, content, export, kinds, ledger
 from storage.db import SessionMaker, transaction
-from storage.models import Channel, Event, MediaFile, Post, PostVersion
+from storage.models import Channel, Event, LogRecord, MediaFile, Post, PostVersion
 from storage.observations import (
     ChannelSeen,
     EntitySeen,
@@ -268,3 +268,27 @@ async def test_export_carries_every_part_in_jsonl_and_csv(sessions: SessionMaker
     [row] = [r for r in csv.DictReader(io.StringIO(table.getvalue())) if r["record"] == "post"]
     assert json.loads(row["details"])["reply_to"] == 3
     assert json.loads(row["versions"])[1]["text"] == "Новая подпись"
+
+
+async def test_the_log_states_what_a_post_showed_and_verify_finds_a_changed_link(
+    sessions: SessionMaker,
+) -> None:
+    channel_id = await _channel(sessions)
+    await _see(sessions, channel_id, _post())
+    async with sessions() as s:
+        [logged] = [
+            json.loads(r.record) for r in await s.scalars(select(LogRecord)) if r.type == "post"
+        ]
+    assert logged["details"]["entities"][0]["url"] == "https://example.org/petition"
+    assert logged["details"]["forward"]["from_name"] == "Совет матерей"
+    async with sessions() as s:
+        assert (await ledger.check_db(s))[0] == []
+        post = await s.scalar(select(Post))
+        assert post is not None
+        # Someone swaps the hidden link's target in the database, text untouched.
+        post.details = {**post.details, "entities": [{**LINK.__dict__, "url": "https://evil"}]}
+        await s.commit()
+    async with sessions() as s:
+        problems, _ = await ledger.check_db(s)
+    assert len(problems) == 1 and "post 10 of @putdomoi" in problems[0]
+    assert "differs from logged version 1" in problems[0]

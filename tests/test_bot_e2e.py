@@ -92,6 +92,7 @@ class BotEnv:
         settings: Settings,
         digests: FakeDigests | None,
         throttle: tuple[float, int],
+        signer: Any = None,
     ) -> None:
         self.sim = sim
         self.bot = bot
@@ -107,6 +108,7 @@ class BotEnv:
             settings=settings,
             wake_sender=self._wake,
             digests=digests,
+            signer=signer,
             throttle_rate=throttle[0],
             throttle_burst=throttle[1],
         )
@@ -192,11 +194,13 @@ async def make_env(sessions: SessionMaker) -> AsyncIterator[Callable[..., Any]]:
         digests: FakeDigests | None = None,
         throttle: tuple[float, int] = (1000.0, 1000),
         limits: BotAPILimits | None = ROOMY,
+        signer: Any = None,
+        **overrides: Any,
     ) -> BotEnv:
         ctx = simulated_bot(limits)
         sim, bot = await ctx.__aenter__()
-        settings = Settings(_env_file=None, moderator_ids=(MOD,))  # type: ignore[call-arg]
-        env = BotEnv(sim, bot, sessions, settings, digests, throttle)
+        settings = Settings(_env_file=None, moderator_ids=(MOD,), **overrides)  # type: ignore[call-arg]
+        env = BotEnv(sim, bot, sessions, settings, digests, throttle, signer)
         await env.start()
         envs.append((env, ctx))
         return env
@@ -823,6 +827,7 @@ MODERATOR_CALLS = {
     "watched": "/watched",
     "status": "/status",
     "events": "/events @putdomoi",
+    "pack": "/pack @putdomoi",
     "mod": f"/mod add {USER}",
     "ban": f"/ban {OTHER}",
     "unban": f"/unban {OTHER}",
@@ -939,3 +944,40 @@ async def test_with_the_real_digest_service(
     [confirm] = await env.say(MOD, "/digest_run", replies=1)
     done, _ = await env.press(MOD, confirm, buttons(confirm)[env.tr("en", "kb-digest-run-yes")])
     assert done.text in {env.tr("en", "digest-run-done", count=n) for n in (0, 1)}
+
+
+async def test_moderator_gets_a_proof_pack_and_sees_the_key(
+    make_env: Callable[..., Any], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import zipfile
+
+    from chanwatch import proofcheck
+    from chanwatch.keys import pretty
+    from tests import proofkit
+
+    signer = proofkit.signer(tmp_path)
+    env = await make_env(signer=signer, media_dir=tmp_path / "media")
+    await proofkit.history(env.sessions, tmp_path / "media")
+    [r] = await env.say(MOD, "/status", replies=1)
+    assert pretty(signer.fingerprint) in r.text
+
+    [doc] = await env.say(MOD, "/pack @putdomoi", lang="ru", replies=1)
+    assert doc.method == "sendDocument" and doc.document_name == "putdomoi.zip"
+    assert doc.caption == env.tr("ru", "pack-caption", records=11, media=1)
+    pack = tmp_path / "got.zip"
+    pack.write_bytes(doc.document or b"")
+    report = proofcheck.verify(pack)
+    assert report.ok, report.problems
+    with zipfile.ZipFile(io.BytesIO(doc.document or b"")) as zf:
+        assert 'lang="ru"' in zf.read("index.html").decode()
+
+    # Above the Bot API's upload limit the moderator is told the command instead.
+    monkeypatch.setattr(moderator_handlers, "BOT_UPLOAD_LIMIT", 1000)
+    [r] = await env.say(MOD, "/pack @putdomoi", replies=1)
+    assert r.method == "sendMessage"
+    assert "chanwatch export @putdomoi --format pack -o putdomoi.zip" in (r.text or "")
+    [r] = await env.say(MOD, "/pack", replies=1)
+    assert r.text == env.tr("en", "pack-usage")
+    [r] = await env.say(MOD, "/pack @nosuchchannel", replies=1)
+    assert "nosuchchannel" in (r.text or "")

@@ -236,3 +236,22 @@ def test_installed_console_script_runs(tmp_path: Path) -> None:
     )
     assert upgraded.returncode == 0, upgraded.stderr
     assert (tmp_path / "data" / "chanwatch.db").exists()
+
+
+def test_pack_export_bad_input_is_one_line(tmp_path: Path) -> None:
+    env = {
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
+        "SIGNING_KEY_PATH": str(tmp_path / "keys" / "k.pem"),
+    }
+    no_output = chanwatch("export", "@nobody", "--format", "pack", cwd=tmp_path, env=env)
+    assert no_output.returncode == 1 and "-o NAME.zip" in no_output.stderr
+    unknown = chanwatch(
+        "export", "@nobody", "--format", "pack", "-o", "x.zip", cwd=tmp_path, env=env
+    )
+    assert unknown.returncode == 1 and "no channel '@nobody'" in unknown.stderr
+    assert "Traceback" not in unknown.stderr and not (tmp_path / "x.zip").exists()
+    bad_day = chanwatch("export", "@x", "--format", "pack", "-o", "x.zip", "--since", "May",
+                        cwd=tmp_path, env=env)  # fmt: skip
+    assert bad_day.returncode == 2 and "is not a date" in bad_day.stderr
+    nothing = chanwatch("verify", cwd=tmp_path, env=env)
+    assert nothing.returncode == 1 and "--db" in nothing.stderr

@@ -21,7 +21,7 @@ def test_demo_shows_each_person_what_they_receive_and_leaves_the_archive(tmp_pat
         "Пост удалён",
         "Сбор подписей за ротацию мобилизованных.",  # the archived text of the deleted post
         "как FAKE",
-        "на iOS",
+        "на всех платформах",
         "Канал переименован",
         "48 000 → 62 400",
         "[chart",
@@ -55,3 +55,17 @@ def test_demo_shows_each_person_what_they_receive_and_leaves_the_archive(tmp_pat
         assert kind in kinds
     deleted = [r for r in records if r["record"] == "post" and r["deleted_at"]]
     assert [r["text"] for r in deleted] == ["Сбор подписей за ротацию мобилизованных."]
+
+    # The week's proof pack, signed and verifiable offline; the week carries its dates.
+    env = {"DATABASE_URL": "sqlite+aiosqlite:///data/demo.db"}
+    packed = chanwatch(
+        "export", "@putdomoi", "--format", "pack", "-o", "pd.zip", cwd=tmp_path, env=env
+    )
+    assert packed.returncode == 0, packed.stderr
+    checked = chanwatch("verify", "pd.zip", cwd=tmp_path, env=env)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "OK: the pack verifies" in checked.stdout
+    days = {r["occurred_at"][:10] for r in records if r["record"] == "event"}
+    assert len(days) >= 5, days  # the week's events fall on its days, not in one minute
+    jump = [r for r in records if r.get("kind") == "channel.subscribers_jump"]
+    assert jump and jump[0]["payload"]["window_hours"] > 0

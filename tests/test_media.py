@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from simulator.mtproto import World, make_simulated_client
 from storage import kinds, media
 from storage.db import SessionMaker, transaction
 from storage.mediastore import MediaStore
-from storage.models import Event, MediaFile, Post, Subscriber, Subscription
+from storage.models import Event, LogRecord, MediaFile, Post, Subscriber, Subscription
 
 CONFIG = CollectorConfig(
     poll_min=0.01, poll_max=0.05, refresh_every=3600, reconcile_every=0, backfill=20, tick=0.05
@@ -222,6 +223,11 @@ async def test_identical_bytes_are_stored_once_and_no_partial_file_is_left(rig: 
     stored = [p for p in rig.store.root.rglob("*") if p.is_file()]
     assert sorted(p.name for p in stored) == sorted(every)  # each file once, no leftovers
     assert rig.store.path(_sha(data)) in stored
+    async with rig.sessions() as s:
+        records = [json.loads(r.record) for r in await s.scalars(select(LogRecord))]
+    # Each file kept is in the observation log, with the post that showed it.
+    logged = {(r["message_id"], r["sha256"]) for r in records if "sha256" in r and r["message_id"]}
+    assert logged == {(f.message_id, f.sha256) for f in files}
     assert oct(rig.store.root.stat().st_mode & 0o777) == "0o700"
 
 

@@ -11,12 +11,14 @@ import asyncio
 import html
 import inspect
 import logging
+import tempfile
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 from aiogram import Bot, Router
 from aiogram.filters import Command, CommandObject
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, FSInputFile, InlineKeyboardMarkup, Message
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,6 +53,9 @@ from bot.keyboards import (
 from bot.numbers import parse_number, user_id
 from bot.render import ChannelRef, EventView, file_size, render_event
 from bot.textsplit import truncate, visible_text
+from chanwatch.keys import Signer, pretty
+from chanwatch.pack import BOT_UPLOAD_LIMIT
+from chanwatch.pack import build as build_pack
 from chanwatch.settings import Settings
 from collectors.handles import HandleError
 from storage import audit, channels, events, kinds, media, outbox, status, subscribers
@@ -296,7 +301,12 @@ async def watched(
 
 
 async def status_command(
-    message: Message, sessions: SessionMaker, settings: Settings, t: Translator, lang: str
+    message: Message,
+    sessions: SessionMaker,
+    settings: Settings,
+    t: Translator,
+    lang: str,
+    signer: Signer | None = None,
 ) -> None:
     now = utcnow()
     async with sessions() as s:
@@ -379,10 +389,30 @@ async def status_command(
     lines.append(
         t.get(lang, "status-counts", channels=n_channels or 0, subscribers=n_subscribers or 0)
     )
+    if signer is not None:
+        lines.append(
+            t.get(lang, "status-key", fingerprint=f"<code>{esc(pretty(signer.fingerprint))}</code>")
+        )
     await send_lines(message, lines)
 
 
 # --------------------------------------------------------------------------- events
+
+
+async def _known_channel(
+    message: Message, sessions: SessionMaker, t: Translator, lang: str, raw: str
+) -> Channel | None:
+    """The archived channel an argument names, or None after telling the moderator why not."""
+    try:
+        handle = parse_channel(raw)
+    except HandleError as err:
+        await send(message, handle_error_text(t, lang, err, raw))
+        return None
+    async with sessions() as s:
+        ch = await find_channel(s, handle)
+    if ch is None:
+        await send(message, t.get(lang, "channel-unknown", channel=echo(raw)))
+    return ch
 
 
 async def events_command(
@@ -404,17 +434,11 @@ async def events_command(
             await send(message, t.get(lang, "events-usage", max=EVENTS_MAX))
             return
         count = number
-    try:
-        handle = parse_channel(raw)
-    except HandleError as err:
-        await send(message, handle_error_text(t, lang, err, raw))
+    ch = await _known_channel(message, sessions, t, lang, raw)
+    if ch is None:
         return
     async with sessions() as s:
-        ch = await find_channel(s, handle)
-        rows = list(await events.recent(s, ch.id, count)) if ch else []
-    if ch is None:
-        await send(message, t.get(lang, "channel-unknown", channel=echo(raw)))
-        return
+        rows = list(await events.recent(s, ch.id, count))
     if not rows:
         await send(message, t.get(lang, "events-none", channel=link(ch)))
         return
@@ -432,6 +456,54 @@ async def events_command(
             )
         )
     await send_lines(message, lines)
+
+
+# --------------------------------------------------------------------------- proof packs
+
+
+async def pack_command(
+    message: Message,
+    command: CommandObject,
+    sessions: SessionMaker,
+    settings: Settings,
+    t: Translator,
+    lang: str,
+    signer: Signer | None = None,
+) -> None:
+    raw, _ = split_args(command.args)
+    if not raw or signer is None:
+        await send(message, t.get(lang, "pack-usage"))
+        return
+    ch = await _known_channel(message, sessions, t, lang, raw)
+    if ch is None:
+        return
+    name = ch.username or str(ch.tg_id)
+    with tempfile.TemporaryDirectory(prefix="chanwatch-pack-") as folder:
+        result = await build_pack(
+            sessions,
+            str(ch.tg_id),
+            signer,
+            Path(folder) / f"{name}.zip",
+            media_dir=settings.media_dir,
+            lang=lang if lang in ("en", "ru") else "en",
+            tsa_certs=settings.tsa_ca_certs,
+        )
+        if result.size >= BOT_UPLOAD_LIMIT:
+            cli = f"chanwatch export @{name} --format pack -o {name}.zip"
+            await send(
+                message,
+                t.get(
+                    lang,
+                    "pack-too-big",
+                    size=round(result.size / 1024 / 1024),
+                    command=f"<code>{esc(cli)}</code>",
+                ),
+            )
+            return
+        await message.answer_document(
+            FSInputFile(result.path, filename=f"{name}.zip"),
+            caption=t.get(lang, "pack-caption", records=result.records, media=result.media_files),
+        )
 
 
 # --------------------------------------------------------------------------- moderators and bans
@@ -720,6 +792,7 @@ def get_router() -> Router:
     router.message.register(watched, Command("watched", ignore_case=True))
     router.message.register(status_command, Command("status", ignore_case=True))
     router.message.register(events_command, Command("events", ignore_case=True))
+    router.message.register(pack_command, Command("pack", ignore_case=True))
     router.message.register(mod_command, Command("mod", ignore_case=True))
     router.message.register(ban_command, Command("ban", ignore_case=True))
     router.message.register(unban_command, Command("unban", ignore_case=True))

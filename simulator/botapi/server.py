@@ -78,7 +78,8 @@ class SentMessage:
 
     message_id: int
     chat_id: int
-    #: Bot API method that created it: ``sendMessage``, ``sendPhoto``, ``sendMediaGroup``.
+    #: Bot API method that created it: ``sendMessage``, ``sendPhoto``, ``sendMediaGroup``,
+    #: ``sendDocument``.
     method: str
     #: Visible text (HTML removed, entities decoded, trimmed); ``None`` for media.
     text: str | None = None
@@ -101,11 +102,17 @@ class SentMessage:
     #: Earlier versions, oldest first: dicts with text, caption, entities, reply_markup.
     history: list[dict[str, Any]] = field(default_factory=list)
     photo_sizes: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    #: A sendDocument upload: its file name and bytes.
+    document_name: str | None = None
+    document: bytes | None = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-friendly dict (``photo`` base64-encoded), as the control API returns it."""
         data = dataclasses.asdict(self)
         data["photo"] = base64.b64encode(self.photo).decode() if self.photo is not None else None
+        data["document"] = (
+            base64.b64encode(self.document).decode() if self.document is not None else None
+        )
         return data
 
     @classmethod
@@ -114,6 +121,8 @@ class SentMessage:
         values = dict(data)
         if values.get("photo") is not None:
             values["photo"] = base64.b64decode(values["photo"])
+        if values.get("document") is not None:
+            values["document"] = base64.b64decode(values["document"])
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in names})
 
@@ -305,6 +314,7 @@ class BotAPISimulator:
             ("sendMessage", self._api_send_message),
             ("sendPhoto", self._api_send_photo),
             ("sendMediaGroup", self._api_send_media_group),
+            ("sendDocument", self._api_send_document),
             ("editMessageText", self._api_edit_message_text),
             ("editMessageCaption", self._api_edit_message_caption),
             ("editMessageReplyMarkup", self._api_edit_message_reply_markup),
@@ -879,6 +889,13 @@ class BotAPISimulator:
                 data["entities"] = msg.entities
         if msg.photo_sizes:
             data["photo"] = msg.photo_sizes
+        if msg.document is not None:
+            data["document"] = {
+                "file_id": msg.file_id,
+                "file_unique_id": f"AgADsim{msg.file_id}",
+                "file_name": msg.document_name,
+                "file_size": len(msg.document),
+            }
         if msg.caption is not None:
             data["caption"] = msg.caption
             if msg.entities:
@@ -1122,6 +1139,42 @@ class BotAPISimulator:
                 file_id=sizes[-1]["file_id"],
                 reply_to_message_id=reply_to,
                 photo_sizes=sizes,
+            )
+        )
+        return self._message_json(msg)
+
+    async def _api_send_document(self, params: Params) -> dict[str, Any]:
+        chat_id = self._chat_id(params)
+        upload = params.get("document")
+        if isinstance(upload, str) and upload.startswith("attach://"):
+            upload = params.get(upload[len("attach://") :])
+        if upload in (None, ""):
+            raise _bad("there is no document in the request")
+        if not isinstance(upload, _Upload):
+            raise _bad("simulator: sendDocument takes an upload only (no file_id or URL)")
+        if not upload.data:
+            raise _bad("file must be non-empty")
+        caption, entities = self._caption(params)
+        self._check_chat(chat_id)
+        reply_to = self._reply_to(params, chat_id)
+        self._flood_check(chat_id)
+        self._file_counter += 1
+        file_id = f"BQACsim{self._file_counter:06d}"
+        self._files[file_id] = upload.data
+        msg = self._store(
+            SentMessage(
+                message_id=self._new_message_id(chat_id),
+                chat_id=chat_id,
+                method="sendDocument",
+                caption=caption,
+                parse_mode=str(params.get("parse_mode") or "") or None,
+                entities=entities,
+                date=int(time.time()),
+                source=None if params.get("caption") is None else str(params["caption"]),
+                file_id=file_id,
+                reply_to_message_id=reply_to,
+                document_name=upload.filename,
+                document=upload.data,
             )
         )
         return self._message_json(msg)

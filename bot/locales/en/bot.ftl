@@ -50,6 +50,7 @@ help-moderator = For moderators:
     /watched — the watch list with labels, reachability and checks
     /status — collector, outbox and digest health
     /events @name — recent events of a channel
+    /pack @name — the channel's proof pack: signed observations, checkable offline
     /mod add ID, /mod remove ID — moderators; /ban ID, /unban ID — bans
     /broadcast text — message every subscriber (with a preview)
     /audit — who did what; /digest_run — send the weekly digest now
@@ -325,3 +326,9 @@ digest-run-done = { $count ->
     [one] Digest queued for { $count } subscriber.
    *[other] Digests queued for { $count } subscribers.
 }
+
+cmd-pack = Moderators: a channel's proof pack (ZIP)
+status-key = Signing key: { $fingerprint }
+pack-usage = Send /pack @name for the channel's proof pack: its observations, signed and verifiable offline.
+pack-caption = Proof pack: { $records } records, { $media } media files. Check it with: python verify.py
+pack-too-big = The pack is { $size } MB, above the bot's 50 MB upload limit. Make it on the server: { $command }

@@ -1,0 +1,63 @@
+"""This installation's Ed25519 signing key: made at first start, kept 0600 in a 0700 folder."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from chanwatch.proofcheck import fingerprint
+
+
+class SigningKeyError(Exception):
+    """The key file exists but cannot be read as an Ed25519 private key."""
+
+
+@dataclass(frozen=True)
+class Signer:
+    key: Ed25519PrivateKey
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.key.public_key())
+
+    def sign(self, data: bytes) -> bytes:
+        return self.key.sign(data)
+
+    def public_pem(self) -> bytes:
+        return self.key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+
+def load_or_create(path: Path) -> Signer:
+    """The key at `path`, made there (0600, folder 0700) when there is none yet."""
+    if path.exists():
+        try:
+            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        except (OSError, ValueError) as exc:
+            raise SigningKeyError(f"signing key {path} is unreadable ({exc})") from None
+        if not isinstance(key, Ed25519PrivateKey):
+            raise SigningKeyError(f"signing key {path} is not an Ed25519 key")
+        return Signer(key)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    # O_EXCL: two processes starting at once must not each write a different key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return load_or_create(path)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    return Signer(key)
+
+
+def pretty(fp: str) -> str:
+    """A fingerprint in groups of four, as people read it aloud."""
+    return " ".join(fp[i : i + 4] for i in range(0, len(fp), 4))

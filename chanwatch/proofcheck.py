@@ -1,0 +1,510 @@
+"""Check a chanwatch proof pack, offline. Needs only Python 3.11+ and `cryptography`.
+
+This one file is both `chanwatch verify PACK` and the `verify.py` inside every pack:
+`python verify.py` in an unpacked pack checks the folder it sits in; `python verify.py
+PACK.zip` checks a ZIP. Timestamp tokens are checked with `rfc3161-client` when it is
+installed (chanwatch has it); without it the verifier says they were not checked.
+
+What is checked: every file against manifest.json; manifest.json against the log record
+that sealed it (seal.json); each checkpoint's Ed25519 signature; each day's hash chain and
+RFC 6962 Merkle root from the chain rows; each record's hash, chain position and
+inclusion proof; media files against their SHA-256 names; RFC 3161 timestamp tokens
+against the signed checkpoints. Exit 0 when all holds, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+GENESIS = bytes(32)
+UNSEALED = ("manifest.json", "seal.json")  # manifest.json is sealed by seal.json instead
+
+
+# --- the hashing every part of chanwatch shares -------------------------------------
+
+
+def sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def chain_next(prev: bytes, record_hash: bytes) -> bytes:
+    """Chain hash = SHA-256(previous chain hash ‖ record hash)."""
+    return sha256(prev + record_hash)
+
+
+def leaf_hash(record: bytes) -> bytes:
+    """RFC 6962 leaf: SHA-256(0x00 ‖ record)."""
+    return sha256(b"\x00" + record)
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """RFC 6962 interior node: SHA-256(0x01 ‖ left ‖ right)."""
+    return sha256(b"\x01" + left + right)
+
+
+def merkle_levels(leaves: Sequence[bytes]) -> list[list[bytes]]:
+    """Every level of the RFC 6962 tree, leaves first; an odd last node moves up as it is
+    (which gives the same tree as RFC 6962's split at the largest power of two)."""
+    if not leaves:
+        return [[sha256(b"")]]
+    levels = [list(leaves)]
+    while len(levels[-1]) > 1:
+        level = levels[-1]
+        up = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            up.append(level[-1])
+        levels.append(up)
+    return levels
+
+
+def merkle_root(leaves: Sequence[bytes]) -> bytes:
+    return merkle_levels(leaves)[-1][0]
+
+
+def inclusion_ok(leaf: bytes, index: int, size: int, path: Sequence[bytes], root: bytes) -> bool:
+    """RFC 9162 section 2.1.3.2: does `path` lead from leaf `index` of `size` to `root`?"""
+    if index >= size:
+        return False
+    fn, sn, r = index, size - 1, leaf
+    for p in path:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
+
+
+def fingerprint(public_key: Ed25519PublicKey) -> str:
+    """SHA-256 of the raw 32-byte public key, hex: how chanwatch names a signing key."""
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()
+
+
+def tsa_message(statement: str, signature_hex: str) -> bytes:
+    """What a timestamp token covers: the signed statement followed by its signature."""
+    return statement.encode() + bytes.fromhex(signature_hex)
+
+
+def token_problem(token: bytes, message: bytes, roots: Sequence[Any]) -> str | None:
+    """Why an RFC 3161 response does not timestamp `message` (None: it does).
+
+    Raises ImportError where rfc3161-client is not installed."""
+    from rfc3161_client import VerificationError, VerifierBuilder, decode_timestamp_response
+
+    try:
+        response = decode_timestamp_response(token)
+    except ValueError as exc:
+        return f"not an RFC 3161 response ({exc})"
+    if response.tst_info.message_imprint.message != sha256(message):
+        return "it timestamps another message (message imprint differs)"
+    if not roots:
+        return None
+    builder = VerifierBuilder()
+    for cert in roots:
+        builder = builder.add_root_certificate(cert)
+    try:
+        builder.build().verify_message(response, message)
+    except VerificationError as exc:
+        return f"TSA signature does not verify ({exc})"
+    return None
+
+
+def token_time(token: bytes) -> str:
+    from rfc3161_client import decode_timestamp_response
+
+    return decode_timestamp_response(token).tst_info.gen_time.isoformat()
+
+
+# --- reading a pack -----------------------------------------------------------------
+
+
+class PackError(Exception):
+    """The input is not a readable proof pack at all."""
+
+
+class Pack:
+    """The files of a pack, from a ZIP or an unpacked folder."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._zip: zipfile.ZipFile | None = None
+        if path.is_dir():
+            self._names = sorted(
+                p.relative_to(path).as_posix()
+                for p in path.rglob("*")
+                if p.is_file() and "__pycache__" not in p.parts
+            )
+        else:
+            try:
+                self._zip = zipfile.ZipFile(path)
+                self._names = sorted(n for n in self._zip.namelist() if not n.endswith("/"))
+            except (OSError, zipfile.BadZipFile, ValueError) as exc:
+                raise PackError(f"{path} is not a proof pack ZIP ({exc})") from None
+        if "manifest.json" not in self._names:
+            raise PackError(f"{path} is not a proof pack (no manifest.json)")
+
+    def names(self) -> list[str]:
+        return list(self._names)
+
+    def has(self, name: str) -> bool:
+        return name in self._names
+
+    def read(self, name: str) -> bytes:
+        try:
+            if self._zip is not None:
+                return self._zip.read(name)
+            return (self.path / name).read_bytes()
+        except (OSError, KeyError, zipfile.BadZipFile, ValueError) as exc:
+            raise PackError(f"cannot read {name} from {self.path} ({exc})") from None
+
+    def json(self, name: str) -> Any:
+        try:
+            return json.loads(self.read(name))
+        except ValueError as exc:
+            raise PackError(f"{name} is not JSON ({exc})") from None
+
+    def jsonl(self, name: str) -> Iterator[Any]:
+        for number, line in enumerate(self.read(name).decode().splitlines(), 1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except ValueError:
+                    raise PackError(f"{name} line {number} is not JSON") from None
+
+
+@dataclass
+class Report:
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _load_key(pack: Pack, report: Report) -> Ed25519PublicKey | None:
+    try:
+        key = serialization.load_pem_public_key(pack.read("public_key.pem"))
+    except (PackError, ValueError) as exc:
+        report.problems.append(f"public_key.pem: not an Ed25519 public key ({exc})")
+        return None
+    if not isinstance(key, Ed25519PublicKey):
+        report.problems.append("public_key.pem: not an Ed25519 public key")
+        return None
+    return key
+
+
+def _check_checkpoint(
+    cp: dict[str, Any],
+    key: Ed25519PublicKey | None,
+    roots: Sequence[Any],
+    report: Report,
+    tsa_state: dict[str, int],
+) -> dict[str, Any] | None:
+    """The statement of a checkpoint whose signature holds; problems reported."""
+    try:
+        statement = json.loads(cp["statement"])
+        name = (
+            f"checkpoint {statement['day']} (seq {statement['first_seq']}-{statement['last_seq']})"
+        )
+        signature = bytes.fromhex(cp["signature"])
+    except (KeyError, TypeError, ValueError):
+        report.problems.append("checkpoints: a checkpoint is malformed")
+        return None
+    good = True
+    if key is not None:
+        if statement.get("key_fingerprint") != fingerprint(key):
+            report.problems.append(
+                f"{name}: signed for key {statement.get('key_fingerprint')}, "
+                f"but public_key.pem is {fingerprint(key)}"
+            )
+            good = False
+        try:
+            key.verify(signature, cp["statement"].encode())
+        except InvalidSignature:
+            report.problems.append(
+                f"{name}: Ed25519 signature does not verify (altered or re-signed)"
+            )
+            good = False
+    for token in cp.get("tsa_tokens", []):
+        try:
+            problem = token_problem(
+                _b64(token["token"]), tsa_message(cp["statement"], cp["signature"]), roots
+            )
+        except ImportError:
+            tsa_state["unchecked"] += 1
+            continue
+        except (KeyError, ValueError) as exc:
+            problem = f"malformed token ({exc})"
+        if problem:
+            report.problems.append(f"{name}: timestamp token from {token.get('url')}: {problem}")
+        else:
+            tsa_state["checked"] += 1
+    if not cp.get("tsa_tokens"):
+        tsa_state["untimestamped"] += 1
+    return statement if good else None
+
+
+def _b64(value: str) -> bytes:
+    import base64
+
+    return base64.b64decode(value, validate=True)
+
+
+def _tsa_roots(pack: Pack, extra: Sequence[Path], report: Report) -> list[Any]:
+    from cryptography import x509
+
+    roots = []
+    blobs = [(str(p), p.read_bytes()) for p in extra]
+    blobs += [
+        (n, pack.read(n)) for n in pack.names() if n.startswith("tsa/") and n.endswith(".pem")
+    ]
+    for name, blob in blobs:
+        try:
+            roots.extend(x509.load_pem_x509_certificates(blob))
+        except ValueError:
+            report.problems.append(f"{name}: not a PEM certificate")
+    return roots
+
+
+def verify(path: Path, tsa_certs: Sequence[Path] = (), expect_key: str | None = None) -> Report:
+    """Check everything in the pack at `path`; raises PackError only for unreadable input."""
+    pack = Pack(path)
+    report = Report()
+    manifest_bytes = pack.read("manifest.json")
+    try:
+        manifest = json.loads(manifest_bytes)
+        listed: dict[str, str] = manifest["files"]
+    except (ValueError, KeyError, TypeError):
+        report.problems.append("manifest.json: not a chanwatch manifest (altered?)")
+        manifest, listed = {}, {}
+
+    # 1. Every file is the one the manifest names.
+    for name, digest in sorted(listed.items()):
+        if not pack.has(name):
+            report.problems.append(f"{name}: listed in manifest.json but missing from the pack")
+        elif hashlib.sha256(pack.read(name)).hexdigest() != digest:
+            report.problems.append(f"{name}: SHA-256 differs from manifest.json (file altered)")
+    for name in pack.names():
+        if name not in listed and name not in UNSEALED:
+            report.problems.append(f"{name}: not listed in manifest.json (file added)")
+
+    key = _load_key(pack, report)
+    if key is not None:
+        report.summary["key_fingerprint"] = fingerprint(key)
+        if expect_key and fingerprint(key) != expect_key.lower().replace(":", ""):
+            report.problems.append(
+                f"public_key.pem: key {fingerprint(key)} is not the expected key {expect_key}"
+            )
+    roots = _tsa_roots(pack, tsa_certs, report)
+    tsa_state = {"checked": 0, "unchecked": 0, "untimestamped": 0}
+
+    # 2. Checkpoints, and each day's chain and tree from the chain rows.
+    statements: list[dict[str, Any]] = []
+    for cp in pack.json("checkpoints.json") if pack.has("checkpoints.json") else []:
+        statement = _check_checkpoint(cp, key, roots, report, tsa_state)
+        if statement is not None:
+            statements.append(statement)
+    rows = {r["seq"]: r for r in pack.jsonl("chain.jsonl")} if pack.has("chain.jsonl") else {}
+    day_of_seq: dict[int, dict[str, Any]] = {}
+    trees: dict[str, list[bytes]] = {}
+    for st in statements:
+        name = f"checkpoint {st['day']}"
+        seqs = range(st["first_seq"], st["last_seq"] + 1)
+        missing = [s for s in seqs if s not in rows]
+        if missing or len(seqs) != st["count"]:
+            report.problems.append(
+                f"{name}: chain.jsonl lacks seq {missing[0] if missing else '?'} "
+                f"of the {st['count']} signed records"
+            )
+            continue
+        chain = bytes.fromhex(st["prev_chain"])
+        for s in seqs:
+            chain = chain_next(chain, bytes.fromhex(rows[s]["record_hash"]))
+            if chain.hex() != rows[s]["chain"]:
+                report.problems.append(f"{name}: hash chain broken at seq {s}")
+                break
+            day_of_seq[s] = st
+        else:
+            if chain.hex() != st["chain_head"]:
+                report.problems.append(f"{name}: chain head differs from the signed one")
+        leaves = [bytes.fromhex(rows[s]["leaf"]) for s in seqs]
+        trees[st["day"]] = leaves
+        if merkle_root(leaves).hex() != st["root"]:
+            report.problems.append(f"{name}: Merkle root differs from the signed root")
+
+    # 3. The channel's records: content, order, chain position, inclusion proof.
+    seen: set[int] = set()
+    last_seq = 0
+    observed: list[str] = []
+    media: list[dict[str, Any]] = []
+    lines = list(pack.jsonl("records.jsonl")) if pack.has("records.jsonl") else []
+    for number, line in enumerate(lines, 1):
+        seq = line.get("seq")
+        where = f"record seq {seq} (records.jsonl line {number})"
+        if not isinstance(seq, int) or not isinstance(line.get("record"), str):
+            report.problems.append(f"records.jsonl line {number}: malformed")
+            continue
+        if seq <= last_seq:
+            report.problems.append(
+                f"{where}: comes after seq {last_seq} (records out of order or repeated)"
+            )
+        last_seq = max(last_seq, seq)
+        seen.add(seq)
+        data = line["record"].encode()
+        try:
+            body = json.loads(data)
+        except ValueError:
+            report.problems.append(f"{where}: not JSON")
+            continue
+        if body.get("seq") != seq:
+            report.problems.append(f"{where}: its content says seq {body.get('seq')}")
+        row, st = rows.get(seq), day_of_seq.get(seq)
+        if row is None or st is None:
+            report.problems.append(f"{where}: not covered by a signed checkpoint")
+            continue
+        if sha256(data).hex() != row["record_hash"] or leaf_hash(data).hex() != row["leaf"]:
+            report.problems.append(f"{where}: content does not match its hash in the chain")
+            continue
+        path = [bytes.fromhex(p) for p in line.get("path", [])]
+        index = seq - st["first_seq"]
+        if not inclusion_ok(leaf_hash(data), index, st["count"], path, bytes.fromhex(st["root"])):
+            report.problems.append(
+                f"{where}: inclusion proof does not lead to the {st['day']} root"
+            )
+        observed.append(body.get("observed_at", ""))
+        if body.get("type") == "media":
+            media.append(body)
+    for seq, row in sorted(rows.items()):
+        if row.get("pack") and seq not in seen:
+            report.problems.append(f"record seq {seq}: missing from records.jsonl (deleted)")
+
+    # 4. Media files are what their records say.
+    archived = 0
+    for m in media:
+        digest = str(m.get("sha256", ""))
+        name = f"media/{digest[0:2]}/{digest[2:4]}/{digest}"
+        if pack.has(name):
+            archived += 1
+            if hashlib.sha256(pack.read(name)).hexdigest() != digest:
+                report.problems.append(f"{name}: content does not match its SHA-256 name")
+    if len(media) > archived:
+        report.notes.append(f"{len(media) - archived} media records have no file in the pack")
+
+    # 5. manifest.json is the one sealed into the log.
+    if not pack.has("seal.json"):
+        report.problems.append("seal.json: missing, so manifest.json is not sealed")
+    else:
+        _check_seal(pack.json("seal.json"), manifest_bytes, key, roots, report, tsa_state)
+
+    if tsa_state["unchecked"]:
+        report.notes.append(
+            f"{tsa_state['unchecked']} timestamp tokens not checked: pip install rfc3161-client"
+        )
+    elif tsa_state["checked"] and not roots:
+        report.notes.append(
+            "timestamp tokens match the checkpoints; give --tsa-cert to check who signed them"
+        )
+    report.summary.update(
+        channel=manifest.get("channel", {}).get("username")
+        or manifest.get("channel", {}).get("tg_id"),
+        records=len(lines),
+        days=len(statements),
+        media_files=archived,
+        first_observation=min(observed) if observed else None,
+        last_observation=max(observed) if observed else None,
+        timestamp_tokens_verified=tsa_state["checked"],
+        checkpoints_untimestamped=tsa_state["untimestamped"],
+    )
+    return report
+
+
+def _check_seal(
+    seal: dict[str, Any],
+    manifest_bytes: bytes,
+    key: Ed25519PublicKey | None,
+    roots: Sequence[Any],
+    report: Report,
+    tsa_state: dict[str, int],
+) -> None:
+    try:
+        record = seal["record"].encode()
+        body = json.loads(record)
+        st = _check_checkpoint(seal["checkpoint"], key, roots, report, tsa_state)
+        path = [bytes.fromhex(p) for p in seal["path"]]
+    except (KeyError, TypeError, ValueError):
+        report.problems.append("seal.json: malformed")
+        return
+    if body.get("manifest_sha256") != hashlib.sha256(manifest_bytes).hexdigest():
+        report.problems.append("manifest.json: SHA-256 differs from the one sealed in seal.json")
+    if st is not None:
+        index = body.get("seq", 0) - st["first_seq"]
+        if not inclusion_ok(leaf_hash(record), index, st["count"], path, bytes.fromhex(st["root"])):
+            report.problems.append("seal.json: the sealing record is not in its signed checkpoint")
+
+
+def render(report: Report) -> str:
+    s = report.summary
+    lines = [
+        f"channel: {s.get('channel')}",
+        f"records: {s.get('records')}  days: {s.get('days')}  media files: {s.get('media_files')}",
+        f"first observation: {s.get('first_observation')}",
+        f"last observation: {s.get('last_observation')}",
+        f"signing key fingerprint: {s.get('key_fingerprint')}",
+        f"timestamp tokens verified: {s.get('timestamp_tokens_verified')}, "
+        f"checkpoints untimestamped: {s.get('checkpoints_untimestamped')}",
+    ]
+    lines += [f"note: {n}" for n in report.notes]
+    lines += [f"FAIL: {p}" for p in report.problems]
+    lines.append(
+        "OK: the pack verifies" if report.ok else f"FAILED: {len(report.problems)} problems"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="verify.py", description="Check a chanwatch proof pack.")
+    parser.add_argument(
+        "pack", nargs="?", type=Path, help="pack ZIP or folder (default: this file's folder)"
+    )
+    parser.add_argument("--tsa-cert", action="append", type=Path, default=[], help="TSA CA (PEM)")
+    parser.add_argument("--key", help="expected signing key fingerprint (hex)")
+    args = parser.parse_args(argv)
+    return run(args.pack or Path(__file__).resolve().parent, args.tsa_cert, args.key)
+
+
+def run(path: Path, tsa_certs: Sequence[Path] = (), expect_key: str | None = None) -> int:
+    try:
+        for cert in tsa_certs:
+            if not cert.is_file():
+                raise PackError(f"TSA certificate {cert} does not exist")
+        report = verify(path, tsa_certs, expect_key)
+    except PackError as exc:
+        print(f"verify: {exc}", file=sys.stderr)
+        return 1
+    print(render(report))
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

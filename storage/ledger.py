@@ -1,0 +1,380 @@
+"""The observation log: every observation that changed what is stored, hash-chained.
+
+A record is the observation as canonical JSON (keys sorted, no whitespace, UTF-8, only
+strings, integers, booleans, null, lists and objects: for such values this is the RFC 8785
+form). Its hash is SHA-256 of those bytes; the chain hash is SHA-256(previous chain hash ‖
+record hash), starting from 32 zero bytes. Records are appended in the caller's transaction,
+so a state change and its record commit or vanish together.
+
+One chain for the whole installation: on PostgreSQL every appender takes a transaction-level
+advisory lock before reading the chain head, so several processes append one after the
+other (the lock is held to commit, which also makes a record's day follow its seq).
+SQLite writers are serialized already (BEGIN IMMEDIATE). The database itself refuses
+UPDATE and DELETE on the table (triggers, see `storage.models.LOG_TRIGGERS`).
+
+Besides changes, at most one "still seen as it was" record per post and per channel per
+UTC day says the thing was watched and unchanged on that day (`seen_key` is unique).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chanwatch.proofcheck import GENESIS, chain_next, sha256
+from storage import content
+from storage.models import Channel, LogRecord, Post
+from storage.types import utcnow
+
+LOCK_KEY = 7412  # pg_advisory_xact_lock key of the chain (7411 is the migration lock)
+DEFAULT_SOURCE = "chanwatch/default/unknown"
+FORMAT = 1
+LOG = LogRecord.__table__
+
+
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_NESTED = (dict, list, tuple, float)
+
+
+def canonical(value: Any) -> bytes:
+    """The canonical bytes of a record (floats are refused: their text is not canonical)."""
+    _check(value)
+    return _ENCODER.encode(value).encode()
+
+
+def _check(value: Any) -> None:
+    # Records are flat but for a few lists; only nested values and floats need a look.
+    kind = type(value)
+    if kind is float:
+        raise TypeError("floats have no canonical form in the log; store integers or text")
+    if kind is dict:
+        for k, v in value.items():
+            if type(k) is not str:
+                raise TypeError("record keys must be strings")
+            if type(v) in _NESTED:
+                _check(v)
+    elif kind is list or kind is tuple:
+        for v in value:
+            if type(v) in _NESTED:
+                _check(v)
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def day_of(at: datetime) -> str:
+    return at.date().isoformat()
+
+
+def source_of(account: str, method: str) -> str:
+    """Who observed: `chanwatch/<account>/<method>` (method: poll, live, refresh, ...)."""
+    return f"chanwatch/{account}/{method}"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One record to append: its type, what it is about, and the observation itself."""
+
+    type: str
+    body: Mapping[str, Any]
+    channel_id: int | None = None
+    subject: str = ""
+    seen: bool = False
+
+
+async def lock(session: AsyncSession) -> None:
+    """Take the chain's lock until commit (PostgreSQL; SQLite writers are serialized).
+
+    It must be its own statement: a READ COMMITTED statement's snapshot is taken when it
+    starts, so a read in the same statement could miss the head committed while it waited.
+    """
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await session.execute(text(f"SELECT pg_advisory_xact_lock({LOCK_KEY})"))
+
+
+async def _head(session: AsyncSession) -> tuple[int, bytes]:
+    await lock(session)
+    # Core statements on the table: the log is on every write path, ORM overhead shows.
+    t = LOG.c
+    last = (
+        await session.execute(select(t.seq, t.chain_hash).order_by(t.seq.desc()).limit(1))
+    ).first()
+    if last is None:
+        return 0, GENESIS
+    return last[0], bytes.fromhex(last[1])
+
+
+async def append(session: AsyncSession, entries: Iterable[Entry], source: str) -> list[int]:
+    """Append records, in order, inside the caller's transaction; their sequence numbers.
+
+    A "seen" entry is dropped when its subject already has a record for today.
+    """
+    todo = list(entries)
+    if not todo:
+        return []
+    seq, chain = await _head(session)
+    now = utcnow()
+    day = day_of(now)
+    wanted = {f"{day}:{e.subject}" for e in todo if e.seen}
+    if wanted:
+        taken = set(await session.scalars(select(LOG.c.seen_key).where(LOG.c.seen_key.in_(wanted))))
+        todo = [e for e in todo if not (e.seen and f"{day}:{e.subject}" in taken)]
+    rows = []
+    for e in todo:
+        seq += 1
+        record = {
+            **e.body,
+            "v": FORMAT,
+            "seq": seq,
+            "type": e.type,
+            "observed_at": now.isoformat(),
+            "source": source,
+        }
+        data = canonical(record)
+        record_hash = sha256(data)
+        chain = chain_next(chain, record_hash)
+        rows.append(
+            {
+                "seq": seq,
+                "observed_at": now,
+                "day": day,
+                "channel_id": e.channel_id,
+                "type": e.type,
+                "subject": e.subject,
+                "seen_key": f"{day}:{e.subject}" if e.seen else None,
+                "source": source,
+                "record": data.decode(),
+                "record_hash": record_hash.hex(),
+                "chain_hash": chain.hex(),
+            }
+        )
+    if rows:
+        await session.execute(insert(LOG), rows)
+    return [r["seq"] for r in rows]
+
+
+# --- what the change detector logs ---------------------------------------------------
+
+
+def channel_state(channel: Channel) -> dict[str, Any]:
+    """The channel as stored, as a log record states it."""
+    return {
+        "channel_tg_id": channel.tg_id,
+        "title": channel.title,
+        "username": channel.username,
+        "about": channel.about,
+        "photo_id": channel.photo_id,
+        "participants": channel.participants,
+        "labels": sorted(channel.labels),
+        "restrictions": [dict(r) for r in channel.restriction_reasons],
+        "reachable": channel.reachable,
+        "unavailable_reason": channel.unavailable_reason,
+    }
+
+
+def post_state(channel: Channel, post: Any, version: int) -> dict[str, Any]:
+    """A post (stored row or fresh sighting) as a log record states it: its text and all
+    else it showed (entities, media, forward, reply, preview, poll, location)."""
+    shown = post.details if isinstance(post, Post) else content.details(post)
+    return {
+        "channel_tg_id": channel.tg_id,
+        "message_id": post.message_id,
+        "version": version,
+        "text": post.text,
+        "details": floats_as_text(shown),
+        "date": iso(post.date),
+        "edit_date": iso(post.edit_date),
+        "media_kind": post.media_kind,
+        "grouped_id": post.grouped_id,
+    }
+
+
+def floats_as_text(value: Any) -> Any:
+    """Numbers with a fraction (a video's duration, a place's latitude) as their shortest
+    round-trip decimal text, so that the record stays canonical."""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: floats_as_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [floats_as_text(v) for v in value]
+    return value
+
+
+def _post_subject(channel: Channel, message_id: int) -> str:
+    return f"post:{channel.tg_id}:{message_id}"
+
+
+async def note_channel(session: AsyncSession, channel: Channel, source: str) -> None:
+    """Log the channel's state when it differs from the last logged one, else once a day."""
+    state = channel_state(channel)
+    last = await session.scalar(
+        select(LogRecord.record)
+        .where(LogRecord.channel_id == channel.id, LogRecord.type == "channel")
+        .order_by(LogRecord.seq.desc())
+        .limit(1)
+    )
+    subject = f"channel:{channel.tg_id}"
+    if last is not None and {k: json.loads(last).get(k) for k in state} == state:
+        entry = Entry("channel_seen", {"channel_tg_id": channel.tg_id}, channel.id, subject, True)
+    else:
+        entry = Entry("channel", state, channel.id, subject)
+    await append(session, [entry], source)
+
+
+async def note_posts(
+    session: AsyncSession,
+    channel: Channel,
+    new: Iterable[Any],
+    seen: Iterable[Any],
+    versions_before: Mapping[int, int],
+    source: str,
+) -> None:
+    """Log first sightings and new versions in full; unchanged posts once a day."""
+    entries = [
+        Entry("post", post_state(channel, p, 1), channel.id, _post_subject(channel, p.message_id))
+        for p in new
+    ]
+    for p in seen:
+        subject = _post_subject(channel, p.message_id)
+        if p.version != versions_before.get(p.message_id, p.version):
+            entries.append(Entry("post", post_state(channel, p, p.version), channel.id, subject))
+        else:
+            body = {"channel_tg_id": channel.tg_id, "message_id": p.message_id}
+            entries.append(Entry("post_seen", body, channel.id, subject, True))
+    await append(session, entries, source)
+
+
+async def note_deleted(
+    session: AsyncSession, channel: Channel, posts: Iterable[Any], source: str
+) -> None:
+    entries = [
+        Entry(
+            "post_deleted",
+            {
+                "channel_tg_id": channel.tg_id,
+                "message_id": p.message_id,
+                "deleted_at": iso(p.deleted_at),
+            },
+            channel.id,
+            _post_subject(channel, p.message_id),
+        )
+        for p in posts
+    ]
+    await append(session, entries, source)
+
+
+async def note_media(
+    session: AsyncSession,
+    channel: Channel,
+    message_id: int,
+    sha256_hex: str,
+    size: int,
+    mime_type: str | None,
+    source: str = DEFAULT_SOURCE,
+) -> int:
+    """Log a media file stored (content-addressed by its SHA-256); the record's seq."""
+    body = {
+        "channel_tg_id": channel.tg_id,
+        "message_id": message_id,
+        "sha256": sha256_hex,
+        "size": size,
+        "mime_type": mime_type,
+    }
+    seqs = await append(
+        session,
+        [Entry("media", body, channel.id, f"media:{channel.tg_id}:{message_id}:{sha256_hex}")],
+        source,
+    )
+    return seqs[0]
+
+
+async def records(
+    session: AsyncSession, *, first: int | None = None, last: int | None = None
+) -> list[LogRecord]:
+    stmt = select(LogRecord).order_by(LogRecord.seq)
+    if first is not None:
+        stmt = stmt.where(LogRecord.seq >= first)
+    if last is not None:
+        stmt = stmt.where(LogRecord.seq <= last)
+    return list(await session.scalars(stmt))
+
+
+async def check_db(session: AsyncSession) -> tuple[list[str], int]:
+    """Check the whole log against itself and against the stored posts and channels.
+
+    Returns the problems found (each naming the record or the post) and the records read.
+    """
+    problems: list[str] = []
+    chain, expected, count = GENESIS, 1, 0
+    posts: dict[tuple[int, int], dict[str, Any]] = {}
+    deleted: set[tuple[int, int]] = set()
+    result = await session.stream_scalars(select(LogRecord).order_by(LogRecord.seq))
+    async for row in result:
+        count += 1
+        data = row.record.encode()
+        if row.seq != expected:
+            problems.append(f"log: seq {expected} is missing (next is {row.seq})")
+        expected = row.seq + 1
+        if sha256(data).hex() != row.record_hash:
+            problems.append(f"log record seq {row.seq}: content does not match its hash")
+        chain = chain_next(chain, bytes.fromhex(row.record_hash))
+        if chain.hex() != row.chain_hash:
+            problems.append(f"log record seq {row.seq}: chain hash broken")
+            chain = bytes.fromhex(row.chain_hash)
+        body = json.loads(data)
+        if body.get("seq") != row.seq:
+            problems.append(f"log record seq {row.seq}: its content says seq {body.get('seq')}")
+        key = (body.get("channel_tg_id"), body.get("message_id"))
+        if row.type == "post":
+            posts[key] = body  # type: ignore[index]
+        elif row.type == "post_deleted":
+            deleted.add(key)  # type: ignore[arg-type]
+    stored = await session.execute(
+        select(Post, Channel.tg_id, Channel.username).join(Channel, Channel.id == Post.channel_id)
+    )
+    for post, tg_id, username in stored:
+        name = f"post {post.message_id} of @{username or tg_id} (posts.id {post.id})"
+        logged = posts.get((tg_id, post.message_id))
+        if logged is None:
+            problems.append(f"{name}: not in the observation log")
+            continue
+        if logged.get("text") != post.text:
+            problems.append(
+                f"{name}: stored text differs from logged version {logged.get('version')} "
+                f"(seq {logged.get('seq')})"
+            )
+        if "details" in logged and logged["details"] != floats_as_text(post.details):
+            problems.append(
+                f"{name}: what the post showed (links, media, forward…) differs from logged "
+                f"version {logged.get('version')} (seq {logged.get('seq')})"
+            )
+        if logged.get("version") != post.version:
+            problems.append(
+                f"{name}: stored version {post.version}, log has {logged.get('version')}"
+            )
+        if (post.deleted_at is not None) != ((tg_id, post.message_id) in deleted):
+            problems.append(f"{name}: deletion mark differs from the log")
+    for channel in await session.scalars(select(Channel)):
+        last = await session.scalar(
+            select(LogRecord.record)
+            .where(LogRecord.channel_id == channel.id, LogRecord.type == "channel")
+            .order_by(LogRecord.seq.desc())
+            .limit(1)
+        )
+        if last is None:
+            continue
+        logged_state = json.loads(last)
+        for k, v in channel_state(channel).items():
+            if logged_state.get(k) != v:
+                problems.append(
+                    f"channel @{channel.username or channel.tg_id}: {k} differs from the log"
+                )
+    return problems, count
