@@ -73,6 +73,10 @@ async def observe_channel(
     now = seen.observed_at
     if seen.access_hash and not seen.is_min:
         channel.access_hash = seen.access_hash
+    # The account's record outranks the preview for the photo and the subscriber count.
+    web_after_api = seen.source == "web" and channel.api_refreshed_at is not None
+    if seen.source == "api" and not seen.is_min:
+        channel.api_refreshed_at = now
 
     async def change(kind: str, payload: dict[str, Any], key: str) -> None:
         channel.revision += 1
@@ -107,7 +111,7 @@ async def observe_channel(
             )
         channel.about = seen.about
 
-    if seen.photo_id is not None and not seen.is_min:
+    if seen.photo_id is not None and not seen.is_min and not web_after_api:
         channel.photo_id = seen.photo_id
 
     if not seen.is_min and None not in (seen.fake, seen.scam, seen.verified, seen.restricted):
@@ -132,10 +136,25 @@ async def observe_channel(
         channel.is_fake, channel.is_scam = bool(seen.fake), bool(seen.scam)
         channel.is_verified, channel.is_restricted = bool(seen.verified), bool(seen.restricted)
         channel.restriction_reasons = reasons
+    elif seen.verified is not None and not seen.is_min:
+        # The web preview shows the verified mark and no other label: the rest stay as they are.
+        if channel.last_refreshed_at is not None and seen.verified != channel.is_verified:
+            kind = kinds.LABEL_ADDED if seen.verified else kinds.LABEL_REMOVED
+            await change(kind, {"label": "verified", "text": None}, "verified")
+        channel.is_verified = seen.verified
 
-    if seen.participants is not None and not seen.is_min:
-        await _participants(session, channel, seen.participants, now, jump_pct, jump_window, out)
-        channel.participants = seen.participants
+    count, count_max = seen.participants, seen.participants_max
+    if (
+        web_after_api
+        and count is not None
+        and channel.participants is not None
+        and channel.participants_max is None
+        and count <= channel.participants <= (count_max or count)
+    ):
+        count = None  # the exact count the API gave still reads as what the preview shows
+    if count is not None and not seen.is_min:
+        await _participants(session, channel, count, count_max, now, jump_pct, jump_window, out)
+        channel.participants, channel.participants_max = count, count_max
 
     if not seen.is_min:
         channel.last_refreshed_at = now
@@ -147,6 +166,7 @@ async def _participants(
     session: AsyncSession,
     channel: Channel,
     count: int,
+    count_max: int | None,
     now: datetime,
     pct: float,
     window: timedelta,
@@ -179,7 +199,14 @@ async def _participants(
         .limit(1)
     )
     if base is not None and base.participants:
-        change_pct = (count - base.participants) * 100.0 / base.participants
+        # Counts shown rounded are ranges: only the change every reading agrees on counts.
+        base_max, new_max = base.participants_max or base.participants, count_max or count
+        if count > base_max:
+            change_pct = (count - base_max) * 100.0 / base_max
+        elif new_max < base.participants:
+            change_pct = (new_max - base.participants) * 100.0 / base.participants
+        else:
+            change_pct = 0.0
         if abs(change_pct) >= pct:
             hours = max((now - base.taken_at).total_seconds() / 3600.0, 0.0)
             channel.revision += 1
@@ -193,6 +220,7 @@ async def _participants(
                     "after": count,
                     "change_pct": round(change_pct, 1),
                     "window_hours": round(hours, 1),
+                    "approximate": count_max is not None or base.participants_max is not None,
                 },
                 out,
                 occurred_at=now,
@@ -200,6 +228,7 @@ async def _participants(
     if (
         last is None
         or last.participants != count
+        or last.participants_max != count_max
         or last.title != channel.title
         or now - last.taken_at >= SNAPSHOT_EVERY
     ):
@@ -208,6 +237,7 @@ async def _participants(
                 channel_id=channel.id,
                 taken_at=now,
                 participants=count,
+                participants_max=count_max,
                 title=channel.title,
                 username=channel.username,
                 labels=sorted(channel.labels),
@@ -265,6 +295,23 @@ async def _mark_available(
     await _event(
         session, channel, kinds.AVAILABLE, f"r{channel.revision}", payload, out, occurred_at=now
     )
+
+
+async def observe_preview(
+    session: AsyncSession, channel_id: int, withheld: bool, text: str | None, now: datetime
+) -> Recorded:
+    """The public web preview withheld (with Telegram's notice) or shown again."""
+    channel = await lock_channel(session, channel_id)
+    out = Recorded()
+    channel.last_checked_at = now
+    if withheld == channel.preview_withheld:
+        return out
+    channel.preview_withheld = withheld
+    channel.revision += 1
+    kind = kinds.PREVIEW_WITHHELD if withheld else kinds.PREVIEW_RESTORED
+    payload: dict[str, Any] = {"text": text} if withheld else {}
+    await _event(session, channel, kind, f"r{channel.revision}", payload, out, occurred_at=now)
+    return out
 
 
 # --- posts ------------------------------------------------------------------------
@@ -333,7 +380,8 @@ async def _new_posts(
             "text": p.text,
             "media_kind": p.media_kind,
             "date": p.date,
-            "edit_date": p.edit_date,
+            # The preview's edit mark has no date: first seen edited stands in for it.
+            "edit_date": p.edit_date or (now if p.edited else None),
             "views": p.views,
             "forwards": p.forwards,
             "reactions": p.reactions,
@@ -354,7 +402,7 @@ async def _new_posts(
                 "post_id": ids[p.message_id],
                 "version": 1,
                 "text": p.text,
-                "edit_date": p.edit_date,
+                "edit_date": p.edit_date or (now if p.edited else None),
                 "seen_at": now,
             }
             for p in batch
@@ -426,23 +474,29 @@ async def _seen_again(
             setattr(post, name, value)
     if seen.media_kind and not post.media_kind:
         post.media_kind = seen.media_kind
-    if post.edit_date is not None and (seen.edit_date is None or seen.edit_date < post.edit_date):
+    # The web preview marks an edit without its date: the time we saw the mark stands in.
+    edit_date = seen.edit_date or (now if seen.edited else None)
+    if post.edit_date is not None and (
+        (seen.edit_date is None and not seen.edited)
+        or (seen.edit_date is not None and seen.edit_date < post.edit_date)
+    ):
         # Fetched before an edit we already recorded, stored after it: old news, not a revert.
         return
-    if seen.text == post.text:
+    if seen.text == post.text and not (seen.edited and post.edit_date is None):
         if seen.edit_date is not None:
             post.edit_date = seen.edit_date
         return
+    # A new edit mark over the same text: something we cannot see (media, a link) changed.
     before = post.text
     post.version += 1
     post.text = seen.text
-    post.edit_date = seen.edit_date or post.edit_date
+    post.edit_date = edit_date or post.edit_date
     session.add(
         PostVersion(
             post_id=post.id,
             version=post.version,
             text=seen.text,
-            edit_date=seen.edit_date,
+            edit_date=edit_date,
             seen_at=now,
         )
     )
@@ -456,10 +510,10 @@ async def _seen_again(
                 "message_id": post.message_id,
                 "before": before,
                 "after": seen.text,
-                "edit_date": seen.edit_date.isoformat() if seen.edit_date else None,
+                "edit_date": edit_date.isoformat() if edit_date else None,
             },
             out,
-            occurred_at=seen.edit_date or now,
+            occurred_at=edit_date or now,
             post_id=post.id,
         )
 

@@ -13,6 +13,8 @@ ABOUT_CHANGED = "channel.about_changed"
 UNAVAILABLE = "channel.unavailable"
 AVAILABLE = "channel.available"
 SUBSCRIBERS_JUMP = "channel.subscribers_jump"
+PREVIEW_WITHHELD = "channel.preview_withheld"
+PREVIEW_RESTORED = "channel.preview_restored"
 
 # What a subscriber picks; "channel" is what happens to the channel itself.
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -28,6 +30,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
         UNAVAILABLE,
         AVAILABLE,
         SUBSCRIBERS_JUMP,
+        PREVIEW_WITHHELD,
+        PREVIEW_RESTORED,
     ),
 }
 DEFAULT_GROUPS = ("posts", "edits", "deletions", "channel")
