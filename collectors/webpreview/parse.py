@@ -231,10 +231,12 @@ def _link(node: LexborNode, start: int, length: int) -> EntitySeen | None:
 
 
 def _same_url(shown: str, href: str) -> bool:
-    bare = re.sub(r"^[a-z]+://", "", href, flags=re.I).rstrip("/")
-    return shown.rstrip("/").removesuffix("…") in (href, bare) or bare.startswith(
-        shown.rstrip("/").removesuffix("…")
-    )
+    def bare(url: str) -> str:
+        return re.sub(r"^[a-z]+://", "", url.strip(), flags=re.I).rstrip("/").lower()
+
+    # Long URLs are shown cut with an ellipsis.
+    seen = bare(shown.removesuffix("…"))
+    return bool(seen) and bare(href).startswith(seen)
 
 
 def rich_text(node: LexborNode | None) -> tuple[str, tuple[EntitySeen, ...]]:
