@@ -383,6 +383,18 @@ def _available(ctx: _Ctx) -> list[str]:
     return _fit([ctx.get("ev-channel-available", channel=ctx.channel)])
 
 
+def _preview_withheld(ctx: _Ctx) -> list[str]:
+    lines = [ctx.get("ev-channel-preview-withheld", channel=ctx.channel)]
+    notice = _text(ctx.p.get("text"))
+    if notice.strip():
+        lines.append(f"<i>{_esc(truncate(notice, DETAIL_MAX))}</i>")
+    return _fit(lines)
+
+
+def _preview_restored(ctx: _Ctx) -> list[str]:
+    return _fit([ctx.get("ev-channel-preview-restored", channel=ctx.channel)])
+
+
 def _subscribers_jump(ctx: _Ctx) -> list[str]:
     # Clamped so that nonsense from storage cannot break number formatting.
     before = int(_clamp(_int(ctx.p.get("before")), 0, _MAX_COUNT))
@@ -438,6 +450,8 @@ _RENDERERS: dict[str, Callable[[_Ctx], list[str]]] = {
     "channel.unavailable": _unavailable,
     "channel.available": _available,
     "channel.subscribers_jump": _subscribers_jump,
+    "channel.preview_withheld": _preview_withheld,
+    "channel.preview_restored": _preview_restored,
     "broadcast": _broadcast,
 }
 

@@ -126,6 +126,10 @@ PAYLOADS: dict[str, dict] = {
         "change_pct": 24.0,
         "window_hours": 6.0,
     },
+    "channel.preview_withheld": {
+        "text": "This channel can’t be displayed because it violated local laws."
+    },
+    "channel.preview_restored": {},
     "broadcast": {"text": "Бот обновлён. <b>Спасибо</b> &amp; до встречи."},
 }
 POST_KINDS = ("post.new", "post.edited", "post.deleted")
@@ -502,6 +506,8 @@ def payloads_for(kind: str) -> st.SearchStrategy[dict]:
         "channel.about_changed": st.fixed_dictionaries({"before": long_text, "after": long_text}),
         "channel.unavailable": st.fixed_dictionaries({"reason": any_text, "detail": long_text}),
         "channel.available": st.just({}),
+        "channel.preview_withheld": st.fixed_dictionaries({"text": opt_text}),
+        "channel.preview_restored": st.just({}),
         "channel.subscribers_jump": st.fixed_dictionaries(
             {
                 "before": st.one_of(st.integers(0, 10**9), st.integers()),
@@ -539,3 +545,11 @@ def test_any_event_renders_within_limits(t: Translator, e: EventView, lang: str)
             assert title in visible_text(message)
     if e.kind == "post.deleted" and e.payload["text"].strip():
         assert quoted(messages) == e.payload["text"]
+
+
+def test_preview_withheld_shows_telegrams_notice(t: Translator) -> None:
+    payload = {"text": "This channel can’t be displayed because <it> violated local laws."}
+    [en] = render_event(t, "en", ev("channel.preview_withheld", payload))
+    assert "web preview" in en and "&lt;it&gt; violated local laws" in en
+    [ru] = render_event(t, "ru", ev("channel.preview_restored", {}))
+    assert "веб-просмотр" in ru and "снова открыт" in ru

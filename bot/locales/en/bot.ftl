@@ -217,6 +217,8 @@ watch-result = { $code ->
     [not_channel] { $channel } is not a channel.
     [unknown_id] I cannot find a channel with the id { $channel }; use its @name.
     [invalid] { $channel } is not a valid channel name.
+    [no_posts] { $channel } shows no public posts on t.me, so without a Telegram account I cannot tell which channel it is.
+    [unreachable] I could not read t.me just now; try again in a while.
    *[other] Could not watch { $channel }.
 }
 watched-none = No channels are watched.

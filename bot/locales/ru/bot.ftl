@@ -219,6 +219,8 @@ watch-result = { $code ->
     [not_channel] { $channel } — не канал.
     [unknown_id] Не нахожу канал с id { $channel }; укажите его @name.
     [invalid] { $channel } — недопустимое имя канала.
+    [no_posts] { $channel } не показывает публичных постов на t.me, и без аккаунта Telegram я не могу узнать, что это за канал.
+    [unreachable] Сейчас не удалось открыть t.me; попробуйте позже.
    *[other] Не удалось начать наблюдение за { $channel }.
 }
 watched-none = Ни за одним каналом не ведётся наблюдение.
