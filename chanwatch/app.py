@@ -10,10 +10,12 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 from aiogram import Bot, Dispatcher
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,9 +30,13 @@ from bot.routing import EventRouter
 from chanwatch.secrets import setup_logging
 from chanwatch.settings import Settings
 from chanwatch.telegram import build_bot, build_client
-from collectors.collector import Collector, CollectorConfig
+from collectors.base import CollectorBase
+from collectors.collector import CHANNELS, HISTORY, Collector, CollectorConfig
+from collectors.webpreview.collector import WebCollector
+from collectors.webpreview.fetch import Fetcher, HostBudget
 from storage.db import SessionMaker, create_engine, ensure_sqlite_dir, session_factory
 from storage.migrate import upgrade
+from storage.models import Channel
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +52,11 @@ class App:
     sessions: SessionMaker
     translator: Translator
     bot: Bot
-    client: TelegramClient
-    collector: Collector
+    # The account's collector (COLLECTOR=telethon or both) and the web preview's (web or both).
+    client: TelegramClient | None
+    collector: Collector | None
+    web: WebCollector | None
+    http: aiohttp.ClientSession | None
     router: EventRouter
     sender: Sender
     digests: DigestService
@@ -69,6 +78,40 @@ def collector_config(settings: Settings) -> CollectorConfig:
     )
 
 
+def build_web_collector(
+    settings: Settings,
+    sessions: SessionMaker,
+    http: aiohttp.ClientSession,
+    *,
+    notify: Callable[[], None] | None = None,
+    account: Collector | None = None,
+) -> WebCollector:
+    """The web-preview collector; beside an account it covers only what the account cannot."""
+    fetcher = Fetcher(
+        http,
+        settings.web_preview_base_url,
+        HostBudget(settings.web_preview_rate),
+        max_bytes=settings.web_preview_max_bytes,
+    )
+    if account is None:
+        return WebCollector(fetcher, sessions, collector_config(settings), notify=notify)
+    gate = account.gate
+
+    def full(_ch: Channel) -> bool:
+        # While the account is flood-waited the preview stands in for it; otherwise the
+        # preview adds only its own news (withheld/restored) and never overwrites the API.
+        return gate.remaining(HISTORY) > 0 or gate.remaining(CHANNELS) > 0
+
+    return WebCollector(
+        fetcher,
+        sessions,
+        collector_config(settings),
+        notify=notify,
+        full=full,
+        answers_requests=lambda: False,  # the account resolves names (and their access hash)
+    )
+
+
 async def build_app(
     settings: Settings,
     *,
@@ -84,12 +127,22 @@ async def build_app(
     if bot is None:
         assert settings.bot_token is not None
         bot = build_bot(settings.bot_token.get_secret_value(), settings.bot_api_base_url)
-    client = client or build_client(settings)
     sender = Sender(
         bot, sessions, rate=settings.delivery_rate, per_chat=settings.delivery_per_chat_rate
     )
     router = EventRouter(sessions, translator, notify=sender.wake)
-    collector = Collector(client, sessions, collector_config(settings), notify=router.wake)
+    kind = settings.collector_kind
+    collector: Collector | None = None
+    if kind in ("telethon", "both"):
+        client = client or build_client(settings)
+        collector = Collector(client, sessions, collector_config(settings), notify=router.wake)
+    else:
+        client = None
+    web: WebCollector | None = None
+    http: aiohttp.ClientSession | None = None
+    if kind in ("web", "both"):
+        http = aiohttp.ClientSession()
+        web = build_web_collector(settings, sessions, http, notify=router.wake, account=collector)
     digests = DigestService(sessions, translator, settings, wake_sender=sender.wake)
     scheduler = AsyncIOScheduler(timezone=settings.tz)
     dispatcher = build_dispatcher(
@@ -107,6 +160,8 @@ async def build_app(
         bot,
         client,
         collector,
+        web,
+        http,
         router,
         sender,
         digests,
@@ -119,7 +174,8 @@ async def start(app: App) -> None:
     """Start every part; returns once they run in the background."""
     await app.router.start()
     await app.sender.start()
-    await app.collector.start()
+    for collector in collectors_of(app):
+        await collector.start()
     app.digests.schedule(app.scheduler)
     app.scheduler.start()
     app.tasks.append(asyncio.create_task(_catch_up_digests(app), name="digest-catch-up"))
@@ -158,11 +214,15 @@ async def stop(app: App) -> None:
     app.tasks.clear()
     if app.scheduler.running:
         app.scheduler.shutdown(wait=False)
-    await app.collector.stop()
+    for collector in collectors_of(app):
+        await collector.stop()
     await app.router.stop()
     await app.sender.stop()
-    with contextlib.suppress(Exception):
-        await app.client.disconnect()
+    if app.client is not None:
+        with contextlib.suppress(Exception):
+            await app.client.disconnect()
+    if app.http is not None:
+        await app.http.close()
     await app.bot.session.close()
     await app.engine.dispose()
 
@@ -172,13 +232,9 @@ async def run(settings: Settings) -> None:
     secrets = [s.get_secret_value() for s in (settings.bot_token, settings.telegram_api_hash) if s]
     setup_logging(settings.log_level, secrets)
     app = await build_app(settings)
-    await app.client.connect()
-    if not await app.client.is_user_authorized():
-        await stop(app)
-        raise NotLoggedIn(
-            f"the Telegram session {settings.telethon_session} is not logged in: "
-            "run `chanwatch login` first"
-        )
+    if app.client is not None:
+        await _logged_in(app, settings)
+    log.info("collectors: %s", settings.collector_kind)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -189,3 +245,18 @@ async def run(settings: Settings) -> None:
     await stopping.wait()
     log.info("stopping")
     await stop(app)
+
+
+async def _logged_in(app: App, settings: Settings) -> None:
+    assert app.client is not None
+    await app.client.connect()
+    if not await app.client.is_user_authorized():
+        await stop(app)
+        raise NotLoggedIn(
+            f"the Telegram session {settings.telethon_session} is not logged in: "
+            "run `chanwatch login` first (or COLLECTOR=web, which needs no account)"
+        )
+
+
+def collectors_of(app: App) -> list[CollectorBase]:
+    return [c for c in (app.collector, app.web) if c is not None]

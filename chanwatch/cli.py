@@ -27,7 +27,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("run", help="run collector, bot, delivery and scheduler (migrates first)")
-    sub.add_parser("demo", help="a scripted week against the simulated Telegram, no credentials")
+    demo = sub.add_parser(
+        "demo", help="a scripted week against the simulated Telegram, no credentials"
+    )
+    demo.add_argument(
+        "--collector",
+        choices=("telethon", "web"),
+        default="telethon",
+        help="read the simulated Telegram with an account (telethon) or its t.me/s pages (web)",
+    )
     sub.add_parser("login", help="log the collector's Telegram account in (writes the session)")
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -158,6 +166,8 @@ async def _channels_add(args: argparse.Namespace, settings: Settings, sessions: 
         parse_handle(args.handle)
     except HandleError as exc:
         raise CliError(f"{args.handle!r} is not a public channel handle ({exc.code})") from None
+    if settings.collector_kind == "web":
+        return await _channels_add_web(args, settings, sessions)
     if settings.missing_telegram_credentials():
         missing = [m for m in settings.missing_telegram_credentials() if m != "BOT_TOKEN"]
         if missing:
@@ -172,6 +182,25 @@ async def _channels_add(args: argparse.Namespace, settings: Settings, sessions: 
             raise CliError(f"Telegram asks to wait {exc.seconds:.0f}s before resolving") from None
     finally:
         await client.disconnect()
+    return _added(args, channel, code)
+
+
+async def _channels_add_web(args: argparse.Namespace, settings: Settings, sessions: Any) -> int:
+    import aiohttp
+
+    from chanwatch.app import build_web_collector
+    from collectors.base import Deferred
+
+    async with aiohttp.ClientSession() as http:
+        collector = build_web_collector(settings, sessions, http)
+        try:
+            channel, code = await collector.watch(args.handle, None)
+        except Deferred as exc:
+            raise CliError(f"t.me asks to wait {exc.seconds:.0f}s; try again later") from None
+    return _added(args, channel, code)
+
+
+def _added(args: argparse.Namespace, channel: Any, code: str) -> int:
     if channel is None:
         raise CliError(f"cannot watch {args.handle!r}: {code}")
     print(
@@ -239,7 +268,7 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from chanwatch.demo import DemoError, run_demo
 
     try:
-        await run_demo(settings)
+        await run_demo(settings, collector=args.collector)
     except DemoError as exc:
         raise CliError(f"the demo stalled: {exc}") from None
     return 0

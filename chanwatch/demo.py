@@ -26,6 +26,7 @@ from chanwatch.settings import Settings
 from chanwatch.telegram import CLIENT_OPTIONS
 from simulator.botapi import BotAPISimulator, SentMessage
 from simulator.mtproto import World, make_simulated_client
+from simulator.webpreview import WebPreviewSimulator
 
 MODERATOR = 1001
 SUBSCRIBER = 2002
@@ -90,9 +91,22 @@ def _marked_diff(quote: re.Match[str]) -> str:
     return re.sub(r"<b>(.*?)</b>", r"[+\1+]", marked, flags=re.S)
 
 
-def demo_settings(settings: Settings, sim: BotAPISimulator, db: Path) -> Settings:
+WITHHELD = "This channel can’t be displayed because it violated local laws."
+
+
+def demo_settings(
+    settings: Settings, sim: BotAPISimulator, db: Path, web: WebPreviewSimulator | None = None
+) -> Settings:
+    through_web = {
+        # The preview has no live updates: deletions are found by the sweep, so sweep often.
+        "collector": "web",
+        "web_preview_base_url": web.base_url if web else "",
+        "web_preview_rate": 50.0,
+        "reconcile_seconds": 1.0,
+    }
     return settings.model_copy(
         update={
+            **(through_web if web is not None else {"collector": "telethon"}),
             "database_url": f"sqlite+aiosqlite:///{db}",
             "bot_token": SecretStr(sim.token),
             "bot_api_base_url": sim.base_url,
@@ -119,7 +133,14 @@ def build_world() -> World:
     return world
 
 
-async def run_demo(settings: Settings, *, out: TextIO = sys.stdout, db: Path = DEMO_DB) -> None:
+async def run_demo(
+    settings: Settings,
+    *,
+    out: TextIO = sys.stdout,
+    db: Path = DEMO_DB,
+    collector: str = "telethon",
+) -> None:
+    """The scripted week; `collector="web"` reads the world through its t.me/s face."""
     db.parent.mkdir(parents=True, exist_ok=True)
     for leftover in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
         leftover.unlink(missing_ok=True)
@@ -127,15 +148,24 @@ async def run_demo(settings: Settings, *, out: TextIO = sys.stdout, db: Path = D
     await sim.start()
     world = build_world()
     screen = Screen(sim, out)
-    app = await build_app(
-        demo_settings(settings, sim, db), client=make_simulated_client(world, **CLIENT_OPTIONS)
-    )
+    web: WebPreviewSimulator | None = None
+    if collector == "web":
+        web = WebPreviewSimulator(world)
+        await web.start()
+        app = await build_app(demo_settings(settings, sim, db, web))
+    else:
+        app = await build_app(
+            demo_settings(settings, sim, db),
+            client=make_simulated_client(world, **CLIENT_OPTIONS),
+        )
     await start(app)
     try:
-        await _script(world, sim, screen)
+        await _script(world, sim, screen, web)
     finally:
         await stop(app)
         await sim.stop()
+        if web is not None:
+            await web.stop()
     screen.say(f"done: the archive is in {db}; look at it with")
     print(
         f"    DATABASE_URL=sqlite+aiosqlite:///{db} chanwatch export @{CHANNEL}",
@@ -144,7 +174,9 @@ async def run_demo(settings: Settings, *, out: TextIO = sys.stdout, db: Path = D
     )
 
 
-async def _script(world: World, sim: BotAPISimulator, screen: Screen) -> None:
+async def _script(
+    world: World, sim: BotAPISimulator, screen: Screen, web: WebPreviewSimulator | None
+) -> None:
     say = screen.say
 
     async def step(day: str, action: Callable[[], object], chat: int, count: int) -> None:
@@ -153,6 +185,8 @@ async def _script(world: World, sim: BotAPISimulator, screen: Screen) -> None:
         await screen.wait_for(chat, count, day)
 
     say("chanwatch demo: the real application against a simulated Telegram (no credentials)")
+    if web is not None:
+        say("the collector reads only the public t.me/s web preview: no Telegram account")
     say("moderator: /start, then /watch @putdomoi")
     sim.user_sends(MODERATOR, "/start", language_code="en", first_name="Moderator")
     await screen.wait_for(MODERATOR, 1, "the moderator's welcome")
@@ -190,18 +224,33 @@ async def _script(world: World, sim: BotAPISimulator, screen: Screen) -> None:
         SUBSCRIBER,
         1,
     )
-    await step(
-        "day 4: Telegram marks the channel FAKE",
-        lambda: world.set_label(CHANNEL, fake=True),
-        SUBSCRIBER,
-        1,
-    )
-    await step(
-        "day 5: Telegram restricts the channel on iOS",
-        lambda: world.restrict(CHANNEL, "ios", "porn", "Этот канал недоступен на iOS"),
-        SUBSCRIBER,
-        1,
-    )
+    if web is None:
+        await step(
+            "day 4: Telegram marks the channel FAKE",
+            lambda: world.set_label(CHANNEL, fake=True),
+            SUBSCRIBER,
+            1,
+        )
+        await step(
+            "day 5: Telegram restricts the channel on iOS",
+            lambda: world.restrict(CHANNEL, "ios", "porn", "Этот канал недоступен на iOS"),
+            SUBSCRIBER,
+            1,
+        )
+    else:
+        # The preview shows no FAKE label; what it shows is Telegram hiding the channel.
+        await step(
+            "day 4: Telegram withholds the channel's web preview",
+            lambda: web.withhold(CHANNEL, WITHHELD),
+            SUBSCRIBER,
+            1,
+        )
+        await step(
+            "day 5: the web preview is shown again",
+            lambda: web.restore(CHANNEL),
+            SUBSCRIBER,
+            1,
+        )
     await step(
         "day 6: the channel is renamed",
         lambda: world.rename(CHANNEL, "Путь домой — официальный"),

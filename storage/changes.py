@@ -201,12 +201,14 @@ async def _participants(
     if base is not None and base.participants:
         # Counts shown rounded are ranges: only the change every reading agrees on counts.
         base_max, new_max = base.participants_max or base.participants, count_max or count
+        # before/after are the closest readings, so that they say what change_pct says.
         if count > base_max:
-            change_pct = (count - base_max) * 100.0 / base_max
+            before, after = base_max, count
         elif new_max < base.participants:
-            change_pct = (new_max - base.participants) * 100.0 / base.participants
+            before, after = base.participants, new_max
         else:
-            change_pct = 0.0
+            before = after = base.participants
+        change_pct = (after - before) * 100.0 / before
         if abs(change_pct) >= pct:
             hours = max((now - base.taken_at).total_seconds() / 3600.0, 0.0)
             channel.revision += 1
@@ -216,8 +218,8 @@ async def _participants(
                 kinds.SUBSCRIBERS_JUMP,
                 f"r{channel.revision}",
                 {
-                    "before": base.participants,
-                    "after": count,
+                    "before": before,
+                    "after": after,
                     "change_pct": round(change_pct, 1),
                     "window_hours": round(hours, 1),
                     "approximate": count_max is not None or base.participants_max is not None,

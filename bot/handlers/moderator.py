@@ -291,6 +291,7 @@ async def status_command(
     now = utcnow()
     async with sessions() as s:
         collector = await status.get(s, "collector")
+        web = await status.get(s, "webpreview")
         by_status = dict(
             (
                 await s.execute(
@@ -328,6 +329,18 @@ async def status_command(
             else t.get(lang, "status-lag-unknown")
         )
         lines.append(_flood_text(t, lang, data))
+    if web is not None:
+        data = web.data or {}
+        lines.append(
+            t.get(
+                lang,
+                "status-webpreview",
+                requests=int(data.get("requests") or 0),
+                errors=int(data.get("fetch_errors") or 0),
+                backoff=round(float(data.get("backoff_seconds") or 0)),
+                updated=esc(fmt_time(web.updated_at, settings.tz, t, lang)),
+            )
+        )
     lines.append(
         t.get(
             lang,

@@ -74,7 +74,7 @@ class WebCollector(CollectorBase):
             # One page shows the header and the newest posts: refresh and poll are one fetch.
             if self._refresh_due(ch, now) or self._poll_due(ch, now):
                 due.append(lambda c=ch.id: self.poll(c))
-            elif self._full(ch) and self._reconcile_due(ch, mono):
+            if self._full(ch) and self._reconcile_due(ch, mono):
                 due.append(lambda c=ch.id: self.reconcile(c))
         await self._run_bounded(due)
         await self._report()

@@ -252,6 +252,7 @@ status-collector = Collector: { $state ->
     [connected] connected
    *[disconnected] disconnected
 } (reported { $updated })
+status-webpreview = Web preview: { $requests } requests, { $errors } unread pages, next request in { $backoff } s (reported { $updated })
 status-lag = Polling lag: { $seconds } s
 status-lag-unknown = Polling lag: unknown
 status-outbox = Outbox: { $pending } waiting, { $sending } being sent, { $failed } failed

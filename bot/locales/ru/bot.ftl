@@ -255,6 +255,7 @@ status-collector = Сборщик: { $state ->
     [connected] подключён
    *[disconnected] не подключён
 } (отчёт { $updated })
+status-webpreview = Веб-просмотр: запросов { $requests }, непрочитанных страниц { $errors }, следующий запрос через { $backoff } с (данные от { $updated })
 status-lag = Отставание опроса: { $seconds } с
 status-lag-unknown = Отставание опроса: неизвестно
 status-outbox = Очередь отправки: ждут { $pending }, отправляются { $sending }, не удалось { $failed }
