@@ -16,6 +16,7 @@ BENCHMARKS = {
     "latency": "bench.latency",
     "collector": "bench.collector",
     "digest": "bench.digest",
+    "webpreview": "bench.webpreview",
 }
 
 

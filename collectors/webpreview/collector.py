@@ -34,6 +34,8 @@ CATCH_UP_PAGES = 25
 SWEEP_PAGES = 5
 # Missing posts confirmed one by one, at most this many per sweep (the rest next time).
 CONFIRM_MAX = 20
+# A sweep starts from the page a poll read this recently instead of fetching it again.
+REUSE_SECONDS = 30.0
 
 
 class WebCollector(CollectorBase):
@@ -59,6 +61,7 @@ class WebCollector(CollectorBase):
         self._full = full or (lambda _ch: True)
         self._answers = answers_requests or (lambda: True)
         self.fetch_errors = 0
+        self._first_page: dict[int, tuple[float, Page]] = {}
 
     # --- one pass ---------------------------------------------------------------
 
@@ -136,6 +139,7 @@ class WebCollector(CollectorBase):
             return out
         try:
             page = await self.fetcher.page(name)
+            self._first_page[channel_id] = (time.monotonic(), page)
             out.extend(await self._apply(ch, name, page))
         except FetchError as exc:
             self.fetch_errors += 1
@@ -243,9 +247,17 @@ class WebCollector(CollectorBase):
         shown: dict[int, PostSeen] = {}
         oldest: int | None = None
         before: int | None = None
+        reuse = self._first_page.pop(channel_id, None)
         try:
             for _ in range(SWEEP_PAGES):
-                page = await self.fetcher.page(name, before=before)
+                if (
+                    reuse is not None
+                    and before is None
+                    and time.monotonic() - reuse[0] < (REUSE_SECONDS)
+                ):
+                    page = reuse[1]  # the poll of this same pass read it a moment ago
+                else:
+                    page = await self.fetcher.page(name, before=before)
                 if page.kind != "posts" or page.channel_id not in (None, ch.tg_id):
                     return out  # withheld or gone: the next poll records that, not deletions
                 if not page.posts:
