@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
 import pytest
 import pytest_asyncio
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from collectors.base import CollectorConfig
 from collectors.webpreview.collector import WebCollector
@@ -19,9 +22,10 @@ from collectors.webpreview.parse import parse_page
 from simulator.mtproto import World
 from simulator.webpreview import WebPreviewSimulator, abbreviate
 from simulator.webpreview.server import render_channel
-from storage import kinds
-from storage.db import SessionMaker
-from storage.models import Channel, Event, Post
+from storage import changes, channels, kinds
+from storage.db import SessionMaker, transaction
+from storage.models import Channel, Event, Post, WatchRequest
+from storage.observations import ChannelSeen
 
 CONFIG = CollectorConfig(
     poll_min=0.01, poll_max=0.05, refresh_every=3600, reconcile_every=0, jump_pct=10.0, tick=0.05
@@ -285,3 +289,132 @@ def test_simulated_page_parses_like_the_real_one() -> None:
     assert [p.entities for p in sim.posts] == [() for _ in chosen]
     assert abbreviate(10_120_000) == "10.1M" and abbreviate(21_712) == "21.7K"
     assert abbreviate(279_400) == "279K" and abbreviate(93) == "93"
+
+
+async def test_watch_request_from_the_bot_is_answered_by_the_web_collector(rig: Rig) -> None:
+    async with rig.sessions() as s:
+        s.add(WatchRequest(handle="@putdomoi", requested_by=7))
+        s.add(WatchRequest(handle="@nobody_here", requested_by=7))
+        await s.commit()
+    await rig.collector.run_once()
+    async with rig.sessions() as s:
+        done = {r.handle: (r.status, r.result_code) for r in await s.scalars(select(WatchRequest))}
+        ch = await s.scalar(select(Channel))
+    assert done == {"@putdomoi": ("done", "added"), "@nobody_here": ("failed", "not_found")}
+    assert ch is not None and ch.tg_id == rig.world.channel("putdomoi").id
+    assert ch.last_refreshed_at is not None  # the same pass took its first look
+
+
+async def test_beside_the_account_web_values_never_replace_api_ones(sessions: SessionMaker) -> None:
+    """COLLECTOR=both: the API's exact count and photo stay; a change both see is one event."""
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+    async def add(s: AsyncSession) -> int:
+        ch, _ = await channels.add_or_rewatch(
+            s,
+            tg_id=555,
+            access_hash=1,
+            username="putdomoi",
+            title="Путь домой",
+            handle="x",
+            added_by=None,
+        )
+        return ch.id
+
+    cid = await transaction(sessions, add)
+    api = ChannelSeen(
+        tg_id=555,
+        observed_at=now,
+        title="Путь домой",
+        username="putdomoi",
+        username_known=True,
+        about="a",
+        photo_id=777,
+        participants=48_213,
+        fake=False,
+        scam=False,
+        verified=False,
+        restricted=False,
+        restrictions=(),
+    )
+    await transaction(sessions, lambda s: changes.observe_channel(s, cid, api))
+    web = ChannelSeen(
+        tg_id=555,
+        observed_at=now + timedelta(minutes=1),
+        title="Путь домой",
+        username="putdomoi",
+        username_known=True,
+        about="a",
+        photo_id=123456,
+        participants=48_150,
+        participants_max=48_299,
+        verified=False,
+        source="web",
+    )
+    rec = await transaction(sessions, lambda s: changes.observe_channel(s, cid, web))
+    assert rec.event_ids == []
+    async with sessions() as s:
+        ch = await s.get(Channel, cid)
+        assert ch is not None
+        assert (ch.participants, ch.participants_max, ch.photo_id) == (48_213, None, 777)
+        assert not ch.is_fake
+    # A rename seen by the account and then by the preview: one event.
+    renamed_api = dataclasses.replace(api, title="Новое имя", observed_at=now + timedelta(hours=1))
+    renamed_web = dataclasses.replace(web, title="Новое имя", observed_at=now + timedelta(hours=1))
+    first = await transaction(sessions, lambda s: changes.observe_channel(s, cid, renamed_api))
+    second = await transaction(sessions, lambda s: changes.observe_channel(s, cid, renamed_web))
+    assert len(first.event_ids) == 1 and second.event_ids == []
+    async with sessions() as s:
+        assert [e.kind for e in await s.scalars(select(Event))] == [kinds.RENAMED]
+
+
+def test_channels_add_with_only_a_bot_token(tmp_path: Path) -> None:
+    """`chanwatch channels add @name` through the web preview: no Telegram account."""
+    import asyncio
+    import subprocess
+
+    from tests.test_cli import chanwatch
+
+    async def scenario() -> subprocess.CompletedProcess[str]:
+        world = World()
+        world.create_channel(username="putdomoi", title="Путь домой", participants=48_000)
+        world.post("putdomoi", "Пост")
+        sim = WebPreviewSimulator(world)
+        await sim.start()
+        try:
+            env = {"BOT_TOKEN": "1:x", "WEB_PREVIEW_BASE_URL": sim.base_url}
+            return await asyncio.to_thread(
+                chanwatch, "channels", "add", "@putdomoi", cwd=tmp_path, env=env
+            )
+        finally:
+            await sim.stop()
+
+    result = asyncio.run(scenario())
+    assert result.returncode == 0, result.stderr
+    assert "now watching Путь домой" in result.stdout
+    listed = chanwatch("channels", "list", cwd=tmp_path, env={"BOT_TOKEN": "1:x"})
+    assert "@putdomoi" in listed.stdout
+    missing = chanwatch(
+        "channels",
+        "add",
+        "@putdomoi",
+        cwd=tmp_path,
+        env={"BOT_TOKEN": "1:x", "WEB_PREVIEW_BASE_URL": "http://127.0.0.1:9"},
+    )
+    # Already watched: answered from the database without a request.
+    assert missing.returncode == 0 and "already watching" in missing.stdout
+    refused = chanwatch(
+        "channels",
+        "add",
+        "@other_name",
+        cwd=tmp_path,
+        env={
+            "BOT_TOKEN": "1:x",
+            "WEB_PREVIEW_BASE_URL": "http://127.0.0.1:9",
+            "WEB_PREVIEW_RATE": "100",
+        },
+    )
+    assert refused.returncode == 1
+    last = refused.stderr.strip().splitlines()[-1]
+    assert last == "chanwatch: cannot watch '@other_name': unreachable"
+    assert "Traceback" not in refused.stderr
