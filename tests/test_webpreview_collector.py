@@ -418,3 +418,25 @@ def test_channels_add_with_only_a_bot_token(tmp_path: Path) -> None:
     last = refused.stderr.strip().splitlines()[-1]
     assert last == "chanwatch: cannot watch '@other_name': unreachable"
     assert "Traceback" not in refused.stderr
+
+
+async def test_beside_the_account_the_preview_adds_only_its_own_news(rig: Rig) -> None:
+    """COLLECTOR=both while the account is fine: withheld/restored only, schedule untouched."""
+    cid = await _watched(rig)
+    before = await rig.channel(cid)
+    rig.collector._full = lambda _ch: False
+    rig.world.post("putdomoi", "Новый пост")
+    rig.world.rename("putdomoi", "Другое имя")
+    rig.sim.withhold("putdomoi", WITHHELD)
+    await rig.collector.run_once()
+    assert await rig.kinds_since(0) == [kinds.PREVIEW_WITHHELD]
+    await rig.collector.run_once()  # not looked at again before the refresh period
+    # watch, the first look, this pass's look; none in the second pass.
+    assert rig.sim.requests.count("/s/putdomoi") == 3
+    after = await rig.channel(cid)
+    # The account's poll schedule and cursor are the account's.
+    assert (after.next_poll_at, after.last_message_id, after.title) == (
+        before.next_poll_at,
+        before.last_message_id,
+        before.title,
+    )

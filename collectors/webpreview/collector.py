@@ -62,6 +62,9 @@ class WebCollector(CollectorBase):
         self._answers = answers_requests or (lambda: True)
         self.fetch_errors = 0
         self._first_page: dict[int, tuple[float, Page]] = {}
+        # Beside the account, the channel's poll schedule is the account's: the preview's
+        # own looks (for withheld/restored) are timed here instead, every refresh period.
+        self._next_look: dict[int, float] = {}
 
     # --- one pass ---------------------------------------------------------------
 
@@ -74,6 +77,10 @@ class WebCollector(CollectorBase):
         mono = time.monotonic()
         due: list[Callable[[], Awaitable[object]]] = []
         for ch in watched:
+            if not self._full(ch):
+                if mono >= self._next_look.get(ch.id, 0.0):
+                    due.append(lambda c=ch.id: self.poll(c))
+                continue
             # One page shows the header and the newest posts: refresh and poll are one fetch.
             if self._refresh_due(ch, now) or self._poll_due(ch, now):
                 due.append(lambda c=ch.id: self.poll(c))
@@ -133,25 +140,29 @@ class WebCollector(CollectorBase):
         self._refresh_now.discard(channel_id)
         out = Recorded()
         name = ch.username
+        full = self._full(ch)
+        if not full:
+            self._next_look[channel_id] = time.monotonic() + self.config.refresh_every
         if not name:
             # Without a public name there is no preview to read; the account may still see it.
-            await self._write(lambda s: self._reschedule(s, channel_id, 0))
+            if full:
+                await self._write(lambda s: self._reschedule(s, channel_id, 0))
             return out
         try:
             page = await self.fetcher.page(name)
             self._first_page[channel_id] = (time.monotonic(), page)
-            out.extend(await self._apply(ch, name, page))
+            out.extend(await self._apply(ch, name, page, full))
         except FetchError as exc:
             self.fetch_errors += 1
             self.last_error = str(exc)
             log.warning("web preview of @%s not read: %s", name, exc)
-        await self._write(lambda s: self._reschedule(s, channel_id, out.new_posts))
+        if full:
+            await self._write(lambda s: self._reschedule(s, channel_id, out.new_posts))
         self._caught_up.add(channel_id)
         return out
 
-    async def _apply(self, ch: Channel, name: str, page: Page) -> Recorded:
+    async def _apply(self, ch: Channel, name: str, page: Page, full: bool) -> Recorded:
         now = utcnow()
-        full = self._full(ch)
         if page.kind == "unknown":
             raise FetchError(f"/s/{name}: a page that is neither a channel nor a notice")
         if page.kind == "not_found":
