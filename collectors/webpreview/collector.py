@@ -221,6 +221,14 @@ class WebCollector(CollectorBase):
                 break
             posts = [p for p in older.posts if p.message_id < posts[0].message_id] + posts
             before = older.before
+        if before is not None and posts[0].message_id > ch.last_message_id + 1:
+            log.warning(
+                "@%s: catch-up stopped after %d pages; posts %d..%d were not read",
+                name,
+                pages,
+                ch.last_message_id + 1,
+                posts[0].message_id - 1,
+            )
         fresh = [p for p in posts if p.message_id > ch.last_message_id]
         known = await self._known_ids(ch.id, [p.message_id for p in posts])
         # Posts seen before are re-read for edits; older unknown ones are not news.
