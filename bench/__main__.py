@@ -18,6 +18,7 @@ BENCHMARKS = {
     "digest": "bench.digest",
     "media": "bench.media",
     "archive": "bench.archive",
+    "webpreview": "bench.webpreview",
 }
 
 

@@ -425,6 +425,18 @@ def _available(ctx: _Ctx, p: payloads.Available) -> list[str]:
     return _fit([ctx.get("ev-channel-available", channel=ctx.channel)])
 
 
+def _preview_withheld(ctx: _Ctx, p: payloads.PreviewWithheld) -> list[str]:
+    lines = [ctx.get("ev-channel-preview-withheld", channel=ctx.channel)]
+    notice = p.text or ""
+    if notice.strip():
+        lines.append(f"<i>{_esc(truncate(notice, DETAIL_MAX))}</i>")
+    return _fit(lines)
+
+
+def _preview_restored(ctx: _Ctx, p: payloads.PreviewRestored) -> list[str]:
+    return _fit([ctx.get("ev-channel-preview-restored", channel=ctx.channel)])
+
+
 def _subscribers_jump(ctx: _Ctx, p: payloads.SubscribersJump) -> list[str]:
     # Clamped so that nonsense from storage cannot break number formatting.
     before = int(_clamp(p.before, 0, _MAX_COUNT))
@@ -481,6 +493,8 @@ _RENDERERS: dict[str, Callable[[_Ctx, Any], list[str]]] = {
     kinds.UNAVAILABLE: _unavailable,
     kinds.AVAILABLE: _available,
     kinds.SUBSCRIBERS_JUMP: _subscribers_jump,
+    kinds.PREVIEW_WITHHELD: _preview_withheld,
+    kinds.PREVIEW_RESTORED: _preview_restored,
     kinds.BROADCAST: _broadcast,
 }
 

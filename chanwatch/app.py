@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import aiohttp
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware
 from aiogram.exceptions import TelegramAPIError, TelegramNotFound, TelegramUnauthorizedError
 from aiogram.methods import GetUpdates
-from aiohttp import web
+from aiohttp import web as aioweb
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telethon import TelegramClient
@@ -38,13 +39,17 @@ from chanwatch.settings import Settings
 from chanwatch.supervise import Beat, Supervisor
 from chanwatch.telegram import build_bot, build_client
 from chanwatch.tsa import Timestamper
-from collectors.collector import Collector, CollectorConfig
+from collectors.base import CollectorBase
+from collectors.collector import CHANNELS, HISTORY, Collector, CollectorConfig
 from collectors.downloads import DownloadConfig, Downloader
 from collectors.flood import FloodGate
+from collectors.webpreview.collector import WebCollector
+from collectors.webpreview.fetch import Fetcher, HostBudget
 from storage import checkpoints, ledger
 from storage.db import SessionMaker, create_engine, ensure_sqlite_dir, session_factory, transaction
 from storage.mediastore import MediaStore
 from storage.migrate import upgrade
+from storage.models import Channel
 
 log = logging.getLogger(__name__)
 CHECKPOINT_MINUTES = 10
@@ -72,6 +77,7 @@ PART_INTERVALS = {
     "sender": 60.0,
     "scheduler": 60.0,
     "downloads": 120.0,
+    "webpreview": 120.0,
 }
 SCHEDULER_CHECK_SECONDS = 10.0
 
@@ -83,9 +89,13 @@ class App:
     sessions: SessionMaker
     translator: Translator
     bot: Bot
-    client: TelegramClient
-    downloads: Downloader
-    collector: Collector
+    # The account's collector (COLLECTOR=telethon or both) and the web preview's (web or both);
+    # downloads go with the account (Telethon's download_media).
+    client: TelegramClient | None
+    downloads: Downloader | None
+    collector: Collector | None
+    web: WebCollector | None
+    http: aiohttp.ClientSession | None
     router: EventRouter
     sender: Sender
     digests: DigestService
@@ -95,7 +105,7 @@ class App:
     signer: Signer
     timestamper: Timestamper
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-    health: web.AppRunner | None = None
+    health: aioweb.AppRunner | None = None
 
 
 def collector_config(settings: Settings) -> CollectorConfig:
@@ -120,6 +130,44 @@ def download_config(settings: Settings) -> DownloadConfig:
     )
 
 
+def build_web_collector(
+    settings: Settings,
+    sessions: SessionMaker,
+    http: aiohttp.ClientSession,
+    *,
+    notify: Callable[[], None] | None = None,
+    account: Collector | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> WebCollector:
+    """The web-preview collector; beside an account it covers only what the account cannot."""
+    fetcher = Fetcher(
+        http,
+        settings.web_preview_base_url,
+        HostBudget(settings.web_preview_rate),
+        max_bytes=settings.web_preview_max_bytes,
+    )
+    if account is None:
+        return WebCollector(
+            fetcher, sessions, collector_config(settings), notify=notify, clock=clock
+        )
+    gate = account.gate
+
+    def full(_ch: Channel) -> bool:
+        # While the account is flood-waited the preview stands in for it; otherwise the
+        # preview adds only its own news (withheld/restored) and never overwrites the API.
+        return gate.remaining(HISTORY) > 0 or gate.remaining(CHANNELS) > 0
+
+    return WebCollector(
+        fetcher,
+        sessions,
+        collector_config(settings),
+        notify=notify,
+        full=full,
+        answers_requests=lambda: False,  # the account resolves names (and their access hash)
+        clock=clock,
+    )
+
+
 async def build_app(
     settings: Settings,
     *,
@@ -139,7 +187,6 @@ async def build_app(
     if bot is None:
         assert settings.bot_token is not None
         bot = build_bot(settings.bot_token.get_secret_value(), settings.bot_api_base_url)
-    client = client or build_client(settings)
     store = MediaStore(settings.media_dir)
     sender = Sender(
         bot,
@@ -149,33 +196,47 @@ async def build_app(
         media_store=store,
     )
     router = EventRouter(sessions, translator, notify=sender.wake)
-    gate = FloodGate()
+    kind = settings.collector_kind
+    collector: Collector | None = None
+    downloads: Downloader | None = None
+    if kind in ("telethon", "both"):
+        client = client or build_client(settings)
+        gate = FloodGate()
 
-    async def media_nearly_full(used: str) -> None:
-        await tell_moderators(
-            sessions, translator, settings.moderator_ids, "notice-media-nearly-full", used=used
+        async def media_nearly_full(used: str) -> None:
+            await tell_moderators(
+                sessions, translator, settings.moderator_ids, "notice-media-nearly-full", used=used
+            )
+            sender.wake()
+
+        downloads = Downloader(
+            client,
+            sessions,
+            store,
+            download_config(settings),
+            gate=gate,
+            warn_moderators=media_nearly_full,
+            source=ledger.source_of(settings.telethon_session.stem, "download"),
         )
-        sender.wake()
-
-    downloads = Downloader(
-        client,
-        sessions,
-        store,
-        download_config(settings),
-        gate=gate,
-        warn_moderators=media_nearly_full,
-        source=ledger.source_of(settings.telethon_session.stem, "download"),
-    )
-    collector = Collector(
-        client,
-        sessions,
-        collector_config(settings),
-        notify=router.wake,
-        gate=gate,
-        downloads=downloads,
-        account=settings.telethon_session.stem,
-        clock=clock,
-    )
+        collector = Collector(
+            client,
+            sessions,
+            collector_config(settings),
+            notify=router.wake,
+            gate=gate,
+            downloads=downloads,
+            account=settings.telethon_session.stem,
+            clock=clock,
+        )
+    else:
+        client = None
+    web: WebCollector | None = None
+    http: aiohttp.ClientSession | None = None
+    if kind in ("web", "both"):
+        http = aiohttp.ClientSession()
+        web = build_web_collector(
+            settings, sessions, http, notify=router.wake, account=collector, clock=clock
+        )
     digests = DigestService(sessions, translator, settings, wake_sender=sender.wake)
     scheduler = AsyncIOScheduler(timezone=settings.tz)
     dispatcher = build_dispatcher(
@@ -195,6 +256,8 @@ async def build_app(
         client,
         downloads,
         collector,
+        web,
+        http,
         router,
         sender,
         digests,
@@ -256,16 +319,21 @@ def supervise_parts(app: App) -> None:
 
     app.bot.session.middleware(_PollingReports(sup))
     sup.add("polling", polling, interval=PART_INTERVALS["polling"])
-    sup.add("collector", app.collector.run, interval=PART_INTERVALS["collector"])
+    if app.collector is not None:
+        sup.add("collector", app.collector.run, interval=PART_INTERVALS["collector"])
+    if app.web is not None:
+        sup.add("webpreview", app.web.run, interval=PART_INTERVALS["webpreview"])
     sup.add("router", app.router.run, interval=PART_INTERVALS["router"])
     sup.add("sender", sender, interval=PART_INTERVALS["sender"])
     sup.add("scheduler", scheduler, interval=PART_INTERVALS["scheduler"])
-    sup.add("downloads", app.downloads.run, interval=PART_INTERVALS["downloads"])
+    if app.downloads is not None:
+        sup.add("downloads", app.downloads.run, interval=PART_INTERVALS["downloads"])
 
 
 async def start(app: App) -> None:
     """Start every part under supervision; returns once they run in the background."""
-    app.collector.attach()
+    if app.collector is not None:
+        app.collector.attach()
     app.digests.schedule(app.scheduler)
     # Checkpoints and their timestamps run beside collection and never hold it up;
     # the supervised scheduler part starts the scheduler.
@@ -346,12 +414,17 @@ async def stop(app: App) -> None:
     app.tasks.clear()
     if app.scheduler.running:
         app.scheduler.shutdown(wait=False)
-    await app.collector.stop()
-    await app.downloads.stop()
+    for collector in collectors_of(app):
+        await collector.stop()
+    if app.downloads is not None:
+        await app.downloads.stop()
     await app.router.stop()
     await app.sender.stop()
-    with contextlib.suppress(Exception):
-        await app.client.disconnect()
+    if app.client is not None:
+        with contextlib.suppress(Exception):
+            await app.client.disconnect()
+    if app.http is not None:
+        await app.http.close()
     await app.bot.session.close()
     await app.engine.dispose()
 
@@ -368,13 +441,9 @@ async def run(settings: Settings) -> None:
         await bot.session.close()
         raise
     app = await build_app(settings, bot=bot)
-    await app.client.connect()
-    if not await app.client.is_user_authorized():
-        await stop(app)
-        raise NotLoggedIn(
-            f"the Telegram session {settings.telethon_session} is not logged in: "
-            "run `chanwatch login` first"
-        )
+    if app.client is not None:
+        await _logged_in(app, settings)
+    log.info("collectors: %s", settings.collector_kind)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -385,3 +454,18 @@ async def run(settings: Settings) -> None:
     await stopping.wait()
     log.info("stopping")
     await stop(app)
+
+
+async def _logged_in(app: App, settings: Settings) -> None:
+    assert app.client is not None
+    await app.client.connect()
+    if not await app.client.is_user_authorized():
+        await stop(app)
+        raise NotLoggedIn(
+            f"the Telegram session {settings.telethon_session} is not logged in: "
+            "run `chanwatch login` first (or COLLECTOR=web, which needs no account)"
+        )
+
+
+def collectors_of(app: App) -> list[CollectorBase]:
+    return [c for c in (app.collector, app.web) if c is not None]

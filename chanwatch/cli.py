@@ -28,7 +28,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("run", help="run collector, bot, delivery and scheduler (migrates first)")
-    sub.add_parser("demo", help="a scripted week against the simulated Telegram, no credentials")
+    demo = sub.add_parser(
+        "demo", help="a scripted week against the simulated Telegram, no credentials"
+    )
+    demo.add_argument(
+        "--collector",
+        choices=("telethon", "web"),
+        default="telethon",
+        help="read the simulated Telegram with an account (telethon) or its t.me/s pages (web)",
+    )
     sub.add_parser("login", help="log the collector's Telegram account in (writes the session)")
     sub.add_parser(
         "status", help="each part's last report, outbox, flood waits, last digest (exit 1 if stale)"
@@ -304,6 +312,8 @@ async def _channels_add(args: argparse.Namespace, settings: Settings, sessions: 
         parse_handle(args.handle)
     except HandleError as exc:
         raise CliError(f"{args.handle!r} is not a public channel handle ({exc.code})") from None
+    if settings.collector_kind == "web":
+        return await _channels_add_web(args, settings, sessions)
     if settings.missing_telegram_credentials():
         missing = [m for m in settings.missing_telegram_credentials() if m != "BOT_TOKEN"]
         if missing:
@@ -318,6 +328,25 @@ async def _channels_add(args: argparse.Namespace, settings: Settings, sessions: 
             raise CliError(f"Telegram asks to wait {exc.seconds:.0f}s before resolving") from None
     finally:
         await client.disconnect()
+    return _added(args, channel, code)
+
+
+async def _channels_add_web(args: argparse.Namespace, settings: Settings, sessions: Any) -> int:
+    import aiohttp
+
+    from chanwatch.app import build_web_collector
+    from collectors.flood import Deferred
+
+    async with aiohttp.ClientSession() as http:
+        collector = build_web_collector(settings, sessions, http)
+        try:
+            channel, code = await collector.watch(args.handle, None)
+        except Deferred as exc:
+            raise CliError(f"t.me asks to wait {exc.seconds:.0f}s; try again later") from None
+    return _added(args, channel, code)
+
+
+def _added(args: argparse.Namespace, channel: Any, code: str) -> int:
     if channel is None:
         raise CliError(f"cannot watch {args.handle!r}: {code}")
     print(
@@ -422,9 +451,12 @@ async def _export_pack(args: argparse.Namespace, settings: Settings) -> int:
     engine = await _engine(settings)
     sessions = session_factory(engine)
     try:
+        channel = await _find(sessions, args.channel)
+        if channel is None:
+            raise CliError(f"no channel {args.channel!r} in the database")
         result = await build(
             sessions,
-            args.channel,
+            channel.tg_id,
             signer,
             args.output,
             media_dir=settings.media_dir,
@@ -530,7 +562,7 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from chanwatch.demo import DemoError, run_demo
 
     try:
-        await run_demo(settings)
+        await run_demo(settings, collector=args.collector)
     except DemoError as exc:
         raise CliError(f"the demo stalled: {exc}") from None
     return 0

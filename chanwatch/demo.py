@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import re
 import sys
 import time
@@ -27,6 +28,7 @@ from chanwatch.settings import Settings
 from chanwatch.telegram import CLIENT_OPTIONS
 from simulator.botapi import BotAPISimulator, SentMessage
 from simulator.mtproto import ManualClock, World, make_simulated_client
+from simulator.webpreview import WebPreviewSimulator
 
 MODERATOR = 1001
 SUBSCRIBER = 2002
@@ -67,7 +69,7 @@ class Screen:
             body = re.sub(r"<blockquote[^>]*>.*?</blockquote>", _marked_diff, body, flags=re.S)
         plain = visible_text(body) if body else ""
         if msg.photo:
-            plain = f"[chart {len(msg.photo) // 1024} KB] {plain}"
+            plain = f"[image {len(msg.photo) // 1024} KB] {plain}"
         lines = plain.splitlines() or [""]
         if len(lines) > 12:
             lines = [*lines[:12], f"… ({len(lines) - 12} more lines)"]
@@ -92,9 +94,22 @@ def _marked_diff(quote: re.Match[str]) -> str:
     return re.sub(r"<b>(.*?)</b>", r"[+\1+]", marked, flags=re.S)
 
 
-def demo_settings(settings: Settings, sim: BotAPISimulator, db: Path) -> Settings:
+WITHHELD = "This channel can’t be displayed because it violated local laws."
+
+
+def demo_settings(
+    settings: Settings, sim: BotAPISimulator, db: Path, web: WebPreviewSimulator | None = None
+) -> Settings:
+    through_web = {
+        # The preview has no live updates: deletions are found by the sweep, so sweep often.
+        "collector": "web",
+        "web_preview_base_url": web.base_url if web else "",
+        "web_preview_rate": 50.0,
+        "reconcile_seconds": 1.0,
+    }
     return settings.model_copy(
         update={
+            **(through_web if web is not None else {"collector": "telethon"}),
             "database_url": f"sqlite+aiosqlite:///{db}",
             "bot_token": SecretStr(sim.token),
             "bot_api_base_url": sim.base_url,
@@ -117,11 +132,31 @@ def build_world(clock: ManualClock | None = None) -> World:
         participants=48_000,
     )
     world.post(CHANNEL, "Мы собираемся у Вечного огня каждую субботу.")
-    world.post(CHANNEL, "Сбор подписей за ротацию мобилизованных.")
+    # A photo post: archived with its bytes, so its deletion alert and the proof pack show it.
+    world.post(CHANNEL, "Сбор подписей за ротацию мобилизованных.", media=world.photo(poster_png()))
     return world
 
 
-async def run_demo(settings: Settings, *, out: TextIO = sys.stdout, db: Path = DEMO_DB) -> None:
+def poster_png() -> bytes:
+    """A small real picture (the movement's slogan) for the demo's photo post."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(4, 2.25), dpi=100, facecolor="#f4efe6")
+    figure.text(0.5, 0.5, "Верните наших\nмужчин домой", ha="center", va="center", fontsize=20)
+    out = io.BytesIO()
+    FigureCanvasAgg(figure).print_png(out)
+    return out.getvalue()
+
+
+async def run_demo(
+    settings: Settings,
+    *,
+    out: TextIO = sys.stdout,
+    db: Path = DEMO_DB,
+    collector: str = "telethon",
+) -> None:
+    """The scripted week; `collector="web"` reads the world through its t.me/s face."""
     db.parent.mkdir(parents=True, exist_ok=True)
     for leftover in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
         leftover.unlink(missing_ok=True)
@@ -132,17 +167,25 @@ async def run_demo(settings: Settings, *, out: TextIO = sys.stdout, db: Path = D
     clock = ManualClock(datetime.now(UTC) - timedelta(days=WEEK_DAYS))
     world = build_world(clock)
     screen = Screen(sim, out)
-    app = await build_app(
-        demo_settings(settings, sim, db),
-        client=make_simulated_client(world, **CLIENT_OPTIONS),
-        clock=world.now,
-    )
+    web: WebPreviewSimulator | None = None
+    if collector == "web":
+        web = WebPreviewSimulator(world)
+        await web.start()
+        app = await build_app(demo_settings(settings, sim, db, web), clock=world.now)
+    else:
+        app = await build_app(
+            demo_settings(settings, sim, db),
+            client=make_simulated_client(world, **CLIENT_OPTIONS),
+            clock=world.now,
+        )
     await start(app)
     try:
-        await _script(world, sim, screen, clock)
+        await _script(world, sim, screen, clock, web)
     finally:
         await stop(app)
         await sim.stop()
+        if web is not None:
+            await web.stop()
     screen.say(f"done: the archive is in {db}; look at it with")
     print(
         f"    DATABASE_URL=sqlite+aiosqlite:///{db} chanwatch export @{CHANNEL}",
@@ -158,7 +201,13 @@ async def run_demo(settings: Settings, *, out: TextIO = sys.stdout, db: Path = D
     )
 
 
-async def _script(world: World, sim: BotAPISimulator, screen: Screen, clock: ManualClock) -> None:
+async def _script(
+    world: World,
+    sim: BotAPISimulator,
+    screen: Screen,
+    clock: ManualClock,
+    web: WebPreviewSimulator | None,
+) -> None:
     say = screen.say
 
     async def step(day: str, action: Callable[[], object], chat: int, count: int) -> None:
@@ -168,6 +217,8 @@ async def _script(world: World, sim: BotAPISimulator, screen: Screen, clock: Man
         await screen.wait_for(chat, count, day)
 
     say("chanwatch demo: the real application against a simulated Telegram (no credentials)")
+    if web is not None:
+        say("the collector reads only the public t.me/s web preview: no Telegram account")
     say("moderator: /start, then /watch @putdomoi")
     sim.user_sends(MODERATOR, "/start", language_code="en", first_name="Moderator")
     await screen.wait_for(MODERATOR, 1, "the moderator's welcome")
@@ -205,23 +256,38 @@ async def _script(world: World, sim: BotAPISimulator, screen: Screen, clock: Man
         SUBSCRIBER,
         1,
     )
-    await step(
-        "day 4: Telegram marks the channel FAKE",
-        lambda: world.set_label(CHANNEL, fake=True),
-        SUBSCRIBER,
-        1,
-    )
-    await step(
-        "day 5: Telegram restricts the channel under local law",
-        lambda: world.restrict(
-            CHANNEL,
-            "all",
-            "ru",
-            "This channel can't be displayed because it violated local laws.",
-        ),
-        SUBSCRIBER,
-        1,
-    )
+    if web is None:
+        await step(
+            "day 4: Telegram marks the channel FAKE",
+            lambda: world.set_label(CHANNEL, fake=True),
+            SUBSCRIBER,
+            1,
+        )
+        await step(
+            "day 5: Telegram restricts the channel under local law",
+            lambda: world.restrict(
+                CHANNEL,
+                "all",
+                "ru",
+                "This channel can't be displayed because it violated local laws.",
+            ),
+            SUBSCRIBER,
+            1,
+        )
+    else:
+        # The preview shows no FAKE label; what it shows is Telegram hiding the channel.
+        await step(
+            "day 4: Telegram withholds the channel's web preview",
+            lambda: web.withhold(CHANNEL, WITHHELD),
+            SUBSCRIBER,
+            1,
+        )
+        await step(
+            "day 5: the web preview is shown again",
+            lambda: web.restore(CHANNEL),
+            SUBSCRIBER,
+            1,
+        )
     await step(
         "day 6: the channel is renamed",
         lambda: world.rename(CHANNEL, "Путь домой — официальный"),

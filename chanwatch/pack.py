@@ -91,7 +91,7 @@ async def _channel_records(
 
 async def build(
     sessions: SessionMaker,
-    ref: str,
+    ref: int | str,
     signer: Signer,
     out: Path,
     *,
@@ -105,7 +105,7 @@ async def build(
     """Write the pack of channel `ref` to `out`; with a timestamper, its checkpoints are
     timestamped first where the authorities answer (a pack is never held up by them)."""
     async with sessions() as s:
-        channel = await channels.find(s, ref.strip())
+        channel = await channels.find(s, ref)
     if channel is None:
         raise PackFailed(f"no channel {ref!r} in the database")
     await transaction(sessions, lambda s: checkpoints.seal(s, signer, today=True))

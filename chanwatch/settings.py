@@ -87,6 +87,31 @@ class Settings(BaseSettings):
     health_port: int = Field(default=0, ge=0, le=65535)
     health_host: str = "127.0.0.1"
 
+    # telethon, web or both; empty: telethon when Telegram credentials exist, else web.
+    collector: str = ""
+    web_preview_base_url: str = "https://t.me"
+    # Requests per second to the web preview's host (0.5: one every 2 s).
+    web_preview_rate: float = Field(default=0.5, gt=0)
+    web_preview_max_bytes: int = Field(default=2_000_000, gt=0)
+
+    @field_validator("collector")
+    @classmethod
+    def _check_collector(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in ("", "telethon", "web", "both"):
+            raise ValueError(f"{value!r} is not one of telethon, web, both")
+        return value
+
+    @property
+    def collector_kind(self) -> str:
+        """The collectors to run: the account's, the web preview's, or both."""
+        if self.collector:
+            return self.collector
+        has_account = bool(self.mtproto_simulator) or (
+            self.telegram_api_id is not None and self.telegram_api_hash is not None
+        )
+        return "telethon" if has_account else "web"
+
     @field_validator("moderator_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
@@ -223,7 +248,7 @@ class Settings(BaseSettings):
     def missing_telegram_credentials(self) -> list[str]:
         """Names of the variables `chanwatch run` needs and does not have."""
         missing = []
-        if not self.mtproto_simulator:
+        if not self.mtproto_simulator and self.collector_kind != "web":
             if self.telegram_api_id is None:
                 missing.append("TELEGRAM_API_ID")
             if self.telegram_api_hash is None:

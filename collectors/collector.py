@@ -6,14 +6,12 @@ it never decides what is news and never talks to the bot.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,15 +19,18 @@ from telethon import TelegramClient, errors, events, utils
 from telethon.tl import functions, types
 
 from collectors import convert
+from collectors.base import CollectorBase, CollectorConfig
 from collectors.downloads import Downloader
 from collectors.flood import Deferred, FloodGate
 from collectors.handles import HandleError, parse_handle
 from collectors.resolve import ResolveError, resolve
-from storage import changes, channels, ledger, status
+from storage import changes, channels, status
 from storage.db import SessionMaker, transaction
-from storage.models import Channel, Post, WatchRequest
+from storage.models import Channel, Post
 from storage.observations import PostSeen, Recorded
 from storage.types import utcnow
+
+__all__ = ["HISTORY", "Collector", "CollectorConfig", "Deferred", "FloodGate"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -43,27 +44,7 @@ JOIN = "JoinChannelRequest"
 LEAVE = "LeaveChannelRequest"
 
 
-@dataclass(frozen=True)
-class CollectorConfig:
-    join_cap: int = 450
-    poll_min: float = 60.0
-    poll_max: float = 1800.0
-    refresh_every: float = 900.0
-    reconcile_every: float = 600.0
-    reconcile_window: timedelta = timedelta(hours=72)
-    jump_pct: float = 10.0
-    jump_window: timedelta = timedelta(hours=24)
-    backfill: int = 20
-    concurrency: int = 4
-    tick: float = 1.0
-    retry_max: float = 6 * 3600.0
-    mass_deletion: int = 5
-    # A name that did not resolve is answered from memory this long: resolving is the most
-    # flood-limited request, and a repeated /watch @typo must not spend it again.
-    unresolvable_ttl: float = 600.0
-
-
-class Collector:
+class Collector(CollectorBase):
     def __init__(
         self,
         client: TelegramClient,
@@ -76,29 +57,13 @@ class Collector:
         account: str = "default",
         clock: Callable[[], datetime] | None = None,
     ) -> None:
+        super().__init__(sessions, config, notify=notify, account=account, clock=clock)
         self.client = client
-        self.downloads = downloads
-        # Named in every observation-log record this collector writes.
-        self.account = account
-        # When a channel's record was seen; the demo's week runs on its world's clock.
-        self.clock = clock or utcnow
-        self.sessions = sessions
-        self.config = config or CollectorConfig()
         self.gate = gate or FloodGate()
-        self._notify = notify or (lambda: None)
-        self._by_tg: dict[int, int] = {}
-        self._reconciled: dict[int, float] = {}
-        self._refresh_now: set[int] = set()
-        # Channels polled since this process started; the others catch up first thing.
-        self._caught_up: set[int] = set()
+        self.downloads = downloads
         self._join_full = False
         self._unresolvable: dict[str, tuple[float, str]] = {}
-        self._tasks: list[asyncio.Task[Any]] = []
-        self._wake = asyncio.Event()
-        self._stopping = False
         self.last_update_at: datetime | None = None
-        self.last_error: str | None = None
-        self.passes = 0
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -113,38 +78,10 @@ class Collector:
     async def start(self) -> None:
         self.attach()
         await self._ensure_connected()
-        self._tasks.append(asyncio.create_task(self.run(), name="collector"))
+        await super().start()
 
-    async def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
-
-    def _source(self, method: str) -> str:
-        return ledger.source_of(self.account, method)
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def run(self, beat: Callable[[], None] = lambda: None) -> None:
-        """Collect until stopped; ``beat`` after each pass (for a supervisor). Call
-        ``attach()`` once before."""
-        while not self._stopping:
-            try:
-                await self.run_once()
-                if self.client.is_connected():  # a pass without Telegram is no progress
-                    beat()
-            except Exception as exc:
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.exception("collector pass failed")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.config.tick)
+    def _made_progress(self) -> bool:
+        return bool(self.client.is_connected())  # a pass without Telegram is no progress
 
     async def _ensure_connected(self) -> bool:
         if self.client.is_connected():
@@ -174,57 +111,20 @@ class Collector:
         for ch in watched:
             if self._refresh_due(ch, now):
                 due.append(lambda c=ch.id: self.refresh(c))
-            poll_due = ch.next_poll_at is None or ch.next_poll_at <= now
-            if ch.reachable and (poll_due or ch.id not in self._caught_up):
+            if self._poll_due(ch, now):
                 due.append(lambda c=ch.id: self.poll(c))
-            if ch.reachable and mono - self._reconciled.get(ch.id, -1e18) >= (
-                self.config.reconcile_every
-            ):
+            if self._reconcile_due(ch, mono):
                 due.append(lambda c=ch.id: self.reconcile(c))
         await self._run_bounded(due)
         # Joining waits for a first refresh (a channel must be reachable to join).
         await self._manage_joins(await self._load_watched())
         await self._report()
 
-    def _refresh_due(self, ch: Channel, now: datetime) -> bool:
-        if ch.id in self._refresh_now or ch.last_refreshed_at is None:
-            return True
-        if not ch.reachable:
-            backoff = min(
-                self.config.refresh_every * 2 ** min(ch.retry_count, 10), self.config.retry_max
-            )
-            last = ch.last_checked_at or ch.last_refreshed_at
-            return now - last >= timedelta(seconds=backoff)
-        return now - ch.last_refreshed_at >= timedelta(seconds=self.config.refresh_every)
-
-    async def _run_bounded(self, jobs: list[Callable[[], Awaitable[object]]]) -> None:
-        sem = asyncio.Semaphore(self.config.concurrency)
-
-        async def run(job: Callable[[], Awaitable[object]]) -> None:
-            async with sem:
-                try:
-                    await job()
-                except Deferred as exc:
-                    log.info("%s", exc)
-                except (ConnectionError, OSError) as exc:
-                    self.last_error = f"connection: {exc}"
-                    log.warning("connection lost during a collector job: %s", exc)
-                except Exception as exc:
-                    self.last_error = f"{type(exc).__name__}: {exc}"
-                    log.exception("collector job failed")
-
-        await asyncio.gather(*(run(j) for j in jobs))
-
-    async def _load_watched(self) -> list[Channel]:
-        async with self.sessions() as s:
-            rows = list(await channels.watched(s))
-        self._by_tg = {c.tg_id: c.id for c in rows}
-        return rows
+    async def _call(self, kind: str, request: Awaitable[T]) -> T:
+        return await self.gate.call(kind, request)
 
     async def _write(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        result = await transaction(self.sessions, work)
-        if isinstance(result, Recorded) and result.event_ids:
-            self._notify()
+        result = await super()._write(work)
         if self.downloads is not None:
             self.downloads.wake()
         return result
@@ -235,32 +135,12 @@ class Collector:
             self.downloads.offer(tg_channel_id, message)
         return convert.post_seen(message)
 
-    async def _call(self, kind: str, request: Awaitable[T]) -> T:
-        return await self.gate.call(kind, request)
-
     # --- watch requests --------------------------------------------------------
-
-    async def process_watch_requests(self) -> None:
-        async with self.sessions() as s:
-            pending = list(
-                await s.scalars(
-                    select(WatchRequest)
-                    .where(WatchRequest.status == "pending")
-                    .order_by(WatchRequest.id)
-                    .limit(20)
-                )
-            )
-        for req in pending:
-            try:
-                await self.watch(req.handle, req.requested_by, request_id=req.id)
-            except Deferred:
-                return  # resolving is flood-waited: the rest wait with it
 
     async def watch(
         self, text: str, added_by: int | None, *, request_id: int | None = None
     ) -> tuple[Channel | None, str]:
         """Resolve a handle once and watch it: (channel, "added" | "already") or (None, code)."""
-        channel: Channel | None = None
         try:
             handle = parse_handle(text)
             async with self.sessions() as s:
@@ -282,28 +162,15 @@ class Collector:
                     raise
                 resolved_id, access_hash = resolved.tg_id, resolved.access_hash
                 username, title = resolved.username, resolved.title
-            code = "added"
-
-            async def add(s: AsyncSession) -> Channel:
-                nonlocal code
-                ch, created = await channels.add_or_rewatch(
-                    s,
-                    tg_id=resolved_id,
-                    access_hash=access_hash,
-                    username=username,
-                    title=title,
-                    handle=text.strip()[:255],
-                    added_by=added_by,
-                )
-                code = "added" if created else "already"
-                if request_id is not None:
-                    await _finish_request(s, request_id, "done", code, ch.id)
-                return ch
-
-            channel = await self._write(add)
-            self._refresh_now.add(channel.id)
-            self.wake()
-            return channel, code
+            return await self._add(
+                text=text,
+                added_by=added_by,
+                request_id=request_id,
+                tg_id=resolved_id,
+                access_hash=access_hash,
+                username=username,
+                title=title,
+            )
         except HandleError as exc:
             code = exc.code
         except ResolveError as exc:
@@ -311,18 +178,9 @@ class Collector:
                 self.gate.block(RESOLVE, exc.seconds)
                 raise Deferred(RESOLVE, exc.seconds) from None
             code = exc.code
-        if request_id is not None:
-            await self._write(lambda s: _finish_request(s, request_id, "failed", code, None))
-        return None, code
+        return await self._refuse(request_id, code)
 
     # --- per-channel work --------------------------------------------------------
-
-    async def _channel(self, channel_id: int) -> Channel:
-        async with self.sessions() as s:
-            ch = await channels.get(s, channel_id)
-        if ch is None:
-            raise LookupError(f"channel {channel_id} vanished from the database")
-        return ch
 
     @staticmethod
     def _peer(ch: Channel) -> types.InputPeerChannel:
@@ -359,15 +217,6 @@ class Collector:
                 jump_pct=self.config.jump_pct,
                 jump_window=self.config.jump_window,
                 source=self._source("refresh"),
-            )
-        )
-
-    async def _unavailable(
-        self, channel_id: int, reason: str, detail: str | None, now: datetime
-    ) -> Recorded:
-        return await self._write(
-            lambda s: changes.observe_unavailable(
-                s, channel_id, reason, detail, now, source=self._source("refresh")
             )
         )
 
@@ -450,26 +299,14 @@ class Collector:
         )
         return out
 
-    async def _reschedule(self, s: AsyncSession, channel_id: int, new_posts: int) -> None:
-        cfg = self.config
-        ch = await s.get(Channel, channel_id)
-        if ch is None:
-            return
-        # Live updates cover joined channels; polling them is only a safety net.
-        if ch.joined:
-            interval = cfg.poll_max
-        else:
-            # Busy channels are polled more often, quiet ones less, within the bounds.
-            wanted = ch.poll_interval_s / 2 if new_posts else ch.poll_interval_s * 1.5
-            interval = min(cfg.poll_max, max(cfg.poll_min, wanted))
-        wait = max(interval, self.gate.remaining(HISTORY))
-        ch.poll_interval_s = interval
-        ch.next_poll_at = utcnow() + timedelta(seconds=wait)
+    def _wait_floor(self) -> float:
+        return self.gate.remaining(HISTORY)
 
     async def reconcile(self, channel_id: int) -> Recorded:
         """Re-fetch recent known posts: vanished ones are deletions, changed ones edits."""
         ch = await self._channel(channel_id)
-        since = utcnow() - self.config.reconcile_window
+        # Posts carry Telegram's dates: the window is counted on the same clock.
+        since = self.clock() - self.config.reconcile_window
         async with self.sessions() as s:
             ids = list(
                 await s.scalars(
@@ -652,12 +489,3 @@ class Collector:
         }
         with contextlib.suppress(Exception):
             await transaction(self.sessions, lambda s: status.put(s, "collector", data), attempts=1)
-
-
-async def _finish_request(
-    s: AsyncSession, request_id: int, state: str, code: str, channel_id: int | None
-) -> None:
-    req = await s.get(WatchRequest, request_id)
-    if req is not None and req.status == "pending":
-        req.status, req.result_code, req.channel_id = state, code, channel_id
-        req.done_at = utcnow()

@@ -72,6 +72,10 @@ async def observe_channel(
     now = seen.observed_at
     if seen.access_hash and not seen.is_min:
         channel.access_hash = seen.access_hash
+    # The account's record outranks the preview for the photo and the subscriber count.
+    web_after_api = seen.source == "web" and channel.api_refreshed_at is not None
+    if seen.source == "api" and not seen.is_min:
+        channel.api_refreshed_at = now
 
     async def change(payload: payloads.Payload, key: str) -> None:
         channel.revision += 1
@@ -102,7 +106,12 @@ async def observe_channel(
             await change(payloads.AboutChanged(before=channel.about, after=seen.about), "about")
         channel.about = seen.about
 
-    if seen.photo_known and not seen.is_min and seen.photo_id != channel.photo_id:
+    if (
+        (seen.photo_known or seen.photo_id is not None)
+        and not seen.is_min
+        and not web_after_api
+        and seen.photo_id != channel.photo_id
+    ):
         if channel.last_refreshed_at is not None:
             photo = payloads.PhotoChanged(before=channel.photo_id, after=seen.photo_id)
             await change(photo, "photo")
@@ -131,10 +140,25 @@ async def observe_channel(
         channel.is_fake, channel.is_scam = bool(seen.fake), bool(seen.scam)
         channel.is_verified, channel.is_restricted = bool(seen.verified), bool(seen.restricted)
         channel.restriction_reasons = reasons
+    elif seen.verified is not None and not seen.is_min:
+        # The web preview shows the verified mark and no other label: the rest stay as they are.
+        if channel.last_refreshed_at is not None and seen.verified != channel.is_verified:
+            model = payloads.LabelAdded if seen.verified else payloads.LabelRemoved
+            await change(model(label="verified"), "verified")
+        channel.is_verified = seen.verified
 
-    if seen.participants is not None and not seen.is_min:
-        await _participants(session, channel, seen.participants, now, jump_pct, jump_window, out)
-        channel.participants = seen.participants
+    count, count_max = seen.participants, seen.participants_max
+    if (
+        web_after_api
+        and count is not None
+        and channel.participants is not None
+        and channel.participants_max is None
+        and count <= channel.participants <= (count_max or count)
+    ):
+        count = None  # the exact count the API gave still reads as what the preview shows
+    if count is not None and not seen.is_min:
+        await _participants(session, channel, count, count_max, now, jump_pct, jump_window, out)
+        channel.participants, channel.participants_max = count, count_max
 
     if not seen.is_min:
         channel.last_refreshed_at = now
@@ -147,6 +171,7 @@ async def _participants(
     session: AsyncSession,
     channel: Channel,
     count: int,
+    count_max: int | None,
     now: datetime,
     pct: float,
     window: timedelta,
@@ -179,7 +204,16 @@ async def _participants(
         .limit(1)
     )
     if base is not None and base.participants:
-        change_pct = (count - base.participants) * 100.0 / base.participants
+        # Counts shown rounded are ranges: only the change every reading agrees on counts.
+        base_max, new_max = base.participants_max or base.participants, count_max or count
+        # before/after are the closest readings, so that they say what change_pct says.
+        if count > base_max:
+            before, after = base_max, count
+        elif new_max < base.participants:
+            before, after = base.participants, new_max
+        else:
+            before = after = base.participants
+        change_pct = (after - before) * 100.0 / before
         if abs(change_pct) >= pct:
             hours = max((now - base.taken_at).total_seconds() / 3600.0, 0.0)
             channel.revision += 1
@@ -188,10 +222,11 @@ async def _participants(
                 channel,
                 f"r{channel.revision}",
                 payloads.SubscribersJump(
-                    before=base.participants,
-                    after=count,
+                    before=before,
+                    after=after,
                     change_pct=round(change_pct, 1),
                     window_hours=round(hours, 1),
+                    approximate=count_max is not None or base.participants_max is not None,
                 ),
                 out,
                 occurred_at=now,
@@ -199,6 +234,7 @@ async def _participants(
     if (
         last is None
         or last.participants != count
+        or last.participants_max != count_max
         or last.title != channel.title
         or now - last.taken_at >= SNAPSHOT_EVERY
     ):
@@ -207,6 +243,7 @@ async def _participants(
                 channel_id=channel.id,
                 taken_at=now,
                 participants=count,
+                participants_max=count_max,
                 title=channel.title,
                 username=channel.username,
                 labels=sorted(channel.labels),
@@ -273,6 +310,28 @@ async def _mark_available(
         out,
         occurred_at=now,
     )
+
+
+async def observe_preview(
+    session: AsyncSession,
+    channel_id: int,
+    withheld: bool,
+    text: str | None,
+    now: datetime,
+    *,
+    source: str = ledger.DEFAULT_SOURCE,
+) -> Recorded:
+    """The public web preview withheld (with Telegram's notice) or shown again."""
+    channel = await lock_channel(session, channel_id)
+    out = Recorded()
+    channel.last_checked_at = now
+    if withheld != channel.preview_withheld:
+        channel.preview_withheld = withheld
+        channel.revision += 1
+        payload = payloads.PreviewWithheld(text=text) if withheld else payloads.PreviewRestored()
+        await _event(session, channel, f"r{channel.revision}", payload, out, occurred_at=now)
+    await ledger.note_channel(session, channel, source)
+    return out
 
 
 # --- posts ------------------------------------------------------------------------
@@ -347,7 +406,8 @@ async def _new_posts(
             "media_kind": p.media_kind,
             "details": content.details(p),
             "date": p.date,
-            "edit_date": p.edit_date,
+            # The preview's edit mark has no date: first seen edited stands in for it.
+            "edit_date": p.edit_date or (now if p.edited else None),
             "views": p.views,
             "forwards": p.forwards,
             "reactions": p.reactions,
@@ -369,7 +429,7 @@ async def _new_posts(
                 "version": 1,
                 "text": p.text,
                 "details": content.details(p),
-                "edit_date": p.edit_date,
+                "edit_date": p.edit_date or (now if p.edited else None),
                 "seen_at": now,
             }
             for p in batch
@@ -380,7 +440,8 @@ async def _new_posts(
         (
             media.post_row(channel.id, ids[p.message_id], p.message_id, p.media, now)
             for p in batch
-            if p.media is not None
+            # The preview's media has no Telegram id to fetch it by.
+            if p.media is not None and not p.partial
         ),
     )
     metrics = [
@@ -457,12 +518,20 @@ async def _seen_again(
             setattr(post, name, value)
     if seen.media_kind and not post.media_kind:
         post.media_kind = seen.media_kind
-    if post.edit_date is not None and (seen.edit_date is None or seen.edit_date < post.edit_date):
+    # The web preview marks an edit without its date: the time we saw the mark stands in.
+    edit_date = seen.edit_date or (now if seen.edited else None)
+    if post.edit_date is not None and (
+        (seen.edit_date is None and not seen.edited)
+        or (seen.edit_date is not None and seen.edit_date < post.edit_date)
+    ):
         # Fetched before an edit we already recorded, stored after it: old news, not a revert.
         return
     before_text, before = post.text, post.details or {}
     after = content.merged(before, before_text, seen)
     changed = content.changes(before_text, before, seen.text, after)
+    if not changed and seen.edited and post.edit_date is None:
+        # A new edit mark over the same text: something the preview does not show changed.
+        changed = [content.UNSEEN]
     if not changed:
         # Nothing the post shows is different; a link preview filled in later is kept.
         post.details = after
@@ -473,14 +542,14 @@ async def _seen_again(
     post.text = seen.text
     post.details = after
     post.media_kind = seen.media_kind if not seen.partial else post.media_kind
-    post.edit_date = seen.edit_date or post.edit_date
+    post.edit_date = edit_date or post.edit_date
     session.add(
         PostVersion(
             post_id=post.id,
             version=post.version,
             text=seen.text,
             details=after,
-            edit_date=seen.edit_date,
+            edit_date=edit_date,
             seen_at=now,
         )
     )
@@ -497,7 +566,7 @@ async def _seen_again(
                 message_id=post.message_id,
                 before=before_text,
                 after=seen.text,
-                edit_date=seen.edit_date,
+                edit_date=edit_date,
                 changes=changed,
                 links_before=content.link_targets(before.get("entities")),
                 links_after=content.link_targets(after.get("entities")),
@@ -505,7 +574,7 @@ async def _seen_again(
                 media_after=_media_info(after.get("media")),
             ),
             out,
-            occurred_at=seen.edit_date or now,
+            occurred_at=edit_date or now,
             post_id=post.id,
         )
 

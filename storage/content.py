@@ -25,7 +25,10 @@ MEDIA_ADDED = "media_added"
 MEDIA_REMOVED = "media_removed"
 MEDIA_REPLACED = "media_replaced"
 POLL = "poll"
-EDITS = (TEXT, FORMATTING, LINKS, MEDIA_ADDED, MEDIA_REMOVED, MEDIA_REPLACED, POLL)
+# The web preview marked the post edited but shows no difference: media or formatting it
+# does not show changed.
+UNSEEN = "unseen"
+EDITS = (TEXT, FORMATTING, LINKS, MEDIA_ADDED, MEDIA_REMOVED, MEDIA_REPLACED, POLL, UNSEEN)
 
 
 def _plain(value: Any) -> Any:

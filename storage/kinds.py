@@ -16,6 +16,8 @@ AVAILABLE = "channel.available"
 SUBSCRIBERS_JUMP = "channel.subscribers_jump"
 # Not a channel event: a moderator's message to every subscriber, rendered like one.
 BROADCAST = "broadcast"
+PREVIEW_WITHHELD = "channel.preview_withheld"
+PREVIEW_RESTORED = "channel.preview_restored"
 
 # What a subscriber picks; "channel" is what happens to the channel itself.
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -32,6 +34,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
         UNAVAILABLE,
         AVAILABLE,
         SUBSCRIBERS_JUMP,
+        PREVIEW_WITHHELD,
+        PREVIEW_RESTORED,
     ),
 }
 DEFAULT_GROUPS = ("posts", "edits", "deletions", "channel")

@@ -176,6 +176,8 @@ def channel_state(channel: Channel) -> dict[str, Any]:
         "restrictions": [dict(r) for r in channel.restriction_reasons],
         "reachable": channel.reachable,
         "unavailable_reason": channel.unavailable_reason,
+        "participants_max": channel.participants_max,
+        "preview_withheld": channel.preview_withheld,
     }
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql import false
 
 from storage.types import BigIntPK, UTCDateTime, utcnow
 
@@ -65,6 +66,11 @@ class Channel(Base):
     # [{"platform": "android", "reason": "porn", "text": "..."}]
     restriction_reasons: Mapped[list[Json]] = mapped_column(JSON, default=list)
     participants: Mapped[int | None] = mapped_column(Integer)
+    # Set when the count is known only as a range (the web preview's "38.2K").
+    participants_max: Mapped[int | None] = mapped_column(Integer)
+    # When the account last read the full record: web values then never replace API ones.
+    api_refreshed_at: Mapped[datetime | None]
+    preview_withheld: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     reachable: Mapped[bool] = mapped_column(Boolean, default=True)
     unavailable_reason: Mapped[str | None] = mapped_column(String(32))
     unavailable_since: Mapped[datetime | None]
@@ -132,6 +138,7 @@ class ChannelSnapshot(Base):
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
     taken_at: Mapped[datetime] = mapped_column(default=utcnow)
     participants: Mapped[int | None] = mapped_column(Integer)
+    participants_max: Mapped[int | None] = mapped_column(Integer)
     title: Mapped[str] = mapped_column(String(255), default="")
     username: Mapped[str | None] = mapped_column(String(64))
     labels: Mapped[list[str]] = mapped_column(JSON, default=list)

@@ -36,11 +36,16 @@ class ChannelSeen:
     # photo_known separates "has no photo" from "did not say".
     photo_known: bool = False
     participants: int | None = None
+    # A counter shown abbreviated ("38.2K") is a range: participants..participants_max.
+    participants_max: int | None = None
     fake: bool | None = None
     scam: bool | None = None
     verified: bool | None = None
     restricted: bool | None = None
     restrictions: tuple[RestrictionSeen, ...] | None = None
+    # "api" (the account) or "web" (the public preview): a web value never replaces an
+    # API-given photo or exact count.
+    source: str = "api"
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,8 @@ class PostSeen:
     link_preview: LinkPreviewSeen | None = None
     poll: PollSeen | None = None
     location: LocationSeen | None = None
+    # The web preview marks an edit without its date: True there, None from the API.
+    edited: bool | None = None
     # True when the source shows only part of a post (the web preview): what it leaves
     # out is unknown, not gone. A full source (the API) leaves out only what is absent.
     partial: bool = False

@@ -143,11 +143,26 @@ class Available(Payload):
 
 
 class SubscribersJump(Payload):
+    """`approximate`: a count read from the web preview's rounded counter ("38.2K"), where
+    before and after are the closest readings the ranges allow."""
+
     kind: ClassVar[str] = kinds.SUBSCRIBERS_JUMP
     before: int = 0
     after: int = 0
     change_pct: float = 0.0
     window_hours: float = 0.0
+    approximate: bool = False
+
+
+class PreviewWithheld(Payload):
+    """Telegram stopped showing the channel's public web preview; `text` is its notice."""
+
+    kind: ClassVar[str] = kinds.PREVIEW_WITHHELD
+    text: str | None = None
+
+
+class PreviewRestored(Payload):
+    kind: ClassVar[str] = kinds.PREVIEW_RESTORED
 
 
 class Broadcast(Payload):
@@ -178,6 +193,8 @@ MODELS: dict[str, type[Payload]] = {
         Unavailable,
         Available,
         SubscribersJump,
+        PreviewWithheld,
+        PreviewRestored,
         Broadcast,
     )
 }

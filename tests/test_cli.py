@@ -101,18 +101,25 @@ def test_database_unavailable_is_one_line(tmp_path: Path) -> None:
 
 
 def test_run_without_credentials_names_them_and_points_to_demo(tmp_path: Path) -> None:
-    result = chanwatch("run", cwd=tmp_path)
+    # The account's collector asked for by name needs the account's credentials.
+    result = chanwatch("run", cwd=tmp_path, env={"COLLECTOR": "telethon"})
     assert result.returncode == 1
     for name in ("TELEGRAM_API_ID", "TELEGRAM_API_HASH", "BOT_TOKEN"):
         assert name in result.stderr
     assert "chanwatch demo" in result.stderr
+    # Without them the web preview is the collector, and only the bot token is missing.
+    web = chanwatch("run", cwd=tmp_path)
+    assert web.returncode == 1 and "BOT_TOKEN" in web.stderr
+    assert "TELEGRAM_API_ID" not in web.stderr
 
 
 def test_channels_add_needs_credentials_and_valid_handle(tmp_path: Path) -> None:
     bad = chanwatch("channels", "add", "https://t.me/+AbCdEf", cwd=tmp_path)
     assert bad.returncode == 1 and "private_link" in bad.stderr
-    missing = chanwatch("channels", "add", "@putdomoi", cwd=tmp_path)
+    missing = chanwatch("channels", "add", "@putdomoi", cwd=tmp_path, env={"COLLECTOR": "telethon"})
     assert missing.returncode == 1 and "TELEGRAM_API_ID" in missing.stderr
+    wrong = chanwatch("channels", "list", cwd=tmp_path, env={"COLLECTOR": "mtproto"})
+    assert wrong.returncode == 2 and "COLLECTOR" in wrong.stderr
 
 
 def test_channels_list_empty_and_export_unknown(tmp_path: Path) -> None:

@@ -18,13 +18,14 @@ def test_demo_shows_each_person_what_they_receive_and_leaves_the_archive(tmp_pat
         "Новый пост в канале",
         "Пост изменён",
         "[-Подпишите петицию-]",
+        "[image",  # the deleted post's archived photo leads its alert
         "Пост удалён",
         "Сбор подписей за ротацию мобилизованных.",  # the archived text of the deleted post
         "как FAKE",
         "на всех платформах",
         "Канал переименован",
         "48 000 → 62 400",
-        "[chart",
+        "📈 Подписчики ·",  # the digest's chart
     ]
     positions = [out.find(text) for text in expected]
     assert all(p >= 0 for p in positions), [
@@ -69,3 +70,29 @@ def test_demo_shows_each_person_what_they_receive_and_leaves_the_archive(tmp_pat
     assert len(days) >= 5, days  # the week's events fall on its days, not in one minute
     jump = [r for r in records if r.get("kind") == "channel.subscribers_jump"]
     assert jump and jump[0]["payload"]["window_hours"] > 0
+
+
+def test_demo_through_the_web_preview_needs_no_account(tmp_path: Path) -> None:
+    result = chanwatch("demo", "--collector", "web", cwd=tmp_path, timeout=180)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout.replace("\u00a0", " ").replace("\u202f", " ")
+    expected = [
+        "no Telegram account",
+        "Now watching Путь домой",
+        "Новый пост в канале",
+        "Пост изменён",
+        "Пост удалён",
+        "Сбор подписей за ротацию мобилизованных.",
+        "скрыл публичный веб-просмотр",
+        "can’t be displayed",
+        "снова открыт",
+        "Канал переименован",
+        "Подписчики канала",
+        "Web preview:",
+        "[image",
+    ]
+    positions = [out.find(text) for text in expected]
+    assert all(p >= 0 for p in positions), [
+        t for t, p in zip(expected, positions, strict=True) if p < 0
+    ]
+    assert positions == sorted(positions)

@@ -129,6 +129,10 @@ PAYLOADS: dict[str, dict] = {
         "change_pct": 24.0,
         "window_hours": 6.0,
     },
+    "channel.preview_withheld": {
+        "text": "This channel can’t be displayed because it violated local laws."
+    },
+    "channel.preview_restored": {},
     "broadcast": {"text": "Бот обновлён. <b>Спасибо</b> &amp; до встречи."},
 }
 POST_KINDS = ("post.new", "post.edited", "post.deleted")
@@ -523,6 +527,8 @@ def payloads_for(kind: str) -> st.SearchStrategy[dict]:
         "channel.photo_changed": st.fixed_dictionaries(
             {"before": st.one_of(st.none(), ints), "after": st.one_of(st.none(), ints)}
         ),
+        "channel.preview_withheld": st.fixed_dictionaries({"text": opt_text}),
+        "channel.preview_restored": st.just({}),
         "channel.subscribers_jump": st.fixed_dictionaries(
             {
                 "before": st.one_of(st.integers(0, 10**9), st.integers()),
@@ -628,3 +634,11 @@ def test_photo_change_wording(
 ) -> None:
     [text] = render_event(t, "en", ev("channel.photo_changed", {"before": before, "after": after}))
     assert expected in visible_text(text) and "Путь домой" in visible_text(text)
+
+
+def test_preview_withheld_shows_telegrams_notice(t: Translator) -> None:
+    payload = {"text": "This channel can’t be displayed because <it> violated local laws."}
+    [en] = render_event(t, "en", ev("channel.preview_withheld", payload))
+    assert "web preview" in en and "&lt;it&gt; violated local laws" in en
+    [ru] = render_event(t, "ru", ev("channel.preview_restored", {}))
+    assert "веб-просмотр" in ru and "снова открыт" in ru

@@ -1,7 +1,7 @@
 """observation log and checkpoints (proof packs)
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-12-01
 """
 from collections.abc import Sequence

@@ -314,6 +314,7 @@ async def status_command(
         queued = await outbox.depth(s)
         files = await media.summary(s)
         downloads = await status.get(s, "downloads")
+        web = await status.get(s, "webpreview")
         sent = await s.scalar(
             select(func.count()).where(Delivery.sent_at >= now - timedelta(minutes=1))
         )
@@ -340,6 +341,18 @@ async def status_command(
             else t.get(lang, "status-lag-unknown")
         )
         lines.append(_flood_text(t, lang, data))
+    if web is not None:
+        data = web.data or {}
+        lines.append(
+            t.get(
+                lang,
+                "status-webpreview",
+                requests=int(data.get("requests") or 0),
+                errors=int(data.get("fetch_errors") or 0),
+                backoff=round(float(data.get("backoff_seconds") or 0)),
+                updated=esc(fmt_time(web.updated_at, settings.tz, t, lang)),
+            )
+        )
     lines.append(
         t.get(
             lang,
@@ -481,7 +494,7 @@ async def pack_command(
     with tempfile.TemporaryDirectory(prefix="chanwatch-pack-") as folder:
         result = await build_pack(
             sessions,
-            str(ch.tg_id),
+            ch.tg_id,
             signer,
             Path(folder) / f"{name}.zip",
             media_dir=settings.media_dir,

@@ -218,6 +218,8 @@ watch-result = { $code ->
     [not_channel] { $channel } is not a channel.
     [unknown_id] I cannot find a channel with the id { $channel }; use its @name.
     [invalid] { $channel } is not a valid channel name.
+    [no_posts] { $channel } shows no public posts on t.me, so without a Telegram account I cannot tell which channel it is.
+    [unreachable] I could not read t.me just now; try again in a while.
    *[other] Could not watch { $channel }.
 }
 watched-none = No channels are watched.
@@ -251,6 +253,7 @@ status-collector = Collector: { $state ->
     [connected] connected
    *[disconnected] disconnected
 } (reported { $updated })
+status-webpreview = Web preview: { $requests } requests, { $errors } unread pages, next request in { $backoff } s (reported { $updated })
 status-lag = Polling lag: { $seconds } s
 status-lag-unknown = Polling lag: unknown
 status-outbox = Outbox: { $pending } waiting, { $sending } being sent, { $failed } failed

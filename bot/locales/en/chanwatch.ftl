@@ -142,6 +142,8 @@ ev-channel-unavailable = { $reason ->
 }
 ev-channel-unavailable-archive = Its posts seen so far stay in the archive.
 ev-channel-available = ✅ { $channel } can be reached again
+ev-channel-preview-withheld = 🙈 Telegram withholds the public web preview of { $channel }
+ev-channel-preview-restored = 👁 The public web preview of { $channel } is shown again
 ev-channel-subscribers-jump = { $direction ->
     [down] 📉 Subscribers of { $channel }: { $before } → { $after } ({ $sign }{ NUMBER($pct, maximumFractionDigits: 1) }%) in { NUMBER($hours, maximumFractionDigits: 1) } h
    *[up] 📈 Subscribers of { $channel }: { $before } → { $after } ({ $sign }{ NUMBER($pct, maximumFractionDigits: 1) }%) in { NUMBER($hours, maximumFractionDigits: 1) } h

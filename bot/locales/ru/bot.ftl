@@ -220,6 +220,8 @@ watch-result = { $code ->
     [not_channel] { $channel } — не канал.
     [unknown_id] Не нахожу канал с id { $channel }; укажите его @name.
     [invalid] { $channel } — недопустимое имя канала.
+    [no_posts] { $channel } не показывает публичных постов на t.me, и без аккаунта Telegram я не могу узнать, что это за канал.
+    [unreachable] Сейчас не удалось открыть t.me; попробуйте позже.
    *[other] Не удалось начать наблюдение за { $channel }.
 }
 watched-none = Ни за одним каналом не ведётся наблюдение.
@@ -254,6 +256,7 @@ status-collector = Сборщик: { $state ->
     [connected] подключён
    *[disconnected] не подключён
 } (отчёт { $updated })
+status-webpreview = Веб-просмотр: запросов { $requests }, непрочитанных страниц { $errors }, следующий запрос через { $backoff } с (данные от { $updated })
 status-lag = Отставание опроса: { $seconds } с
 status-lag-unknown = Отставание опроса: неизвестно
 status-outbox = Очередь отправки: ждут { $pending }, отправляются { $sending }, не удалось { $failed }

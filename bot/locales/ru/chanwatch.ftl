@@ -147,6 +147,8 @@ ev-channel-unavailable = { $reason ->
 }
 ev-channel-unavailable-archive = Все увиденные посты остаются в архиве.
 ev-channel-available = ✅ Канал { $channel } снова доступен
+ev-channel-preview-withheld = 🙈 Telegram скрыл публичный веб-просмотр канала { $channel }
+ev-channel-preview-restored = 👁 Публичный веб-просмотр канала { $channel } снова открыт
 ev-channel-subscribers-jump = { $direction ->
     [down] 📉 Подписчики канала { $channel }: { $before } → { $after } ({ $sign }{ NUMBER($pct, maximumFractionDigits: 1) } %) за { NUMBER($hours, maximumFractionDigits: 1) } ч
    *[up] 📈 Подписчики канала { $channel }: { $before } → { $after } ({ $sign }{ NUMBER($pct, maximumFractionDigits: 1) } %) за { NUMBER($hours, maximumFractionDigits: 1) } ч

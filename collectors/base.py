@@ -1,0 +1,285 @@
+"""What every collector shares: the pass loop, bounded jobs, schedules and watch requests.
+
+A collector turns what it reads into observations for storage.changes; this module
+holds the scheduling shapes so that the Telethon and the web-preview collector poll,
+back off and answer /watch the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from collectors.flood import Deferred
+from storage import changes, channels, ledger
+from storage.db import SessionMaker, transaction
+from storage.models import Channel, WatchRequest
+from storage.observations import Recorded
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CollectorConfig:
+    join_cap: int = 450
+    poll_min: float = 60.0
+    poll_max: float = 1800.0
+    refresh_every: float = 900.0
+    reconcile_every: float = 600.0
+    reconcile_window: timedelta = timedelta(hours=72)
+    jump_pct: float = 10.0
+    jump_window: timedelta = timedelta(hours=24)
+    backfill: int = 20
+    concurrency: int = 4
+    tick: float = 1.0
+    retry_max: float = 6 * 3600.0
+    mass_deletion: int = 5
+    # A name that did not resolve is answered from memory this long: resolving is the most
+    # flood-limited request, and a repeated /watch @typo must not spend it again.
+    unresolvable_ttl: float = 600.0
+
+
+class CollectorBase:
+    """The loop and schedules; subclasses say how one channel is read."""
+
+    def __init__(
+        self,
+        sessions: SessionMaker,
+        config: CollectorConfig | None = None,
+        *,
+        notify: Callable[[], None] | None = None,
+        account: str = "default",
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.sessions = sessions
+        # Named in every observation-log record this collector writes.
+        self.account = account
+        # When a channel's record was seen; the demo's week runs on its world's clock.
+        self.clock = clock or utcnow
+        self.config = config or CollectorConfig()
+        self._notify = notify or (lambda: None)
+        self._by_tg: dict[int, int] = {}
+        self._reconciled: dict[int, float] = {}
+        self._refresh_now: set[int] = set()
+        # Channels polled since this process started; the others catch up first thing.
+        self._caught_up: set[int] = set()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self.last_error: str | None = None
+        self.passes = 0
+
+    # --- lifecycle -------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Run in a task of its own (tests, benchmarks); chanwatch supervises `run`."""
+        self._tasks.append(asyncio.create_task(self.run(), name=type(self).__name__))
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _source(self, method: str) -> str:
+        return ledger.source_of(self.account, method)
+
+    async def run_once(self) -> None:
+        raise NotImplementedError
+
+    def _made_progress(self) -> bool:
+        """Whether a pass that did not raise counts as progress for the supervisor."""
+        return True
+
+    async def run(self, beat: Callable[[], None] = lambda: None) -> None:
+        """Collect until stopped; ``beat`` after each pass (for a supervisor)."""
+        while not self._stopping:
+            try:
+                await self.run_once()
+                if self._made_progress():
+                    beat()
+            except Exception as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("collector pass failed")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.config.tick)
+
+    # --- scheduling ---------------------------------------------------------------
+
+    def _refresh_due(self, ch: Channel, now: datetime) -> bool:
+        if ch.id in self._refresh_now or ch.last_refreshed_at is None:
+            return True
+        if not ch.reachable:
+            backoff = min(
+                self.config.refresh_every * 2 ** min(ch.retry_count, 10), self.config.retry_max
+            )
+            last = ch.last_checked_at or ch.last_refreshed_at
+            return now - last >= timedelta(seconds=backoff)
+        return now - ch.last_refreshed_at >= timedelta(seconds=self.config.refresh_every)
+
+    def _poll_due(self, ch: Channel, now: datetime) -> bool:
+        poll_due = ch.next_poll_at is None or ch.next_poll_at <= now
+        return ch.reachable and (poll_due or ch.id not in self._caught_up)
+
+    def _reconcile_due(self, ch: Channel, mono: float) -> bool:
+        last = self._reconciled.get(ch.id, -1e18)
+        return ch.reachable and mono - last >= self.config.reconcile_every
+
+    async def _run_bounded(self, jobs: list[Callable[[], Awaitable[object]]]) -> None:
+        sem = asyncio.Semaphore(self.config.concurrency)
+
+        async def run(job: Callable[[], Awaitable[object]]) -> None:
+            async with sem:
+                try:
+                    await job()
+                except Deferred as exc:
+                    log.info("%s", exc)
+                except (ConnectionError, OSError) as exc:
+                    self.last_error = f"connection: {exc}"
+                    log.warning("connection lost during a collector job: %s", exc)
+                except Exception as exc:
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    log.exception("collector job failed")
+
+        await asyncio.gather(*(run(j) for j in jobs))
+
+    def _interval(self, ch: Channel, new_posts: int) -> float:
+        cfg = self.config
+        # Live updates cover joined channels; polling them is only a safety net.
+        if ch.joined:
+            return cfg.poll_max
+        # Busy channels are polled more often, quiet ones less, within the bounds.
+        wanted = ch.poll_interval_s / 2 if new_posts else ch.poll_interval_s * 1.5
+        return min(cfg.poll_max, max(cfg.poll_min, wanted))
+
+    def _wait_floor(self) -> float:
+        """The least time before the next poll (a flood wait, a backoff)."""
+        return 0.0
+
+    async def _reschedule(self, s: AsyncSession, channel_id: int, new_posts: int) -> None:
+        ch = await s.get(Channel, channel_id)
+        if ch is None:
+            return
+        interval = self._interval(ch, new_posts)
+        ch.poll_interval_s = interval
+        ch.next_poll_at = utcnow() + timedelta(seconds=max(interval, self._wait_floor()))
+
+    # --- storage -------------------------------------------------------------------
+
+    async def _load_watched(self) -> list[Channel]:
+        async with self.sessions() as s:
+            rows = list(await channels.watched(s))
+        self._by_tg = {c.tg_id: c.id for c in rows}
+        return rows
+
+    async def _write(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        result = await transaction(self.sessions, work)
+        if isinstance(result, Recorded) and result.event_ids:
+            self._notify()
+        return result
+
+    async def _channel(self, channel_id: int) -> Channel:
+        async with self.sessions() as s:
+            ch = await channels.get(s, channel_id)
+        if ch is None:
+            raise LookupError(f"channel {channel_id} vanished from the database")
+        return ch
+
+    async def _unavailable(
+        self, channel_id: int, reason: str, detail: str | None, now: datetime
+    ) -> Recorded:
+        return await self._write(
+            lambda s: changes.observe_unavailable(
+                s, channel_id, reason, detail, now, source=self._source("refresh")
+            )
+        )
+
+    # --- watch requests --------------------------------------------------------
+
+    async def watch(
+        self, text: str, added_by: int | None, *, request_id: int | None = None
+    ) -> tuple[Channel | None, str]:
+        raise NotImplementedError
+
+    async def process_watch_requests(self) -> None:
+        async with self.sessions() as s:
+            pending = list(
+                await s.scalars(
+                    select(WatchRequest)
+                    .where(WatchRequest.status == "pending")
+                    .order_by(WatchRequest.id)
+                    .limit(20)
+                )
+            )
+        for req in pending:
+            try:
+                await self.watch(req.handle, req.requested_by, request_id=req.id)
+            except Deferred:
+                return  # resolving is flood-waited: the rest wait with it
+
+    async def _add(
+        self,
+        *,
+        text: str,
+        added_by: int | None,
+        request_id: int | None,
+        tg_id: int,
+        access_hash: int | None,
+        username: str | None,
+        title: str,
+    ) -> tuple[Channel, str]:
+        """Watch a resolved channel and answer its request in the same transaction."""
+        code = "added"
+
+        async def add(s: AsyncSession) -> Channel:
+            nonlocal code
+            ch, created = await channels.add_or_rewatch(
+                s,
+                tg_id=tg_id,
+                access_hash=access_hash,
+                username=username,
+                title=title,
+                handle=text.strip()[:255],
+                added_by=added_by,
+            )
+            code = "added" if created else "already"
+            if request_id is not None:
+                await finish_request(s, request_id, "done", code, ch.id)
+            return ch
+
+        channel = await self._write(add)
+        self._refresh_now.add(channel.id)
+        self.wake()
+        return channel, code
+
+    async def _refuse(self, request_id: int | None, code: str) -> tuple[None, str]:
+        if request_id is not None:
+            await self._write(lambda s: finish_request(s, request_id, "failed", code, None))
+        return None, code
+
+
+async def finish_request(
+    s: AsyncSession, request_id: int, state: str, code: str, channel_id: int | None
+) -> None:
+    req = await s.get(WatchRequest, request_id)
+    if req is not None and req.status == "pending":
+        req.status, req.result_code, req.channel_id = state, code, channel_id
+        req.done_at = utcnow()
