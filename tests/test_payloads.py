@@ -41,6 +41,11 @@ EXAMPLES: list[payloads.Payload] = [
     payloads.Unavailable(reason="private", detail="ChannelPrivateError"),
     payloads.Available(unavailable_hours=3.5),
     payloads.SubscribersJump(before=100, after=130, change_pct=30.0, window_hours=6.0),
+    payloads.SubscribersJump(before=38_299, after=45_000, change_pct=17.5, approximate=True),
+    payloads.PreviewWithheld(
+        text="This channel can’t be displayed because it violated local laws."
+    ),
+    payloads.PreviewRestored(),
     payloads.Broadcast(text="<b>hi</b>"),
 ]
 
