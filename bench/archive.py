@@ -17,9 +17,10 @@ from pathlib import Path
 from bench.common import database, headline, kinds_available
 from chanwatch import proofcheck
 from chanwatch.keys import load_or_create
-from chanwatch.pack import build, media_path
+from chanwatch.pack import build
 from storage import changes, channels, ledger
 from storage.db import SessionMaker, create_engine, session_factory, transaction
+from storage.mediastore import MediaStore
 from storage.models import Channel
 from storage.observations import PostSeen
 from storage.types import utcnow
@@ -109,7 +110,7 @@ async def pack(kind: str, posts: int, media_mb: int) -> None:
                 for i in range(files):
                     data = os.urandom(sizes)
                     digest = proofcheck.sha256(data).hex()
-                    path = media_path(media_dir, digest)
+                    path = MediaStore(media_dir).path(digest)
                     path.parent.mkdir(parents=True, exist_ok=True)
                     path.write_bytes(data)
                     await ledger.note_media(s, ch, 1 + i, digest, len(data), "video/mp4")

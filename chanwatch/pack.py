@@ -31,6 +31,7 @@ from chanwatch.packhtml import render_page
 from chanwatch.tsa import Timestamper
 from storage import channels, checkpoints, export, ledger
 from storage.db import SessionMaker, transaction
+from storage.mediastore import MediaStore
 from storage.models import Channel, Checkpoint, LogRecord
 from storage.types import utcnow
 
@@ -72,10 +73,6 @@ class PackResult:
     records: int
     media_files: int
     size: int
-
-
-def media_path(media_dir: Path, digest: str) -> Path:
-    return media_dir / digest[0:2] / digest[2:4] / digest
 
 
 async def _channel_records(
@@ -210,7 +207,7 @@ async def _write(
         for row in kept:
             if row.type == "media":
                 digest = str(json.loads(row.record).get("sha256", ""))
-                path = media_path(media_dir, digest)
+                path = MediaStore(media_dir).path(digest)
                 if len(digest) == 64 and path.is_file():
                     media[digest] = path
         for digest, path in sorted(media.items()):

@@ -9,13 +9,14 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chanwatch.keys import Signer, load_or_create
-from chanwatch.pack import PackResult, build, media_path
+from chanwatch.pack import PackResult, build
 from storage import changes, channels, ledger
 from storage.db import SessionMaker, transaction
+from storage.mediastore import MediaStore
 from storage.models import Channel
 from storage.observations import ChannelSeen, PostSeen, RestrictionSeen
-from tests.test_sim_botapi import png_bytes
-from tests.test_storage import _seen
+from tests.support import channel_seen as _seen
+from tests.support import png_bytes
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 HOSTILE = '<script>alert("x")</script><img src="http://evil.example/x.png">'
@@ -24,7 +25,7 @@ HOSTILE = '<script>alert("x")</script><img src="http://evil.example/x.png">'
 def store_media(media_dir: Path, data: bytes) -> str:
     """Write a file where the content-addressed media store keeps it; its SHA-256."""
     digest = hashlib.sha256(data).hexdigest()
-    path = media_path(media_dir, digest)
+    path = MediaStore(media_dir).path(digest)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return digest

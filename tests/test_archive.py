@@ -10,9 +10,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import changes, channels, content, export, kinds, ledger
+from storage import changes, content, export, kinds, ledger
 from storage.db import SessionMaker, transaction
 from storage.models import Channel, Event, LogRecord, MediaFile, Post, PostVersion
 from storage.observations import (
@@ -24,27 +23,12 @@ from storage.observations import (
     PollSeen,
     PostSeen,
 )
+from tests.support import watched_channel
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 LINK = EntitySeen("texturl", 0, 7, url="https://example.org/petition")
 BOLD = EntitySeen("bold", 8, 4)
 PHOTO = MediaSeen("photo", tg_id=5001, mime_type="image/jpeg", size=120_000, width=1280)
-
-
-async def _channel(sessions: SessionMaker) -> int:
-    async def work(s: AsyncSession) -> int:
-        ch, _ = await channels.add_or_rewatch(
-            s,
-            tg_id=1001,
-            access_hash=42,
-            username="putdomoi",
-            title="Путь домой",
-            handle="@putdomoi",
-            added_by=1,
-        )
-        return ch.id
-
-    return await transaction(sessions, work)
 
 
 def _post(**parts: object) -> PostSeen:
@@ -74,7 +58,7 @@ async def _events(sessions: SessionMaker, kind: str) -> list[Event]:
 
 
 async def test_every_part_of_a_post_is_kept(sessions: SessionMaker) -> None:
-    channel_id = await _channel(sessions)
+    channel_id = await watched_channel(sessions)
     await _see(sessions, channel_id, _post())
     async with sessions() as s:
         post = await s.scalar(select(Post))
@@ -99,7 +83,7 @@ async def test_every_part_of_a_post_is_kept(sessions: SessionMaker) -> None:
 
 
 async def test_each_kind_of_edit_is_one_event_saying_what_changed(sessions: SessionMaker) -> None:
-    channel_id = await _channel(sessions)
+    channel_id = await watched_channel(sessions)
     first = _post()
     later = T0 + timedelta(minutes=1)
     steps = [
@@ -157,7 +141,7 @@ async def test_each_kind_of_edit_is_one_event_saying_what_changed(sessions: Sess
 
 
 async def test_poll_closing_is_an_edit(sessions: SessionMaker) -> None:
-    channel_id = await _channel(sessions)
+    channel_id = await watched_channel(sessions)
     poll = PollSeen("Вернуть мобилизованных?", ("Да", "Нет"))
     seen = PostSeen(message_id=4, date=T0, media_kind="poll", poll=poll, entities=())
     await _see(sessions, channel_id, seen)
@@ -168,7 +152,7 @@ async def test_poll_closing_is_an_edit(sessions: SessionMaker) -> None:
 
 
 async def test_a_partial_sighting_never_erases_what_the_api_gave(sessions: SessionMaker) -> None:
-    channel_id = await _channel(sessions)
+    channel_id = await watched_channel(sessions)
     await _see(sessions, channel_id, _post())
     # The web preview shows the text, the link, a photo without its id, and nothing else.
     web = PostSeen(
@@ -192,7 +176,7 @@ async def test_a_partial_sighting_never_erases_what_the_api_gave(sessions: Sessi
 
 
 async def test_an_album_deleted_together_is_one_event(sessions: SessionMaker) -> None:
-    channel_id = await _channel(sessions)
+    channel_id = await watched_channel(sessions)
     album = [
         replace(_post(), message_id=20 + i, grouped_id=77, text="Подпись" if i else "")
         for i in range(2)
@@ -208,7 +192,7 @@ async def test_an_album_deleted_together_is_one_event(sessions: SessionMaker) ->
 async def test_a_new_channel_photo_is_an_event_and_both_avatars_are_queued(
     sessions: SessionMaker,
 ) -> None:
-    channel_id = await _channel(sessions)
+    channel_id = await watched_channel(sessions)
 
     def seen(photo_id: int | None, at: datetime) -> ChannelSeen:
         return ChannelSeen(
@@ -250,7 +234,7 @@ def test_changes_are_named_in_a_fixed_order() -> None:
 
 
 async def test_export_carries_every_part_in_jsonl_and_csv(sessions: SessionMaker) -> None:
-    channel_id = await _channel(sessions)
+    channel_id = await watched_channel(sessions)
     await _see(sessions, channel_id, _post())
     await _see(sessions, channel_id, replace(_post(), text="Новая подпись", edit_date=T0))
     async with sessions() as s:
@@ -273,7 +257,7 @@ async def test_export_carries_every_part_in_jsonl_and_csv(sessions: SessionMaker
 async def test_the_log_states_what_a_post_showed_and_verify_finds_a_changed_link(
     sessions: SessionMaker,
 ) -> None:
-    channel_id = await _channel(sessions)
+    channel_id = await watched_channel(sessions)
     await _see(sessions, channel_id, _post())
     async with sessions() as s:
         [logged] = [

@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import html
-import struct
 import sys
 import time
-import zlib
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -52,6 +50,7 @@ from simulator.botapi import (
     parse_html,
     utf16_len,
 )
+from tests.support import png_bytes
 
 USER = 4242
 OTHER = 5151
@@ -68,22 +67,6 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-def png_bytes(width: int = 4, height: int = 3) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    rows = b"".join(b"\x00" + b"\x10\x80\xf0" * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
 
 
 def make_bot(sim: BotAPISimulator, token: str | None = None) -> Bot:

@@ -12,30 +12,15 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import changes, channels, events, kinds, outbox, payloads
+from storage import changes, events, kinds, outbox, payloads
 from storage.db import SessionMaker, create_engine, transaction
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.models import Base, Channel, Delivery, Event, Post, PostVersion, Subscriber
 from storage.observations import ChannelSeen, PostSeen, RestrictionSeen
 from tests import dbs
+from tests.support import channel_seen, watched_channel
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-
-
-async def _channel(sessions: SessionMaker, tg_id: int = 1001, username: str = "putdomoi") -> int:
-    async def work(s: AsyncSession) -> int:
-        ch, _ = await channels.add_or_rewatch(
-            s,
-            tg_id=tg_id,
-            access_hash=42,
-            username=username,
-            title="Путь домой",
-            handle=f"@{username}",
-            added_by=1,
-        )
-        return ch.id
-
-    return await transaction(sessions, work)
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -60,7 +45,7 @@ async def test_migrations_match_models(kind: str, tmp_path: Path) -> None:
 
 
 async def test_event_dedupe_key_holds_under_concurrent_inserts(sessions: SessionMaker) -> None:
-    channel_id = await _channel(sessions)
+    channel_id = await watched_channel(sessions)
 
     async def insert(i: int) -> int | None:
         async def work(s: AsyncSession) -> int | None:
@@ -81,7 +66,7 @@ async def test_event_dedupe_key_holds_under_concurrent_inserts(sessions: Session
 
 
 async def test_delivery_key_holds_under_concurrent_inserts(sessions: SessionMaker) -> None:
-    channel_id = await _channel(sessions)
+    channel_id = await watched_channel(sessions)
 
     async def setup(s: AsyncSession) -> tuple[int, int]:
         sub = Subscriber(chat_id=555, language="ru")
@@ -117,7 +102,7 @@ async def test_delivery_key_holds_under_concurrent_inserts(sessions: SessionMake
 
 
 async def test_post_versions_survive_deletion(sessions: SessionMaker) -> None:
-    channel_id = await _channel(sessions)
+    channel_id = await watched_channel(sessions)
     texts = ["Первая версия", "Вторая версия", "Третья <b>версия</b> & ещё"]
     for i, text in enumerate(texts):
         post = PostSeen(
@@ -148,7 +133,7 @@ async def test_post_versions_survive_deletion(sessions: SessionMaker) -> None:
 
 
 async def test_same_post_seen_by_update_and_poll_is_one_event(sessions: SessionMaker) -> None:
-    channel_id = await _channel(sessions)
+    channel_id = await watched_channel(sessions)
     post = PostSeen(message_id=5, date=T0, text="hello")
     results = await asyncio.gather(
         *(
@@ -173,27 +158,8 @@ async def test_same_post_seen_by_update_and_poll_is_one_event(sessions: SessionM
     assert ch is not None and ch.last_message_id == 0
 
 
-def _seen(**kw: object) -> ChannelSeen:
-    base: dict[str, object] = dict(
-        tg_id=1001,
-        observed_at=T0,
-        title="Путь домой",
-        username="putdomoi",
-        username_known=True,
-        about="",
-        participants=1000,
-        fake=False,
-        scam=False,
-        verified=False,
-        restricted=False,
-        restrictions=(),
-    )
-    base.update(kw)
-    return ChannelSeen(**base)  # type: ignore[arg-type]
-
-
 async def test_label_changes_and_min_channel(sessions: SessionMaker) -> None:
-    channel_id = await _channel(sessions)
+    channel_id = await watched_channel(sessions)
 
     async def see(seen: ChannelSeen) -> list[str]:
         rec = await transaction(sessions, lambda s: changes.observe_channel(s, channel_id, seen))
@@ -203,12 +169,12 @@ async def test_label_changes_and_min_channel(sessions: SessionMaker) -> None:
                 for e in (await s.scalars(select(Event).where(Event.id.in_(rec.event_ids))))
             ]
 
-    assert await see(_seen()) == []  # first look sets the state
-    assert await see(_seen(fake=True)) == ["channel.label_added:fake"]
+    assert await see(channel_seen()) == []  # first look sets the state
+    assert await see(channel_seen(fake=True)) == ["channel.label_added:fake"]
     # A min channel carries no flags: nothing may be read as "FAKE removed".
     assert (
         await see(
-            _seen(
+            channel_seen(
                 is_min=True,
                 fake=None,
                 scam=None,
@@ -221,23 +187,23 @@ async def test_label_changes_and_min_channel(sessions: SessionMaker) -> None:
         )
         == []
     )
-    assert await see(_seen(fake=False)) == ["channel.label_removed:fake"]
-    assert await see(_seen(fake=True)) == ["channel.label_added:fake"]
+    assert await see(channel_seen(fake=False)) == ["channel.label_removed:fake"]
+    assert await see(channel_seen(fake=True)) == ["channel.label_added:fake"]
     reason = RestrictionSeen("android", "sensitive", "Unavailable on Android")
-    assert await see(_seen(fake=True, restricted=True, restrictions=(reason,))) == [
+    assert await see(channel_seen(fake=True, restricted=True, restrictions=(reason,))) == [
         "channel.label_added:restricted:android:sensitive"
     ]
-    assert await see(_seen(fake=True, restricted=True, restrictions=(reason,))) == []
+    assert await see(channel_seen(fake=True, restricted=True, restrictions=(reason,))) == []
 
 
 async def test_subscriber_jump_once(sessions: SessionMaker) -> None:
-    channel_id = await _channel(sessions)
+    channel_id = await watched_channel(sessions)
 
     async def see(n: int, at: datetime) -> list[Event]:
         rec = await transaction(
             sessions,
             lambda s: changes.observe_channel(
-                s, channel_id, _seen(participants=n, observed_at=at), jump_pct=10.0
+                s, channel_id, channel_seen(participants=n, observed_at=at), jump_pct=10.0
             ),
         )
         async with sessions() as s:
@@ -254,7 +220,7 @@ async def test_subscriber_jump_once(sessions: SessionMaker) -> None:
 
 async def test_stale_sighting_after_an_edit_is_not_a_revert(sessions: SessionMaker) -> None:
     """A sweep that fetched a post before its edit and stores after it changes nothing."""
-    channel_id = await _channel(sessions)
+    channel_id = await watched_channel(sessions)
     original = PostSeen(message_id=3, date=T0, text="до")
     edited = PostSeen(message_id=3, date=T0, text="после", edit_date=T0 + timedelta(minutes=5))
     for seen in (original, edited, original):
@@ -267,7 +233,7 @@ async def test_stale_sighting_after_an_edit_is_not_a_revert(sessions: SessionMak
 
 
 async def test_album_is_one_alert_with_its_caption(sessions: SessionMaker) -> None:
-    channel_id = await _channel(sessions)
+    channel_id = await watched_channel(sessions)
     album = [
         PostSeen(
             message_id=20 + i,
