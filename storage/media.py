@@ -86,7 +86,7 @@ async def enqueue(session: AsyncSession, rows: Iterable[dict[str, Any] | None]) 
     return len(found)
 
 
-async def due(session: AsyncSession, limit: int, exclude: Sequence[int] = ()) -> list[MediaFile]:
+async def due(session: AsyncSession, limit: int) -> list[MediaFile]:
     """Pending rows whose time has come, oldest first."""
     stmt = (
         select(MediaFile)
@@ -94,15 +94,7 @@ async def due(session: AsyncSession, limit: int, exclude: Sequence[int] = ()) ->
         .order_by(MediaFile.id)
         .limit(limit)
     )
-    if exclude:
-        stmt = stmt.where(MediaFile.id.not_in(list(exclude)))
     return list(await session.scalars(stmt))
-
-
-async def next_due_at(session: AsyncSession) -> datetime | None:
-    return await session.scalar(
-        select(func.min(MediaFile.next_attempt_at)).where(MediaFile.status == Status.PENDING)
-    )
 
 
 async def finish(

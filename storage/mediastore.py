@@ -38,9 +38,6 @@ class MediaStore:
     def path(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
-    def has(self, sha256: str) -> bool:
-        return self.path(sha256).is_file()
-
     def temp_path(self) -> Path:
         """A fresh name to download into; hand it to `commit` when the download is done."""
         return self.tmp / f"{uuid.uuid4().hex}.part"
