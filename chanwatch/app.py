@@ -293,15 +293,29 @@ def supervise_parts(app: App) -> None:
     sup = app.supervisor
 
     async def polling(beat: Beat) -> None:
-        try:
-            await app.dispatcher.start_polling(
+        run = asyncio.create_task(
+            app.dispatcher.start_polling(
                 app.bot,
                 polling_timeout=POLLING_TIMEOUT,
                 handle_signals=False,
                 close_bot_session=False,
             )
+        )
+        try:
+            await asyncio.shield(run)
         except TelegramAPIError as exc:  # aiogram's getMe before polling found no Bot API
             raise BotAPIUnreachable(f"Bot API: {type(exc).__name__}: {exc}") from exc
+        except asyncio.CancelledError:
+            # Cancelling start_polling would leave aiogram's own per-bot polling task
+            # running (it keeps asking for updates after chanwatch stops): stop it the way
+            # aiogram expects, then end.
+            try:
+                await app.dispatcher.stop_polling()
+            except RuntimeError:  # not polling yet: nothing of aiogram's runs on its own
+                run.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await run
+            raise
 
     async def sender(beat: Beat) -> None:
         await app.sender.recover()

@@ -11,6 +11,8 @@ from tests.test_cli import chanwatch
 def test_demo_shows_each_person_what_they_receive_and_leaves_the_archive(tmp_path: Path) -> None:
     result = chanwatch("demo", cwd=tmp_path, timeout=180)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # Stopping leaves nothing of the bot running: no request after the Bot API is gone.
+    assert "Failed to fetch updates" not in result.stderr, result.stderr[-2000:]
     # Numbers are grouped with no-break spaces; compare with plain ones.
     out = result.stdout.replace("\u00a0", " ").replace("\u202f", " ")
     # What the subscriber (a Russian client) receives, in order, as it happens.
