@@ -38,43 +38,48 @@ class Status(StrEnum):
     SKIPPED = "skipped"
 
 
+def _pending(channel_id: int, now: datetime, **fields: Any) -> dict[str, Any]:
+    return {
+        "channel_id": channel_id,
+        "status": Status.PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        **fields,
+    }
+
+
 def post_row(
     channel_id: int, post_id: int, message_id: int, media: MediaSeen, now: datetime
 ) -> dict[str, Any] | None:
     """The queue row for a post's file, or None for media without bytes."""
     if media.kind not in DOWNLOADABLE:
         return None
-    return {
-        "channel_id": channel_id,
-        "post_id": post_id,
-        "message_id": message_id,
-        "role": POST,
-        "tg_id": media.tg_id or 0,
-        "kind": media.kind,
-        "mime_type": media.mime_type,
-        "size": media.size,
-        "status": Status.PENDING,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-    }
+    return _pending(
+        channel_id,
+        now,
+        post_id=post_id,
+        message_id=message_id,
+        role=POST,
+        tg_id=media.tg_id or 0,
+        kind=media.kind,
+        mime_type=media.mime_type,
+        size=media.size,
+    )
 
 
 def channel_photo_row(channel_id: int, photo_id: int, now: datetime) -> dict[str, Any]:
-    return {
-        "channel_id": channel_id,
-        "post_id": None,
-        "message_id": 0,
-        "role": CHANNEL_PHOTO,
-        "tg_id": photo_id,
-        "kind": "photo",
-        "mime_type": "image/jpeg",
-        "size": None,
-        "status": Status.PENDING,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-    }
+    return _pending(
+        channel_id,
+        now,
+        post_id=None,
+        message_id=0,
+        role=CHANNEL_PHOTO,
+        tg_id=photo_id,
+        kind="photo",
+        mime_type="image/jpeg",
+        size=None,
+    )
 
 
 async def enqueue(session: AsyncSession, rows: Iterable[dict[str, Any] | None]) -> int:
