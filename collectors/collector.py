@@ -108,8 +108,11 @@ class Collector(CollectorBase):
         now = utcnow()
         mono = time.monotonic()
         due: list[Callable[[], Awaitable[object]]] = []
+        # While GetChannels is flood-waited a due refresh stays due (and is not tried): the
+        # first pass after the wait runs it.
+        refresh_open = self.gate.remaining(CHANNELS) <= 0
         for ch in watched:
-            if self._refresh_due(ch, now):
+            if refresh_open and self._refresh_due(ch, now):
                 due.append(lambda c=ch.id: self.refresh(c))
             if self._poll_due(ch, now):
                 due.append(lambda c=ch.id: self.poll(c))
@@ -189,7 +192,17 @@ class Collector(CollectorBase):
     async def refresh(self, channel_id: int) -> Recorded:
         """Re-read the channel's record and diff it: labels, names, about, subscribers."""
         ch = await self._channel(channel_id)
+        # Taken off before asking, so that a change pushed meanwhile asks again; put back
+        # when the refresh does not get through (a flood wait, a lost connection): the
+        # pending "refresh now" waits with it instead of waiting for the periodic refresh.
         self._refresh_now.discard(channel_id)
+        try:
+            return await self._refresh(ch, channel_id)
+        except BaseException:
+            self._refresh_now.add(channel_id)
+            raise
+
+    async def _refresh(self, ch: Channel, channel_id: int) -> Recorded:
         input_channel = types.InputChannel(ch.tg_id, ch.access_hash or 0)
         now = self.clock()
         try:

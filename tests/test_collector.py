@@ -288,3 +288,23 @@ async def test_poll_interval_adapts_within_its_bounds(rig: Rig) -> None:
     seen.append(await interval())
     assert all(10 <= s <= 40 for s in seen), seen
     assert seen[-2] == 40 and seen[-1] == 20
+
+
+async def test_channel_change_pushed_during_a_refresh_flood_wait_is_read_when_it_ends(
+    rig: Rig,
+) -> None:
+    """UpdateChannel while channels.GetChannels is flood-waited: the "refresh now" waits
+    with the flood wait and runs as soon as it ends, not at the next periodic refresh."""
+    await watch(rig)
+    rig.world.flood_wait("GetChannelsRequest", 2)
+    rig.world.set_label("putdomoi", fake=True)  # pushes UpdateChannel
+    await rig.settle(lambda: _asked(rig, "GetChannelsRequest", 2))  # the first try: flooded
+    assert await rig.events() == []
+    started = time.monotonic()
+    await rig.settle(lambda: _count(rig, 1), timeout=8)
+    assert time.monotonic() - started < 6, "read when the 2 s wait ended"
+    assert [key(e) for e in await rig.events()] == [(kinds.LABEL_ADDED, "fake")]
+
+
+async def _asked(rig: Rig, request: str, n: int) -> bool:
+    return rig.world.count_requests(request) >= n
