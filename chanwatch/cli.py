@@ -550,10 +550,12 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         private_session_path(settings.telethon_session)  # a bad path is one line, before work
     from chanwatch.app import BotRejected, NotLoggedIn, run
+    from chanwatch.runlock import AlreadyRunning, hold
 
     try:
-        await run(settings)
-    except (NotLoggedIn, BotRejected) as exc:
+        with hold(settings.database_url):
+            await run(settings)
+    except (NotLoggedIn, BotRejected, AlreadyRunning) as exc:
         raise CliError(str(exc)) from None
     return 0
 
