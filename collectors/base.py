@@ -204,11 +204,25 @@ class CollectorBase:
         return ch
 
     async def _unavailable(
-        self, channel_id: int, reason: str, detail: str | None, now: datetime
+        self,
+        channel_id: int,
+        reason: str,
+        detail: str | None,
+        now: datetime,
+        *,
+        answer: str | None = None,
+        releases_username: bool = False,
     ) -> Recorded:
         return await self._write(
             lambda s: changes.observe_unavailable(
-                s, channel_id, reason, detail, now, source=self._source("refresh")
+                s,
+                channel_id,
+                reason,
+                detail,
+                now,
+                answer=answer,
+                releases_username=releases_username,
+                source=self._source("refresh"),
             )
         )
 
@@ -259,6 +273,7 @@ class CollectorBase:
                 title=title,
                 handle=text.strip()[:255],
                 added_by=added_by,
+                source=self._source("resolve"),
             )
             code = "added" if created else "already"
             if request_id is not None:

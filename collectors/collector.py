@@ -149,8 +149,9 @@ class Collector(CollectorBase):
             async with self.sessions() as s:
                 known = await channels.find(s, handle.username or handle.tg_id or 0)
             remembered = self._unresolvable.get(str(handle).lower())
-            if known is not None and known.access_hash:
-                # Resolved before: the stored id and access hash are enough.
+            if known is not None and known.access_hash and known.reachable:
+                # Resolved before: the stored id and access hash are enough. Not for a channel
+                # that cannot be reached: its name may lead to another channel now.
                 resolved_id, access_hash = known.tg_id, known.access_hash
                 username, title = known.username, known.title
             elif remembered is not None and remembered[0] > time.monotonic():
@@ -162,6 +163,8 @@ class Collector(CollectorBase):
                     if exc.code != "flood":
                         expires = time.monotonic() + self.config.unresolvable_ttl
                         self._unresolvable[str(handle).lower()] = (expires, exc.code)
+                    if exc.code == "not_found" and handle.username:
+                        await self._released(handle.username)
                     raise
                 resolved_id, access_hash = resolved.tg_id, resolved.access_hash
                 username, title = resolved.username, resolved.title
@@ -182,6 +185,13 @@ class Collector(CollectorBase):
                 raise Deferred(RESOLVE, exc.seconds) from None
             code = exc.code
         return await self._refuse(request_id, code)
+
+    async def _released(self, username: str) -> None:
+        """Telegram says the name leads nowhere: no stored channel holds it."""
+        source = self._source("resolve")
+        await self._write(
+            lambda s: channels.release_username(s, username, keep=None, source=source)
+        )
 
     # --- per-channel work --------------------------------------------------------
 
@@ -211,16 +221,26 @@ class Collector(CollectorBase):
             )
             chat = result.chats[0] if result.chats else None
             if isinstance(chat, types.ChannelForbidden):
-                return await self._unavailable(channel_id, "banned", None, now)
+                # Banned for this account: the channel is there and keeps its name.
+                return await self._unavailable(
+                    channel_id, "banned", None, now, answer="channelForbidden"
+                )
             if not isinstance(chat, types.Channel):
-                return await self._unavailable(channel_id, "deleted", None, now)
+                answer = type(chat).__name__ if chat is not None else "no chat"
+                return await self._gone(channel_id, "deleted", answer, now)
             full = await self._call(
                 FULL, self.client(functions.channels.GetFullChannelRequest(input_channel))
             )
         except errors.ChannelPrivateError:
-            return await self._unavailable(channel_id, "private", None, now)
-        except (errors.ChannelInvalidError, errors.ChannelIdInvalidError):
-            return await self._unavailable(channel_id, "deleted", None, now)
+            # A member of a private channel reads on and a banned one gets ChannelForbidden:
+            # CHANNEL_PRIVATE to a member means the channel is gone. To anyone else Telegram
+            # answers a private channel and a deleted one alike.
+            reason = "deleted" if ch.joined else "private_or_deleted"
+            return await self._gone(channel_id, reason, "CHANNEL_PRIVATE", now)
+        except errors.ChannelInvalidError:
+            return await self._gone(channel_id, "deleted", "CHANNEL_INVALID", now)
+        except errors.ChannelIdInvalidError:
+            return await self._gone(channel_id, "deleted", "CHANNEL_ID_INVALID", now)
         seen = convert.channel_seen(chat, full.full_chat, now=now)
         return await self._write(
             lambda s: changes.observe_channel(
@@ -231,6 +251,12 @@ class Collector(CollectorBase):
                 jump_window=self.config.jump_window,
                 source=self._source("refresh"),
             )
+        )
+
+    async def _gone(self, channel_id: int, reason: str, answer: str, now: datetime) -> Recorded:
+        """Deleted or private: either way the channel holds no public name any more."""
+        return await self._unavailable(
+            channel_id, reason, None, now, answer=answer, releases_username=True
         )
 
     async def poll(self, channel_id: int) -> Recorded:
@@ -244,8 +270,9 @@ class Collector(CollectorBase):
             else:
                 out = await self._catch_up(ch, peer)
         except errors.ChannelPrivateError:
+            # Private, deleted or banned for this account alike: GetChannels tells them apart.
             await transaction(self.sessions, lambda s: self._reschedule(s, channel_id, 0))
-            return await self._unavailable(channel_id, "private", None, utcnow())
+            return await self.refresh(channel_id)
         except Deferred:
             await transaction(self.sessions, lambda s: self._reschedule(s, channel_id, 0))
             raise
@@ -336,7 +363,7 @@ class Collector(CollectorBase):
             try:
                 found = await self._call(MESSAGES, self.client.get_messages(peer, ids=chunk))
             except errors.ChannelPrivateError:
-                return await self._unavailable(channel_id, "private", None, utcnow())
+                return await self.refresh(channel_id)  # GetChannels tells why
             present = [m for m in found if convert.is_post(m)]
             gone.extend(i for i, m in zip(chunk, found, strict=True) if m is None)
             seen = [self._seen(ch.tg_id, m) for m in present]

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import content, events, kinds, ledger, media, payloads
+from storage import channels, content, events, kinds, ledger, media, payloads
 from storage.models import Channel, ChannelSnapshot, Event, Post, PostMetric, PostVersion, labels_of
 from storage.observations import ChannelSeen, MediaSeen, MetricsSeen, PostSeen, Recorded
 from storage.types import utcnow
@@ -96,10 +96,15 @@ async def observe_channel(
         before, after = channel.username, seen.username
         if (before or "").lower() != (after or "").lower():
             await change(payloads.UsernameChanged(before=before, after=after), "username")
+            if after:  # Telegram just showed who holds the name now
+                await channels.release_username(session, after, keep=channel.tg_id, source=source)
         channel.username = after
         if before and not after and channel.reachable:
             # Without its public link the channel is gone for everyone who is not a member.
-            await _mark_unavailable(session, channel, USERNAME_RELEASED, before, now, out)
+            released = payloads.Unavailable(
+                reason=USERNAME_RELEASED, detail=before, answer="username_removed", username=before
+            )
+            await _mark_unavailable(session, channel, released, now, out)
 
     if seen.about is not None and seen.about != channel.about:
         if channel.last_refreshed_at is not None:
@@ -258,13 +263,25 @@ async def observe_unavailable(
     detail: str | None,
     now: datetime,
     *,
+    answer: str | None = None,
+    releases_username: bool = False,
     source: str = ledger.DEFAULT_SOURCE,
 ) -> Recorded:
+    """`releases_username`: Telegram's answer means the channel has no public name any more
+    (deleted or private): it is cleared, so that nothing links the channel by a name that
+    may lead to another channel now; the event keeps it."""
     channel = await lock_channel(session, channel_id)
     out = Recorded()
     channel.last_checked_at = now
-    if channel.reachable:
-        await _mark_unavailable(session, channel, reason, detail, now, out)
+    released = channel.username if releases_username else None
+    if released:
+        channel.username = None
+    # Unreachable already (banned, say) and now found gone: that is news of its own.
+    if channel.reachable or (reason != channel.unavailable_reason and releases_username):
+        payload = payloads.Unavailable(
+            reason=reason, detail=detail, answer=answer, username=released
+        )
+        await _mark_unavailable(session, channel, payload, now, out)
     channel.retry_count += 1
     await ledger.note_channel(session, channel, source)
     return out
@@ -273,23 +290,16 @@ async def observe_unavailable(
 async def _mark_unavailable(
     session: AsyncSession,
     channel: Channel,
-    reason: str,
-    detail: str | None,
+    payload: payloads.Unavailable,
     now: datetime,
     out: Recorded,
 ) -> None:
+    if channel.reachable:
+        channel.unavailable_since = now
     channel.reachable = False
-    channel.unavailable_reason = reason
-    channel.unavailable_since = now
+    channel.unavailable_reason = payload.reason
     channel.revision += 1
-    await _event(
-        session,
-        channel,
-        f"r{channel.revision}",
-        payloads.Unavailable(reason=reason, detail=detail),
-        out,
-        occurred_at=now,
-    )
+    await _event(session, channel, f"r{channel.revision}", payload, out, occurred_at=now)
 
 
 async def _mark_available(

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import ledger
 from storage.models import Channel
 from storage.types import utcnow
 
@@ -48,17 +49,23 @@ async def add_or_rewatch(
     title: str,
     handle: str,
     added_by: int | None,
+    source: str = ledger.DEFAULT_SOURCE,
 ) -> tuple[Channel, bool]:
     """Watch a resolved channel; (channel, True) when it was not watched before.
 
     A channel that was unwatched keeps its archive and simply becomes watched again.
+    The name just resolved to this channel: any other channel stored with it lost it.
     """
+    if username:
+        await release_username(session, username, keep=tg_id, source=source)
     channel = await by_tg_id(session, tg_id)
     if channel is not None:
         was_watched = channel.watched
         channel.watched = True
         channel.removed_at = None
         channel.access_hash = access_hash or channel.access_hash
+        if username:
+            channel.username = username
         return channel, not was_watched
     channel = Channel(
         tg_id=tg_id,
@@ -73,6 +80,26 @@ async def add_or_rewatch(
     session.add(channel)
     await session.flush()
     return channel, True
+
+
+async def release_username(
+    session: AsyncSession, username: str, *, keep: int | None, source: str
+) -> list[Channel]:
+    """Clear a public name from every stored channel but Telegram's channel `keep`: Telegram
+    says it leads elsewhere (or nowhere), so no alert may link them by it. Their snapshots
+    and events keep the name they had; the observation log records the change."""
+    holders = list(
+        await session.scalars(
+            select(Channel).where(
+                func.lower(Channel.username) == username.lstrip("@").lower(),
+                Channel.tg_id != (keep if keep is not None else 0),
+            )
+        )
+    )
+    for channel in holders:
+        channel.username = None
+        await ledger.note_channel(session, channel, source)
+    return holders
 
 
 async def unwatch(session: AsyncSession, channel: Channel) -> None:

@@ -132,9 +132,16 @@ class PhotoChanged(Payload):
 
 
 class Unavailable(Payload):
+    """`reason`: private, banned, deleted, username_released, or private_or_deleted where
+    Telegram gives both the same answer (CHANNEL_PRIVATE to a non-member). `answer`: what
+    Telegram said, the reason's evidence; `username`: the public name it held and lost with
+    it (it may lead to another channel now). Both None in rows from before they were kept."""
+
     kind: ClassVar[str] = kinds.UNAVAILABLE
     reason: str = "unknown"
     detail: str | None = None
+    answer: str | None = None
+    username: str | None = None
 
 
 class Available(Payload):

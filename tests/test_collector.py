@@ -18,7 +18,7 @@ from collectors.collector import HISTORY, Collector, CollectorConfig, Deferred
 from simulator.mtproto import World, make_simulated_client
 from storage import kinds
 from storage.db import SessionMaker
-from storage.models import Channel, Event, Post, PostVersion, ServiceStatus
+from storage.models import Channel, ChannelSnapshot, Event, Post, PostVersion, ServiceStatus
 
 CONFIG = CollectorConfig(
     poll_min=0.01, poll_max=0.05, refresh_every=3600, reconcile_every=0, backfill=20, tick=0.05
@@ -308,3 +308,96 @@ async def test_channel_change_pushed_during_a_refresh_flood_wait_is_read_when_it
 
 async def _asked(rig: Rig, request: str, n: int) -> bool:
     return rig.world.count_requests(request) >= n
+
+
+async def _unavailable(rig: Rig) -> list[Event]:
+    return [e for e in await rig.events() if e.kind == kinds.UNAVAILABLE]
+
+
+async def _channel_row(rig: Rig, channel_id: int) -> Channel:
+    async with rig.sessions() as s:
+        ch = await s.get(Channel, channel_id)
+    assert ch is not None
+    return ch
+
+
+@pytest.mark.parametrize(
+    ("joined", "change", "reason", "username"),
+    [
+        # A member of a private channel reads on and a banned one gets ChannelForbidden:
+        # CHANNEL_PRIVATE to a member says the channel is gone.
+        (True, "delete", "deleted", None),
+        (True, "ban", "banned", "putdomoi"),
+        # To anyone else CHANNEL_PRIVATE is the same answer for both: the event says so.
+        (False, "delete", "private_or_deleted", None),
+        (False, "private", "private_or_deleted", None),
+    ],
+)
+async def test_unavailable_event_tells_deleted_from_private_where_telegram_does(
+    rig: Rig, joined: bool, change: str, reason: str, username: str | None
+) -> None:
+    if not joined:
+        rig.collector.config = CollectorConfig(
+            poll_min=0.01, poll_max=0.05, refresh_every=3600, reconcile_every=0, join_cap=0
+        )
+    channel_id = await watch(rig)
+    assert (await _channel_row(rig, channel_id)).joined is joined
+    {"delete": rig.world.delete_channel, "ban": rig.world.ban, "private": rig.world.make_private}[
+        change
+    ]("putdomoi")
+    if joined:
+        await rig.settle(lambda: _count(rig, 1))
+    else:
+        await rig.collector.refresh(channel_id)  # nothing is pushed to a non-member
+    [event] = await _unavailable(rig)
+    assert event.payload["reason"] == reason
+    assert event.payload["answer"] == ("channelForbidden" if change == "ban" else "CHANNEL_PRIVATE")
+    ch = await _channel_row(rig, channel_id)
+    assert not ch.reachable and ch.unavailable_reason == reason
+    assert ch.username == username, "a deleted or private channel holds no username"
+    if username is None:
+        assert event.payload["username"] == "putdomoi", "the released name stays in its history"
+
+
+async def test_username_taken_by_a_new_channel_after_deletion_is_watched_as_that_channel(
+    rig: Rig,
+) -> None:
+    dead_id = await watch(rig)
+    dead_tg = channel_tg_id(rig)
+    rig.world.delete_channel("putdomoi")
+    await rig.settle(lambda: _count(rig, 1))
+    impostor = rig.world.create_channel(username="putdomoi", title="Самозванец", about="")
+
+    channel, code = await rig.collector.watch("@putdomoi", added_by=1)
+    assert channel is not None and code == "added", code
+    assert channel.id != dead_id and channel.tg_id == impostor.id != dead_tg
+    assert channel.title == "Самозванец" and channel.username == "putdomoi"
+    dead = await _channel_row(rig, dead_id)
+    assert dead.username is None and dead.watched, "the dead channel keeps its archive"
+    async with rig.sessions() as s:
+        history = set(
+            await s.scalars(
+                select(ChannelSnapshot.username).where(ChannelSnapshot.channel_id == dead_id)
+            )
+        )
+    assert history == {"putdomoi"}, "its snapshots keep the name it had"
+
+
+async def test_watch_resolves_afresh_when_the_stored_channel_is_unavailable(rig: Rig) -> None:
+    """Banned for this account: the channel keeps its name. It is then deleted and another
+    channel takes the name before the backed-off refresh notices: /watch asks Telegram."""
+    dead_id = await watch(rig)
+    rig.world.ban("putdomoi")
+    await rig.settle(lambda: _count(rig, 1))
+    assert (await _channel_row(rig, dead_id)).username == "putdomoi"
+    rig.world.delete_channel("putdomoi")
+    impostor = rig.world.create_channel(username="putdomoi", title="Самозванец", about="")
+    resolved = rig.world.count_requests("ResolveUsernameRequest")
+
+    channel, code = await rig.collector.watch("t.me/putdomoi", added_by=1)
+    assert rig.world.count_requests("ResolveUsernameRequest") == resolved + 1
+    assert channel is not None and code == "added" and channel.tg_id == impostor.id
+    dead = await _channel_row(rig, dead_id)
+    assert dead.username is None, "the name now leads to another channel"
+    again, code = await rig.collector.watch("@putdomoi", added_by=1)
+    assert again is not None and again.id == channel.id and code == "already"

@@ -108,7 +108,8 @@ class WebCollector(CollectorBase):
             return await self._refuse(request_id, exc.code)
         async with self.sessions() as s:
             known = await channels.find(s, handle.username or handle.tg_id or 0)
-        if known is not None:
+        if known is not None and (known.reachable or handle.username is None):
+            # Not for an unreachable channel: its name may lead to another channel now.
             tg_id, username, title = known.tg_id, known.username, known.title
         elif handle.username is None:
             return await self._refuse(request_id, "unknown_id")  # the preview needs a name
