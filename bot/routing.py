@@ -28,7 +28,7 @@ FILTERED_KINDS = {kinds.POST_NEW, kinds.POST_EDITED, kinds.POST_DELETED}
 
 
 def channel_ref(channel: Channel) -> ChannelRef:
-    return ChannelRef(tg_id=channel.tg_id, title=channel.title, username=channel.username)
+    return ChannelRef(tg_id=channel.tg_id, title=channel.title, username=channel.held_username)
 
 
 def wants(

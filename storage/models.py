@@ -91,6 +91,11 @@ class Channel(Base):
     removed_at: Mapped[datetime | None]
 
     @property
+    def held_username(self) -> str | None:
+        """The username to link the channel by (see `held_username`)."""
+        return held_username(self.username, self.reachable, self.unavailable_reason)
+
+    @property
     def labels(self) -> set[str]:
         return labels_of(
             self.is_fake,
@@ -99,6 +104,13 @@ class Channel(Base):
             self.is_restricted,
             self.restriction_reasons,
         )
+
+
+def held_username(username: str | None, reachable: bool, reason: str | None) -> str | None:
+    """A stored username, unless the channel is unreachable for a reason that takes the name
+    away (private, deleted, the name released): it may lead to another channel by now. A
+    channel banned for our account still holds its name."""
+    return username if reachable or reason == "banned" else None
 
 
 def labels_of(

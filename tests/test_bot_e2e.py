@@ -34,7 +34,10 @@ from bot.keyboards import (
 )
 from bot.routing import EventRouter
 from chanwatch.settings import Settings
+from chanwatch.telegram import CLIENT_OPTIONS
+from collectors.collector import Collector, CollectorConfig
 from simulator.botapi import BotAPILimits, BotAPISimulator, SentMessage
+from simulator.mtproto import World, make_simulated_client
 from storage import channels as channel_store
 from storage import events as event_store
 from storage import payloads
@@ -44,6 +47,7 @@ from storage.models import (
     Base,
     Channel,
     Delivery,
+    Event,
     Subscriber,
     Subscription,
     WatchRequest,
@@ -981,3 +985,59 @@ async def test_moderator_gets_a_proof_pack_and_sees_the_key(
     assert r.text == env.tr("en", "pack-usage")
     [r] = await env.say(MOD, "/pack @nosuchchannel", replies=1)
     assert "nosuchchannel" in (r.text or "")
+
+
+# --------------------------------------------------------------------------- username takeover
+
+
+async def test_deleted_channel_gives_its_name_up_and_watch_takes_the_new_holder(
+    env: BotEnv,
+) -> None:
+    """A watched channel is deleted and another channel takes its name: the alert says it
+    was deleted without linking the name, and /watch @name watches the new channel."""
+    world = World(service_messages=False)
+    world.create_channel(username="putdomoi", title="Путь домой", about="", participants=10)
+    client = make_simulated_client(world, **CLIENT_OPTIONS)
+    config = CollectorConfig(poll_min=0.05, poll_max=0.2, refresh_every=3600, tick=0.05)
+    collector = Collector(client, env.sessions, config)
+    await collector.start()
+    try:
+        [_, added] = await env.say(MOD, "/watch @putdomoi", replies=2)
+        assert added.text == env.tr("en", "watch-result", code="added", channel="Путь домой")
+        await env.say(MOD, "/subscribe @putdomoi", replies=1)
+
+        async def joined() -> bool:
+            async with env.sessions() as s:
+                return bool(await s.scalar(select(Channel.joined)))
+
+        await _eventually(joined)
+        world.delete_channel("putdomoi")  # members get UpdateChannel; the name is free
+
+        async def unavailable() -> bool:
+            async with env.sessions() as s:
+                return bool(await s.scalar(select(func.count()).select_from(Event)))
+
+        await _eventually(unavailable)
+        before = len(env.received(MOD))
+        await route_and_deliver(env)
+        [alert] = env.received(MOD)[before:]
+        assert alert.text.startswith("🗑 Путь домой was deleted"), alert.text
+        assert "t.me/putdomoi" not in (alert.source or ""), "the name may lead elsewhere now"
+
+        world.create_channel(username="putdomoi", title="Самозванец", about="", participants=5)
+        [_, taken] = await env.say(MOD, "/watch @putdomoi", replies=2)
+        assert taken.text == env.tr("en", "watch-result", code="added", channel="Самозванец")
+        [listing] = await env.say(MOD, "/watched", replies=1)
+        assert "Путь домой" in listing.text and "Самозванец" in listing.text
+        links = [e.get("url", "") for e in listing.entities if e.get("type") == "text_link"]
+        assert links == ["https://t.me/putdomoi"], "only the new holder is linked by the name"
+    finally:
+        await collector.stop()
+        await client.disconnect()
+
+
+async def _eventually(check: Callable[[], Any], timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.05)

@@ -39,6 +39,9 @@ EXAMPLES: list[payloads.Payload] = [
     payloads.AboutChanged(before="", after="new"),
     payloads.PhotoChanged(before=5, after=6),
     payloads.Unavailable(reason="private", detail="ChannelPrivateError"),
+    payloads.Unavailable(
+        reason="private_or_deleted", answer="CHANNEL_PRIVATE", username="putdomoi"
+    ),
     payloads.Available(unavailable_hours=3.5),
     payloads.SubscribersJump(before=100, after=130, change_pct=30.0, window_hours=6.0),
     payloads.SubscribersJump(before=38_299, after=45_000, change_pct=17.5, approximate=True),
@@ -76,3 +79,9 @@ def test_rows_of_older_versions_and_unknown_kinds_load() -> None:
     assert loaded.edit_date == datetime(2025, 5, 1, 10, tzinfo=UTC)
     assert payloads.load("channel.from_the_future", {"x": 1}).dump() == {"x": 1}
     assert payloads.load(kinds.POST_NEW, None) == payloads.PostNew()
+
+
+def test_unavailable_rows_from_before_the_answer_was_kept_load() -> None:
+    loaded = payloads.load(kinds.UNAVAILABLE, {"reason": "private", "detail": None})
+    assert isinstance(loaded, payloads.Unavailable)
+    assert (loaded.reason, loaded.answer, loaded.username) == ("private", None, None)

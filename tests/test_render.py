@@ -429,6 +429,7 @@ def test_renamed_and_about(t: Translator) -> None:
         ("private", "became private"),
         ("banned", "Telegram blocked"),
         ("deleted", "was deleted"),
+        ("private_or_deleted", "became private or was deleted"),
         ("username_released", "no longer leads to it"),
         ("unknown", "cannot be reached"),
         ("<odd>", "cannot be reached"),

@@ -47,7 +47,7 @@ from bot.render import ChannelRef, EventView, channel_link, post_url, render_eve
 from bot.textsplit import CAPTION_LIMIT, MESSAGE_LIMIT, split_html, truncate, visible_len
 from bot.worddiff import diff_html
 from storage import kinds, payloads
-from storage.models import Channel, ChannelSnapshot, Event, Post, PostVersion
+from storage.models import Channel, ChannelSnapshot, Event, Post, PostVersion, held_username
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -197,11 +197,17 @@ async def _load_chunk(
 ) -> None:
     start, end = period.start, period.end
     for row in await session.execute(
-        select(Channel.id, Channel.tg_id, Channel.title, Channel.username).where(
-            Channel.id.in_(ids)
-        )
+        select(
+            Channel.id,
+            Channel.tg_id,
+            Channel.title,
+            Channel.username,
+            Channel.reachable,
+            Channel.unavailable_reason,
+        ).where(Channel.id.in_(ids))
     ):
-        weeks[row.id] = ChannelWeek(row.id, ChannelRef(row.tg_id, row.title or "", row.username))
+        username = held_username(row.username, row.reachable, row.unavailable_reason)
+        weeks[row.id] = ChannelWeek(row.id, ChannelRef(row.tg_id, row.title or "", username))
     if not weeks:
         return
 

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import Translator
 from bot.render import ChannelRef, channel_link, label_name
+from bot.routing import channel_ref
 from bot.textsplit import MESSAGE_LIMIT, split_html, truncate
 from collectors.handles import Handle, HandleError, parse_handle
 from storage import channels
@@ -201,7 +202,7 @@ def query_chat(query: CallbackQuery) -> int:
 
 
 def ref(channel: Channel) -> ChannelRef:
-    return ChannelRef(tg_id=channel.tg_id, title=channel.title, username=channel.username)
+    return channel_ref(channel)
 
 
 def link(channel: Channel) -> str:

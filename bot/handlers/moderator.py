@@ -120,7 +120,9 @@ async def watch(
 
     async def work(s: AsyncSession) -> tuple[int | None, Channel | None]:
         known = await find_channel(s, handle)
-        if known is not None and known.watched:
+        # An unreachable channel's name may lead to another channel by now: the collector
+        # asks Telegram again instead.
+        if known is not None and known.watched and known.reachable:
             return None, known
         # The same name asked again while the collector is still on it: wait for that one.
         if s.bind.dialect.name == "postgresql":  # SQLite's writers queue already

@@ -155,6 +155,7 @@ channel-unreachable = { $reason ->
     [private] private now
     [banned] blocked by Telegram
     [deleted] deleted
+    [private_or_deleted] private or deleted
     [username_released] username no longer leads to it
    *[other] cannot be reached
 }

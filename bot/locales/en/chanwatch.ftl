@@ -137,6 +137,7 @@ ev-channel-unavailable = { $reason ->
     [private] 🔒 { $channel } became private
     [banned] ⛔ Telegram blocked { $channel }
     [deleted] 🗑 { $channel } was deleted
+    [private_or_deleted] 🔒 { $channel } became private or was deleted (Telegram answers both alike)
     [username_released] ❓ The username of { $channel } no longer leads to it
    *[other] ❓ { $channel } cannot be reached
 }

@@ -157,6 +157,7 @@ channel-unreachable = { $reason ->
     [private] стал закрытым
     [banned] заблокирован Telegram
     [deleted] удалён
+    [private_or_deleted] закрыт или удалён
     [username_released] имя больше не ведёт к нему
    *[other] недоступен
 }

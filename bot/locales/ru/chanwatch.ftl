@@ -142,6 +142,7 @@ ev-channel-unavailable = { $reason ->
     [private] 🔒 Канал { $channel } стал закрытым
     [banned] ⛔ Telegram заблокировал канал { $channel }
     [deleted] 🗑 Канал { $channel } удалён
+    [private_or_deleted] 🔒 Канал { $channel } стал закрытым или удалён (Telegram отвечает на то и другое одинаково)
     [username_released] ❓ Адрес канала { $channel } больше не ведёт на него
    *[other] ❓ Канал { $channel } недоступен
 }
