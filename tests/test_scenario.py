@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -16,8 +17,10 @@ from sqlalchemy import func, select
 
 from simulator.mtproto import World
 from storage import kinds
-from storage.db import SessionMaker
+from storage.db import SessionMaker, create_engine, session_factory
 from storage.models import Delivery, Digest, Event, MediaFile, Post, Subscriber
+from tests import pgserver
+from tests.pgserver import PrivateServer
 from tests.scenario import MODERATOR, Cluster, running_cluster
 
 pytestmark = pytest.mark.slow
@@ -236,37 +239,59 @@ async def test_recovers_from_bot_api_outage_telegram_disconnect_and_flood_wait(
         assert len(c.sim.received(user)) - baseline[user] == 3, rows
 
 
-async def test_database_outage_is_ridden_out(db_kind: str, cluster: Cluster) -> None:
-    """PostgreSQL unreachable for a while (every connection cut, new ones refused):
-    chanwatch keeps running and, once it is back, records and delivers everything once."""
-    if db_kind != "postgres":
-        pytest.skip("the outage is cut on a network connection; SQLite is a local file")
-    from sqlalchemy.engine import make_url
-
-    from tests.scenario import TcpProxy
-
-    c, w = cluster, cluster.world
-    url = make_url(c.db_url)
-    proxy = await TcpProxy(url.host or "127.0.0.1", url.port or 5432).start()
-    c.db_url = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+@pytest_asyncio.fixture
+async def own_postgres() -> AsyncIterator[PrivateServer]:
+    """A PostgreSQL server of this test's own, to stop and start for real."""
+    if reason := pgserver.unavailable():
+        pytest.skip(f"no private PostgreSQL server: {reason}")
+    server = PrivateServer().init()
     try:
-        await enrol(c)
-        baseline = {u: len(c.sim.received(u)) for u in SUBSCRIBERS}
-        proxy.cut()
-        during = [w.post("putdomoi", f"пост во время аварии БД {i}") for i in range(3)]
-        await asyncio.sleep(8)
-        assert c.proc is not None and c.proc.poll() is None, "chanwatch died with its database"
-        proxy.mend()
-        after = w.post("putdomoi", "пост после аварии")
-        await c.until("recorded after the outage", lambda: _at_least(c, 4), within=90)
-        await c.until("delivered", c.outbox_drained, within=90)
-        async with c.sessions() as s:
-            ids = sorted(e.payload["message_id"] for e in await s.scalars(select(Event)))
-        assert ids == [*during, after]
-        for user in SUBSCRIBERS:
-            assert len(c.sim.received(user)) - baseline[user] == 4
+        server.start()
+        yield server
     finally:
-        await proxy.close()
+        server.close()
+
+
+async def test_postgresql_stopped_for_30s_is_ridden_out(
+    own_postgres: PrivateServer, tmp_path: Path
+) -> None:
+    """The database server itself stops for 30 s (every connection dropped, new ones
+    refused) while the channel posts and is relabelled: chanwatch keeps running and, once
+    the server is back, records everything and delivers each alert exactly once."""
+    world = World(service_messages=False)
+    world.create_channel(username="putdomoi", title="Путь домой", about="", participants=40_000)
+    engine = create_engine(own_postgres.url)
+    try:
+        async with running_cluster(world, own_postgres.url, tmp_path, session_factory(engine)) as c:
+            await enrol(c)
+            baseline = {u: len(c.sim.received(u)) for u in SUBSCRIBERS}
+            await engine.dispose()  # the test's own connections die with the server too
+            own_postgres.stop()
+            expected = [(kinds.POST_NEW, str(world.post("putdomoi", "пост во время аварии 0")))]
+            await asyncio.sleep(10)
+            world.set_label("putdomoi", fake=True)
+            expected.append((kinds.LABEL_ADDED, "fake"))
+            expected.append((kinds.POST_NEW, str(world.post("putdomoi", "пост во время аварии 1"))))
+            await asyncio.sleep(10)
+            world.restrict("putdomoi", "ios", "porn", "Недоступно на iOS")
+            expected.append((kinds.LABEL_ADDED, "restricted:ios:porn"))
+            expected.append((kinds.POST_NEW, str(world.post("putdomoi", "пост во время аварии 2"))))
+            await asyncio.sleep(10)
+            assert c.proc is not None and c.proc.poll() is None, "chanwatch died with its database"
+            own_postgres.start()
+            back = time.monotonic()
+            expected.append((kinds.POST_NEW, str(world.post("putdomoi", "пост после аварии"))))
+            n = len(expected)
+            await c.until("recorded after the outage", lambda: _at_least(c, n), within=60)
+            await c.until("delivered", c.outbox_drained, within=60)
+            print(f"postgres outage: recorded and delivered {time.monotonic() - back:.1f}s after")
+            async with c.sessions() as s:
+                got = sorted(_key(e) for e in await s.scalars(select(Event)))
+            assert got == sorted(expected), "every change once, nothing invented"
+            for user in SUBSCRIBERS:
+                assert len(c.sim.received(user)) - baseline[user] == n, user
+    finally:
+        await engine.dispose()
 
 
 async def test_kill9_during_downloads_then_restart_completes_every_file(
