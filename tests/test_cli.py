@@ -262,3 +262,47 @@ def test_pack_export_bad_input_is_one_line(tmp_path: Path) -> None:
     assert bad_day.returncode == 2 and "is not a date" in bad_day.stderr
     nothing = chanwatch("verify", cwd=tmp_path, env=env)
     assert nothing.returncode == 1 and "--db" in nothing.stderr
+
+
+@pytest.mark.slow
+async def test_channels_add_resolves_afresh_when_the_stored_channel_is_gone(
+    tmp_path: Path,
+) -> None:
+    """`chanwatch channels add @name` after the watched channel was deleted and another
+    channel took its name: the new holder is watched, not "already watching" the dead one."""
+    import asyncio
+
+    from chanwatch.telegram import CLIENT_OPTIONS
+    from collectors.collector import Collector
+    from simulator.mtproto import World, WorldServer, make_simulated_client
+    from storage.db import create_engine, session_factory
+
+    world = World(service_messages=False)
+    old = world.create_channel(username="putdomoi", title="Путь домой", about="")
+    server = await WorldServer(world).start()
+    url = f"sqlite+aiosqlite:///{tmp_path / 'data' / 'cw.db'}"
+    env = {"DATABASE_URL": url, "MTPROTO_SIMULATOR": server.url}
+    try:
+        first = await asyncio.to_thread(
+            chanwatch, "channels", "add", "@putdomoi", cwd=tmp_path, env=env
+        )
+        assert first.returncode == 0 and f"now watching Путь домой (id {old.id})" in first.stdout
+        world.delete_channel("putdomoi")
+        engine = create_engine(url)
+        client = make_simulated_client(world, **CLIENT_OPTIONS)
+        await client.connect()
+        try:  # the running collector's next refresh finds it gone
+            collector = Collector(client, session_factory(engine))
+            [channel] = await collector._load_watched()
+            await collector.refresh(channel.id)
+        finally:
+            await client.disconnect()
+            await engine.dispose()
+        new = world.create_channel(username="putdomoi", title="Самозванец", about="")
+        again = await asyncio.to_thread(
+            chanwatch, "channels", "add", "@putdomoi", cwd=tmp_path, env=env
+        )
+        assert again.returncode == 0, again.stderr
+        assert f"now watching Самозванец (id {new.id})" in again.stdout, again.stdout
+    finally:
+        await server.close()
