@@ -417,6 +417,9 @@ def _unavailable(ctx: _Ctx, p: payloads.Unavailable) -> list[str]:
     lines = [ctx.get("ev-channel-unavailable", reason=_esc(reason), channel=ctx.channel)]
     if detail.strip():
         lines.append(f"<i>{_esc(truncate(detail, DETAIL_MAX))}</i>")
+    if _valid_username(p.username) and p.username != detail:
+        # Said, not linked: the name is free, and whoever takes it is not this channel.
+        lines.append(_esc(ctx.get("ev-channel-unavailable-name", username=p.username)))
     lines.append(_esc(ctx.get("ev-channel-unavailable-archive")))
     return _fit(lines)
 

@@ -443,6 +443,17 @@ def test_unavailable_reasons(t: Translator, reason: str, en_text: str) -> None:
     assert "<x>" in visible_text(ru)
 
 
+def test_unavailable_names_the_released_username_without_linking_it(t: Translator) -> None:
+    stored = {"reason": "deleted", "answer": "CHANNEL_PRIVATE", "username": "putdomoi"}
+    gone = ChannelRef(tg_id=PUT_DOMOI.tg_id, title=PUT_DOMOI.title, username=None)
+    [message] = render_event(t, "en", ev("channel.unavailable", stored, gone))
+    assert_telegram_html(message)
+    assert "@putdomoi is free now" in visible_text(message)
+    assert "t.me/putdomoi" not in message
+    [old_row] = render_event(t, "ru", ev("channel.unavailable", {"reason": "deleted"}, gone))
+    assert "свободно" not in old_row
+
+
 def test_broadcast_passes_html_and_splits(t: Translator) -> None:
     [message] = render_event(t, "en", ev("broadcast", PAYLOADS["broadcast"]))
     assert "<b>Спасибо</b> &amp; до встречи." in message

@@ -141,6 +141,7 @@ ev-channel-unavailable = { $reason ->
     [username_released] ❓ The username of { $channel } no longer leads to it
    *[other] ❓ { $channel } cannot be reached
 }
+ev-channel-unavailable-name = Its name @{ $username } is free now: whatever it leads to is not this channel.
 ev-channel-unavailable-archive = Its posts seen so far stay in the archive.
 ev-channel-available = ✅ { $channel } can be reached again
 ev-channel-preview-withheld = 🙈 Telegram withholds the public web preview of { $channel }

@@ -146,6 +146,7 @@ ev-channel-unavailable = { $reason ->
     [username_released] ❓ Адрес канала { $channel } больше не ведёт на него
    *[other] ❓ Канал { $channel } недоступен
 }
+ev-channel-unavailable-name = Его имя @{ $username } теперь свободно: куда бы оно ни вело, это уже не этот канал.
 ev-channel-unavailable-archive = Все увиденные посты остаются в архиве.
 ev-channel-available = ✅ Канал { $channel } снова доступен
 ev-channel-preview-withheld = 🙈 Telegram скрыл публичный веб-просмотр канала { $channel }
