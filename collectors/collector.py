@@ -25,7 +25,7 @@ from collectors.flood import Deferred, FloodGate
 from collectors.handles import HandleError, parse_handle
 from collectors.resolve import ResolveError, resolve
 from storage import changes, channels, status
-from storage.db import SessionMaker, transaction
+from storage.db import DatabaseUnavailable, SessionMaker, transaction
 from storage.models import Channel, Post
 from storage.observations import PostSeen, Recorded
 from storage.types import utcnow
@@ -203,12 +203,13 @@ class Collector(CollectorBase):
         """Re-read the channel's record and diff it: labels, names, about, subscribers."""
         ch = await self._channel(channel_id)
         # Taken off before asking, so that a change pushed meanwhile asks again; put back
-        # when the refresh does not get through (a flood wait, a lost connection): the
-        # pending "refresh now" waits with it instead of waiting for the periodic refresh.
+        # when the refresh does not get through (a flood wait, a lost connection, the
+        # database away): the pending "refresh now" waits with it instead of waiting for
+        # the periodic refresh. Not for a bug, which would be retried every pass.
         self._refresh_now.discard(channel_id)
         try:
             return await self._refresh(ch, channel_id)
-        except BaseException:
+        except (Deferred, ConnectionError, OSError, DatabaseUnavailable):
             self._refresh_now.add(channel_id)
             raise
 
