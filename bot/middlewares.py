@@ -7,7 +7,8 @@ Order (both are outer middlewares, so they run before any filter):
 2. `SubscriberContext` — loads the chat's subscriber (or None: rows are created by
    the handlers that write, so a stray message leaves nothing behind), injects
    `subscriber` and `lang`, clears `blocked_at` of a user who writes again, answers
-   banned users with a single refusal, and ignores chats that are not private.
+   banned users with a single refusal, and ignores chats other than private chats,
+   groups and supergroups (what a group may ask is `bot.filters.GroupAdminsOnly`'s).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from storage.models import Subscriber
 log = logging.getLogger(__name__)
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+TALKS_IN = frozenset({"private", "group", "supergroup"})
 
 
 @dataclass
@@ -107,14 +109,16 @@ class SubscriberContext(BaseMiddleware):
         if isinstance(event, CallbackQuery) and chat is None and user is not None:
             # A button under a message Telegram no longer shows us: the user's own chat.
             chat_id = user.id
-        elif chat is None or chat.type != "private" or user is None:
-            return None  # the bot talks in private chats only
+        elif chat is None or chat.type not in TALKS_IN or user is None:
+            return None  # channels post, they do not talk to the bot
         else:
             chat_id = chat.id
         sessions: SessionMaker = data["sessions"]
         async with sessions() as s:
             subscriber = await subscribers.by_chat(s, chat_id)
-        if subscriber is not None and subscriber.blocked_at is not None:
+        private = chat is None or chat.type == "private"
+        # A group is given up or resumed by my_chat_member, not by anyone writing in it.
+        if private and subscriber is not None and subscriber.blocked_at is not None:
             subscriber = await self._unblock(sessions, chat_id) or subscriber
         lang = subscriber_lang(t, subscriber, t.pick(user.language_code if user else None))
         data["subscriber"] = subscriber

@@ -7,11 +7,13 @@ import html
 import logging
 import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
+from aiogram.filters import CommandObject
 from aiogram.types import (
     CallbackQuery,
     InlineKeyboardMarkup,
@@ -26,6 +28,7 @@ from bot.render import ChannelRef, channel_link, label_name
 from bot.textsplit import MESSAGE_LIMIT, split_html, truncate
 from collectors.handles import Handle, HandleError, parse_handle
 from storage import channels
+from storage.db import SessionMaker
 from storage.models import Channel, Subscriber
 
 log = logging.getLogger(__name__)
@@ -260,3 +263,46 @@ def split_args(args: str | None) -> tuple[str, str]:
         return "", ""
     parts = text.split(maxsplit=1)
     return parts[0], parts[1] if len(parts) > 1 else ""
+
+
+@dataclass(frozen=True)
+class ChannelArg:
+    """A command's first argument found among the known channels, and the words after it."""
+
+    channel: Channel
+    raw: str
+    rest: str
+
+
+async def channel_arg(
+    message: Message,
+    command: CommandObject,
+    sessions: SessionMaker,
+    t: Translator,
+    lang: str,
+    *,
+    usage: str,
+) -> ChannelArg | None:
+    """The channel a command names, or None after telling the user what is missing or wrong."""
+    raw, rest = split_args(command.args)
+    if not raw:
+        await send(message, t.get(lang, usage))
+        return None
+    found = await known_channel(message, sessions, t, lang, raw)
+    return ChannelArg(found, raw, rest) if found is not None else None
+
+
+async def known_channel(
+    message: Message, sessions: SessionMaker, t: Translator, lang: str, raw: str
+) -> Channel | None:
+    """The archived channel an argument names, or None after telling the user why not."""
+    try:
+        handle = parse_channel(raw)
+    except HandleError as err:
+        await send(message, handle_error_text(t, lang, err, raw))
+        return None
+    async with sessions() as s:
+        found = await find_channel(s, handle)
+    if found is None:
+        await send(message, t.get(lang, "channel-unknown", channel=echo(raw)))
+    return found

@@ -511,16 +511,18 @@ class BotAPISimulator:
         chat.members[user_id] = Member(status, self.chats.rights_for(chat, status, rights))
         self._users.setdefault(user_id, {"id": user_id, "is_bot": False, "first_name": "User"})
 
-    def set_bot_status(self, chat_id: int, status: str, *, by: int, **rights: bool) -> None:
+    def set_bot_status(
+        self, chat_id: int, status: str, *, by: int, **rights: bool
+    ) -> dict[str, Any]:
         """Someone (``by``) adds, promotes, demotes, removes or bans the bot.
 
-        Queues the ``my_chat_member`` update Telegram sends the bot for it.
+        Queues and returns the ``my_chat_member`` update Telegram sends the bot for it.
         """
         chat = self._registered(chat_id)
         old = self.chats.member_json(chat, self._bot_user(), self.bot_id)
         chat.members[self.bot_id] = Member(status, self.chats.rights_for(chat, status, rights))
         new = self.chats.member_json(chat, self._bot_user(), self.bot_id)
-        self._enqueue(
+        return self._enqueue(
             "my_chat_member",
             {
                 "chat": chat.json(),
@@ -540,12 +542,12 @@ class BotAPISimulator:
         chat.topics[thread] = name
         return thread
 
-    def migrate(self, chat_id: int, new_id: int, *, by: int) -> None:
+    def migrate(self, chat_id: int, new_id: int, *, by: int) -> list[dict[str, Any]]:
         """A group becomes a supergroup under ``new_id``, members and all.
 
         As in Telegram, the old group gets a service message with ``migrate_to_chat_id``
         and the new supergroup one with ``migrate_from_chat_id``; sends to the old id
-        are answered 400 with ``parameters.migrate_to_chat_id``.
+        are answered 400 with ``parameters.migrate_to_chat_id``. Returns both updates.
         """
         old = self._registered(chat_id)
         if old.type != "group":
@@ -553,6 +555,7 @@ class BotAPISimulator:
         new = self.chats.add(ChatState(new_id, "supergroup", old.title, members=dict(old.members)))
         old.migrated_to = new_id
         user = self._user_json(by)
+        queued = []
         for chat, key, value in (
             (old, "migrate_to_chat_id", new_id),
             (new, "migrate_from_chat_id", chat_id),
@@ -566,7 +569,8 @@ class BotAPISimulator:
                 key: value,
             }
             self._user_messages[(chat.id, message_id)] = message
-            self._enqueue("message", message)
+            queued.append(self._enqueue("message", message))
+        return queued
 
     def _registered(self, chat_id: int) -> ChatState:
         chat = self.chats.get(chat_id)

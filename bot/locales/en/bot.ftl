@@ -335,3 +335,13 @@ status-key = Signing key: { $fingerprint }
 pack-usage = Send /pack @name for the channel's proof pack: its observations, signed and verifiable offline.
 pack-caption = Proof pack: { $records } records, { $media } media files. Check it with: python verify.py
 pack-too-big = The pack is { $size } MB, above the bot's 50 MB upload limit. Make it on the server: { $command }
+
+## Groups, forum topics and channels
+
+group-start = In this group I post alerts about the public channels it follows. Its admins choose them with the same commands as in a private chat: /subscribe @name, /kinds @name, /filters @name, /mute, /lang, /digest, /settings. In a forum an admin sends /topic @name inside a topic to get that channel's alerts there.
+group-added = Thank you for adding me. This group's admins choose what I post here: /subscribe @name, or /help for every command.
+group-admins-only = Only this group's admins can change what I post here.
+topic-usage = Send /topic @name inside a forum topic: that channel's alerts will go to the topic. Sent in General, it puts them back in General.
+topic-not-forum = Topics exist only in a forum supergroup.
+topic-set = Alerts from { $channel } now go to this topic.
+topic-cleared = Alerts from { $channel } now go to General.

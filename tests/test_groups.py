@@ -1,0 +1,285 @@
+"""Alerts into groups and forum topics: real aiogram polling the simulated Bot API, over HTTP.
+
+Every test runs on SQLite and on PostgreSQL (the `sessions` fixture). Admins and members
+write in the simulated group; what the bot answers, what it writes to the database and
+what reaches the group are what the tests look at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest_asyncio
+from aiogram import Bot
+from aiogram.types import Update
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.delivery import Sender
+from bot.dispatcher import build_dispatcher
+from bot.i18n import Translator
+from bot.routing import EventRouter
+from chanwatch.settings import Settings
+from simulator.botapi import BotAPILimits, BotAPISimulator, SentMessage
+from storage import events, payloads
+from storage.db import SessionMaker, transaction
+from storage.models import Base, Delivery, Subscriber, Subscription
+from tests.harness import simulated_bot
+from tests.support import watched_channel
+
+OWNER, ADMIN, MEMBER = 501, 502, 503
+GROUP = -7_001
+FORUM = -1_000_000_007_002
+ROOMY = BotAPILimits(per_chat_per_second=1000, per_chat_burst=1000, overall_burst=1000)
+T = Translator.load()
+
+
+class GroupBot:
+    """The bot's dispatcher polling the simulator; waits until an update is handled."""
+
+    def __init__(self, sim: BotAPISimulator, bot: Bot, sessions: SessionMaker) -> None:
+        self.sim, self.bot, self.sessions = sim, bot, sessions
+        settings = Settings(_env_file=None)  # type: ignore[call-arg]
+        self.dp = build_dispatcher(
+            sessions=sessions,
+            translator=T,
+            settings=settings,
+            wake_sender=lambda: None,
+            throttle_rate=1000.0,
+            throttle_burst=1000,
+        )
+        self.handled: set[int] = set()
+        self._changed = asyncio.Condition()
+        feed = self.dp.feed_update
+
+        async def track(bot: Bot, update: Update, **kwargs: Any) -> Any:
+            try:
+                return await feed(bot, update, **kwargs)
+            finally:
+                async with self._changed:
+                    self.handled.add(update.update_id)
+                    self._changed.notify_all()
+
+        self.dp.feed_update = track  # type: ignore[method-assign]
+
+    async def handled_(self, update: dict[str, Any]) -> None:
+        async def wait() -> None:
+            async with self._changed:
+                await self._changed.wait_for(lambda: update["update_id"] in self.handled)
+
+        await asyncio.wait_for(wait(), 10)
+
+    async def say(
+        self, user: int, text: str, *, chat: int = GROUP, topic: int | None = None
+    ) -> list[SentMessage]:
+        """`user` writes in the group; the bot's new messages there once it is handled."""
+        before = len(self.sim.received(chat))
+        await self.handled_(self.sim.user_sends(user, text, chat_id=chat, message_thread_id=topic))
+        return self.sim.received(chat)[before:]
+
+    async def bot_becomes(self, chat: int, status: str, **rights: bool) -> None:
+        await self.handled_(self.sim.set_bot_status(chat, status, by=OWNER, **rights))
+
+
+@pytest_asyncio.fixture
+async def env(sessions: SessionMaker) -> AsyncIterator[GroupBot]:
+    async with simulated_bot(ROOMY) as (sim, bot):
+        group_bot = GroupBot(sim, bot, sessions)
+        polling = asyncio.create_task(
+            group_bot.dp.start_polling(bot, handle_signals=False, close_bot_session=False)
+        )
+        try:
+            yield group_bot
+        finally:
+            with contextlib.suppress(RuntimeError):  # a test may have stopped it already
+                await group_bot.dp.stop_polling()
+            await polling
+
+
+async def post(sessions: SessionMaker, channel_id: int, message_id: int, text: str) -> None:
+    async def work(s: AsyncSession) -> None:
+        await events.record(
+            s,
+            channel_id=channel_id,
+            dedupe_key=f"post.new:{channel_id}:{message_id}",
+            payload=payloads.PostNew(message_id=message_id, text=text),
+        )
+
+    await transaction(sessions, work)
+
+
+async def deliver(env: GroupBot) -> int:
+    """Route what is new and send it; the deliveries written."""
+    written = await EventRouter(env.sessions, T).route_pending()
+    await Sender(env.bot, env.sessions, per_chat=1000, per_group=1000).drain_once()
+    return written
+
+
+async def row_counts(sessions: SessionMaker) -> dict[str, int]:
+    async with sessions() as s:
+        return {
+            table.name: int(await s.scalar(select(func.count()).select_from(table)) or 0)
+            for table in Base.metadata.sorted_tables
+        }
+
+
+async def group_row(sessions: SessionMaker, chat_id: int = GROUP) -> Subscriber | None:
+    async with sessions() as s:
+        return await s.scalar(select(Subscriber).where(Subscriber.chat_id == chat_id))
+
+
+async def keywords_of(sessions: SessionMaker, chat_id: int) -> list[list[str]]:
+    async with sessions() as s:
+        rows = await s.scalars(
+            select(Subscription.keywords)
+            .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+            .where(Subscriber.chat_id == chat_id)
+        )
+        return [list(k) for k in rows]
+
+
+def texts(messages: list[SentMessage]) -> list[str]:
+    return [m.text or m.caption or "" for m in messages]
+
+
+async def test_admins_manage_the_group_members_are_refused_and_removal_stops_sending(
+    env: GroupBot,
+) -> None:
+    sessions, sim = env.sessions, env.sim
+    domoi = await watched_channel(sessions)
+    await watched_channel(sessions, tg_id=1002, username="otherchan")
+    sim.create_chat(
+        GROUP, "group", title="Newsroom", creator=OWNER, admins=[ADMIN], members=[MEMBER]
+    )
+    await env.bot_becomes(GROUP, "member")
+    row = await group_row(sessions)
+    assert row is not None and row.kind == "group" and row.user_id is None
+    assert texts(sim.received(GROUP)) == [T.get("en", "group-added")]
+
+    [start] = await env.say(MEMBER, "/start")
+    assert start.text == T.get("en", "group-start")
+    [added] = await env.say(OWNER, "/subscribe@chanwatch_bot @putdomoi")
+    assert added.text == T.get("en", "sub-added-cmd", channel="Путь домой")
+    [filtered] = await env.say(ADMIN, "/filters @putdomoi мобилизация")
+    assert "мобилизация" in (filtered.text or "")
+
+    before = await row_counts(sessions)
+    for command in ("/subscribe @otherchan", "/filters @putdomoi -", "/lang ru", "/mute 1d"):
+        [refusal] = await env.say(MEMBER, command)
+        assert refusal.text == T.get("en", "group-admins-only")
+        assert refusal.reply_to_message_id is not None
+    assert await env.say(MEMBER, "hello everyone") == []  # talk in the group is not for the bot
+    assert await row_counts(sessions) == before
+    assert await keywords_of(sessions, GROUP) == [["мобилизация"]]
+    refusals = sim.stats.requests["getChatMember"]
+
+    # An admin demoted a moment ago is refused on the very next command: nothing is cached.
+    sim.set_member(GROUP, ADMIN, "member")
+    [refusal] = await env.say(ADMIN, "/filters @putdomoi -")
+    assert refusal.text == T.get("en", "group-admins-only")
+    assert sim.stats.requests["getChatMember"] == refusals + 1
+
+    # Alerts arrive in the group, through its filter.
+    shown = len(sim.received(GROUP))
+    await post(sessions, domoi, 10, "Мобилизация продолжается")
+    await post(sessions, domoi, 11, "Погода")
+    assert await deliver(env) == 1
+    [alert] = sim.received(GROUP)[shown:]
+    assert "Мобилизация продолжается" in (alert.text or "")
+
+    # One alert is queued, then the bot is removed: it is skipped, nothing is retried.
+    await post(sessions, domoi, 12, "мобилизация снова")
+    assert await EventRouter(sessions, T).route_pending() == 1
+    await env.bot_becomes(GROUP, "left")
+    calls = sim.stats.requests["sendMessage"]
+    await post(sessions, domoi, 13, "мобилизация в третий раз")
+    assert await deliver(env) == 0
+    await Sender(env.bot, sessions, per_group=1000).drain_once()
+    assert sim.stats.requests["sendMessage"] == calls
+    async with sessions() as s:
+        statuses = list(await s.scalars(select(Delivery.status).order_by(Delivery.id)))
+    assert statuses == ["sent", "skipped"]
+    assert (await group_row(sessions)).blocked_at is not None  # type: ignore[union-attr]
+
+    # Added again, it resumes with the group's subscriptions as they were.
+    await env.bot_becomes(GROUP, "member")
+    await post(sessions, domoi, 14, "мобилизация: новости")
+    assert await deliver(env) == 1
+    assert "мобилизация: новости" in texts(sim.received(GROUP))[-1]
+
+
+async def test_forum_topic_gets_its_channel_alerts(env: GroupBot) -> None:
+    sessions, sim = env.sessions, env.sim
+    domoi = await watched_channel(sessions)
+    other = await watched_channel(sessions, tg_id=1002, username="otherchan")
+    sim.create_chat(FORUM, "supergroup", title="Desk", is_forum=True, creator=OWNER)
+    await env.bot_becomes(FORUM, "administrator")
+    topic = sim.create_topic(FORUM, "Путь домой")
+    await env.say(OWNER, "/subscribe @putdomoi", chat=FORUM)
+    await env.say(OWNER, "/subscribe @otherchan", chat=FORUM)
+    [reply] = await env.say(OWNER, "/topic @putdomoi", chat=FORUM, topic=topic)
+    assert reply.text == T.get("en", "topic-set", channel="Путь домой")
+    assert reply.message_thread_id == topic  # answered in the topic it was asked in
+
+    await post(sessions, domoi, 20, "в тему")
+    await post(sessions, other, 21, "в General")
+    assert await deliver(env) == 2
+    assert ["в тему" in t for t in texts(sim.received(FORUM, topic=topic))][-1:] == [True]
+    [general] = [m for m in sim.received(FORUM)[-2:] if m.message_thread_id is None]
+    assert "в General" in (general.text or "")
+
+    # A member of the forum may not move the alerts.
+    sim.set_member(FORUM, MEMBER, "member")
+    [refusal] = await env.say(MEMBER, "/topic @putdomoi", chat=FORUM, topic=topic)
+    assert refusal.text == T.get("en", "group-admins-only")
+
+
+async def test_group_upgraded_to_supergroup_keeps_its_subscriptions(env: GroupBot) -> None:
+    sessions, sim = env.sessions, env.sim
+    domoi = await watched_channel(sessions)
+    sim.create_chat(GROUP, "group", creator=OWNER)
+    await env.bot_becomes(GROUP, "member")
+    await env.say(OWNER, "/subscribe @putdomoi")
+    await env.say(OWNER, "/filters @putdomoi суд")
+    # An alert queued for the old id, then Telegram upgrades the group.
+    await post(sessions, domoi, 30, "суд отложен")
+    assert await EventRouter(sessions, T).route_pending() == 1
+    for update in sim.migrate(GROUP, FORUM, by=OWNER):
+        await env.handled_(update)
+    assert await group_row(sessions, GROUP) is None
+    moved = await group_row(sessions, FORUM)
+    assert moved is not None and moved.kind == "supergroup"
+    assert await keywords_of(sessions, FORUM) == [["суд"]]
+    await Sender(env.bot, sessions, per_group=1000).drain_once()
+    assert ["суд отложен" in t for t in texts(sim.received(FORUM))] == [True]
+
+
+async def test_sender_follows_migrate_to_chat_id_when_the_notice_was_missed(
+    env: GroupBot,
+) -> None:
+    """The 400 with parameters.migrate_to_chat_id moves the chat and re-sends there."""
+    sessions, sim = env.sessions, env.sim
+    domoi = await watched_channel(sessions)
+    sim.create_chat(GROUP, "group", creator=OWNER)
+    await env.bot_becomes(GROUP, "member")
+    await env.say(OWNER, "/subscribe @putdomoi")
+    await env.dp.stop_polling()  # the bot is down while Telegram upgrades the group
+    sim.migrate(GROUP, FORUM, by=OWNER)
+    await post(sessions, domoi, 40, "первое")
+    await post(sessions, domoi, 41, "второе")
+    assert await EventRouter(sessions, T).route_pending() == 2
+    sender = Sender(env.bot, sessions, per_group=1000)
+    for _ in range(3):
+        await sender.drain_once()
+    assert texts(sim.received(FORUM)) and all(
+        "первое" in t or "второе" in t for t in texts(sim.received(FORUM))
+    )
+    assert len(sim.received(FORUM)) == 2
+    assert not any("первое" in t or "второе" in t for t in texts(sim.received(GROUP)))
+    assert (await group_row(sessions, FORUM)) is not None
+    async with sessions() as s:
+        assert set(await s.scalars(select(Delivery.status))) == {"sent"}
+        assert set(await s.scalars(select(Delivery.chat_id))) == {FORUM}
