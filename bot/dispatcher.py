@@ -26,7 +26,7 @@ from bot.handlers import get_routers
 from bot.handlers.base import PressOnce, send, toast
 from bot.i18n import Translator
 from bot.keyboards import set_chat_menu, set_default_menu
-from bot.middlewares import SubscriberContext, Throttle
+from bot.middlewares import SubscriberContext, TargetContext, Throttle
 from chanwatch.settings import Settings
 from storage.db import DatabaseUnavailable, SessionMaker
 
@@ -68,6 +68,7 @@ def build_dispatcher(
         observer.outer_middleware(throttle)
         observer.outer_middleware(context)
         observer.outer_middleware(group_admins)
+    dp.message.outer_middleware(TargetContext())
     dp.include_routers(*get_routers())
     dp.errors.register(_on_error)
     return dp

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import kinds, outbox
@@ -130,6 +130,18 @@ async def move_chat(session: AsyncSession, old_chat_id: int, new_chat_id: int) -
 
 def set_topic(sub: Subscription, thread_id: int | None) -> None:
     sub.thread_id = thread_id
+
+
+async def channel_target(session: AsyncSession, name: str) -> Subscriber | None:
+    """A channel linked as a target, by its @username (any case)."""
+    wanted = name.lstrip("@").lower()
+    if not wanted:
+        return None
+    return await session.scalar(
+        select(Subscriber)
+        .where(Subscriber.kind == "channel", func.lower(Subscriber.username) == wanted)
+        .limit(1)
+    )
 
 
 async def linked_targets(session: AsyncSession, user_id: int) -> Sequence[Subscriber]:

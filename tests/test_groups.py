@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery import Sender
+from bot.digest.service import DigestService
 from bot.dispatcher import build_dispatcher
 from bot.i18n import Translator
 from bot.routing import EventRouter
@@ -33,6 +34,7 @@ from tests.support import watched_channel
 OWNER, ADMIN, MEMBER = 501, 502, 503
 GROUP = -7_001
 FORUM = -1_000_000_007_002
+CHANNEL = -1_000_000_007_003
 ROOMY = BotAPILimits(per_chat_per_second=1000, per_chat_burst=1000, overall_burst=1000)
 T = Translator.load()
 
@@ -48,6 +50,7 @@ class GroupBot:
             translator=T,
             settings=settings,
             wake_sender=lambda: None,
+            digests=DigestService(sessions, T, settings),
             throttle_rate=1000.0,
             throttle_burst=1000,
         )
@@ -236,6 +239,16 @@ async def test_forum_topic_gets_its_channel_alerts(env: GroupBot) -> None:
     [refusal] = await env.say(MEMBER, "/topic @putdomoi", chat=FORUM, topic=topic)
     assert refusal.text == T.get("en", "group-admins-only")
 
+    # The group's digest comes in the language its admins set for the group.
+    [lang_set] = await env.say(OWNER, "/lang ru", chat=FORUM)
+    assert lang_set.text == T.get("ru", "lang-set")
+    [queued] = await env.say(OWNER, "/digest", chat=FORUM)
+    assert queued.text == T.get("ru", "digest-queued")
+    shown = len(sim.received(FORUM))
+    await Sender(env.bot, sessions, per_group=1000).drain_once()
+    digest = texts(sim.received(FORUM)[shown:])
+    assert any("Ваша сводка за последние 7 дней" in t for t in digest)
+
 
 async def test_group_upgraded_to_supergroup_keeps_its_subscriptions(env: GroupBot) -> None:
     sessions, sim = env.sessions, env.sim
@@ -283,3 +296,58 @@ async def test_sender_follows_migrate_to_chat_id_when_the_notice_was_missed(
     async with sessions() as s:
         assert set(await s.scalars(select(Delivery.status))) == {"sent"}
         assert set(await s.scalars(select(Delivery.chat_id))) == {FORUM}
+
+
+async def test_channel_target_gets_alerts_and_digest_under_its_own_rules(env: GroupBot) -> None:
+    sessions, sim = env.sessions, env.sim
+    domoi = await watched_channel(sessions)
+    sim.create_chat(
+        CHANNEL, "channel", title="Наблюдатели", username="watchers", creator=OWNER, admins=[ADMIN]
+    )
+    sim.set_member(CHANNEL, MEMBER, "member")
+    await env.bot_becomes(CHANNEL, "administrator", can_post_messages=True)
+    assert await group_row(sessions, CHANNEL) is None  # only /target makes it a target
+
+    # A subscriber who is not the channel's admin is refused, and nothing is written.
+    before = await row_counts(sessions)
+    [refusal] = await env.say(MEMBER, "/target @watchers", chat=MEMBER)
+    assert refusal.text == T.get("en", "target-not-admin", channel="@watchers")
+    assert await row_counts(sessions) == before
+
+    [linked] = await env.say(OWNER, "/target @watchers", chat=OWNER)
+    assert linked.text == T.get("en", "target-linked", channel="@watchers")
+    target = await group_row(sessions, CHANNEL)
+    assert target is not None and target.kind == "channel" and target.linked_by == OWNER
+
+    # Its rules are its own: named first, the usual commands set them.
+    [added] = await env.say(OWNER, "/subscribe @watchers @putdomoi", chat=OWNER)
+    assert added.text == "📣 Наблюдатели\n" + T.get("en", "sub-added-cmd", channel="Путь домой")
+    assert added.reply_markup is None
+    await env.say(OWNER, "/lang @watchers ru", chat=OWNER)
+    assert await keywords_of(sessions, CHANNEL) == [[]]
+    assert await keywords_of(sessions, OWNER) == []  # the owner's own chat follows nothing
+    [other] = await env.say(MEMBER, "/subscribe @watchers @putdomoi", chat=MEMBER)
+    assert other.text == T.get("en", "target-not-admin", channel="@watchers")
+    [listing] = await env.say(OWNER, "/target", chat=OWNER)
+    assert "@watchers" in (listing.text or "") and "Наблюдатели" in (listing.text or "")
+
+    await post(sessions, domoi, 50, "Пост для канала")
+    assert await deliver(env) == 1
+    [alert] = sim.received(CHANNEL)
+    assert "Пост для канала" in (alert.text or "")
+    assert T.get("ru", "ev-post-new", channel="Путь домой") in (alert.text or "")
+
+    [queued] = await env.say(OWNER, "/digest @watchers", chat=OWNER)
+    assert queued.text == "📣 Наблюдатели\n" + T.get("en", "digest-queued")
+    await Sender(env.bot, sessions, per_group=1000).drain_once()
+    digest = sim.received(CHANNEL)[1:]
+    assert digest and any("Ваша сводка за последние 7 дней" in t for t in texts(digest))
+    assert sim.received(OWNER, topic=None)[-1].text == queued.text  # nothing digest-like here
+
+    # Demoted (no right to post): the channel is given up and nothing more is routed there.
+    await env.bot_becomes(CHANNEL, "administrator", can_post_messages=False)
+    await post(sessions, domoi, 51, "после понижения")
+    assert await deliver(env) == 0
+    [removed] = await env.say(OWNER, "/target remove @watchers", chat=OWNER)
+    assert removed.text == T.get("en", "target-removed", channel="@watchers")
+    assert await group_row(sessions, CHANNEL) is None

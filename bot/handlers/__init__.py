@@ -15,7 +15,7 @@ def get_routers() -> list[Router]:
     from aiogram import F
 
     from bot.filters import ModeratorOnly
-    from bot.handlers import chats, common, fallback, moderator, subscriber
+    from bot.handlers import chats, common, fallback, moderator, subscriber, targets
 
     moderators = moderator.get_router()
     # Moderating is done in a moderator's private chat, never in front of a group.
@@ -25,6 +25,7 @@ def get_routers() -> list[Router]:
     moderators.callback_query.middleware(gate)
     return [
         chats.get_router(),
+        targets.get_router(),
         common.get_router(),
         subscriber.get_router(),
         moderators,

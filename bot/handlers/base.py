@@ -116,10 +116,21 @@ async def _with_retry(call_factory: Callable[[], Awaitable[T]], what: str) -> T 
     return None
 
 
+# Set (to the channel's title) on a command that manages a linked channel (TargetContext).
+TARGET_MARK = "chanwatch_target"
+
+
 async def send(
     message: Message, text: str, markup: InlineKeyboardMarkup | None = None
 ) -> Message | None:
-    """Answer in the message's chat (HTML), retrying when Telegram asks us to wait."""
+    """Answer in the message's chat (HTML), retrying when Telegram asks us to wait.
+
+    About a linked channel, the answer says so and has no buttons: they would act on
+    the private chat they are pressed in.
+    """
+    target = (message.model_extra or {}).get(TARGET_MARK)
+    if target is not None:
+        text, markup = f"📣 <b>{esc(target)}</b>\n{text}", None
     result = await _with_retry(
         lambda: message.answer(
             text, parse_mode="HTML", reply_markup=markup, link_preview_options=NO_PREVIEW

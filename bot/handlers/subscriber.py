@@ -87,11 +87,16 @@ async def channel_page(
 
 
 async def channels_command(
-    message: Message, command: CommandObject, sessions: SessionMaker, t: Translator, lang: str
+    message: Message,
+    chat_id: int,
+    command: CommandObject,
+    sessions: SessionMaker,
+    t: Translator,
+    lang: str,
 ) -> None:
     arg, _ = split_args(command.args)
     page = (parse_number(arg, 1, 99_999) or 1) - 1
-    text, markup = await channel_page(sessions, t, lang, message.chat.id, page)
+    text, markup = await channel_page(sessions, t, lang, chat_id, page)
     await send(message, text, markup)
 
 
@@ -154,11 +159,16 @@ async def _channel_arg(message: Message, t: Translator, lang: str, raw: str) -> 
 
 
 async def subscribe_command(
-    message: Message, command: CommandObject, sessions: SessionMaker, t: Translator, lang: str
+    message: Message,
+    chat_id: int,
+    command: CommandObject,
+    sessions: SessionMaker,
+    t: Translator,
+    lang: str,
 ) -> None:
     arg, _ = split_args(command.args)
     if not arg:
-        text, markup = await channel_page(sessions, t, lang, message.chat.id, 0)
+        text, markup = await channel_page(sessions, t, lang, chat_id, 0)
         await send(message, text, markup)
         return
     key = await _channel_arg(message, t, lang, arg)
@@ -170,7 +180,7 @@ async def subscribe_command(
         if ch is None or not ch.watched:
             return "channel-not-watched", None
         sub, _ = await subscribers.get_or_create(
-            s, message.chat.id, **subscriber_fields(message.from_user, lang)
+            s, chat_id, **subscriber_fields(message.from_user, lang)
         )
         new = await subscribers.subscribe(s, sub.id, ch.id)
         return ("sub-added-cmd" if new else "sub-already"), ch
@@ -182,6 +192,7 @@ async def subscribe_command(
 
 async def unsubscribe_command(
     message: Message,
+    chat_id: int,
     command: CommandObject,
     sessions: SessionMaker,
     subscriber: Subscriber | None,
@@ -190,7 +201,7 @@ async def unsubscribe_command(
 ) -> None:
     arg, _ = split_args(command.args)
     if not arg:
-        text, markup = await channel_page(sessions, t, lang, message.chat.id, 0)
+        text, markup = await channel_page(sessions, t, lang, chat_id, 0)
         await send(message, text, markup)
         return
     key = await _channel_arg(message, t, lang, arg)
@@ -231,7 +242,12 @@ async def _subscription_of(
 
 
 async def kinds_command(
-    message: Message, command: CommandObject, sessions: SessionMaker, t: Translator, lang: str
+    message: Message,
+    chat_id: int,
+    command: CommandObject,
+    sessions: SessionMaker,
+    t: Translator,
+    lang: str,
 ) -> None:
     arg, _ = split_args(command.args)
     if not arg:
@@ -244,7 +260,7 @@ async def kinds_command(
     if ch is None:
         await send(message, t.get(lang, "channel-unknown", channel=echo(arg)))
         return
-    _, groups = await _subscription_of(sessions, message.chat.id, ch.id)
+    _, groups = await _subscription_of(sessions, chat_id, ch.id)
     if groups is None:
         await send(message, t.get(lang, "not-subscribed", channel=link(ch)))
         return
@@ -355,7 +371,12 @@ def split_keywords(text: str) -> list[str]:
 
 
 async def filters_command(
-    message: Message, command: CommandObject, sessions: SessionMaker, t: Translator, lang: str
+    message: Message,
+    chat_id: int,
+    command: CommandObject,
+    sessions: SessionMaker,
+    t: Translator,
+    lang: str,
 ) -> None:
     arg, rest = split_args(command.args)
     if not arg:
@@ -371,7 +392,7 @@ async def filters_command(
     rest = plain(rest)
     if not rest:
         async with sessions() as s:
-            sub = await subscribers.by_chat(s, message.chat.id)
+            sub = await subscribers.by_chat(s, chat_id)
             found = await subscribers.subscription(s, sub.id, ch.id) if sub else None
         if found is None:
             await send(message, t.get(lang, "not-subscribed", channel=link(ch)))
@@ -408,7 +429,7 @@ async def filters_command(
             return
 
     async def work(s: AsyncSession) -> bool:
-        sub = await subscribers.by_chat(s, message.chat.id)
+        sub = await subscribers.by_chat(s, chat_id)
         found = await subscribers.subscription(s, sub.id, ch.id) if sub else None
         if found is None:
             return False
@@ -467,6 +488,7 @@ async def _mute(
 
 async def mute_command(
     message: Message,
+    chat_id: int,
     command: CommandObject,
     sessions: SessionMaker,
     settings: Settings,
@@ -482,7 +504,7 @@ async def mute_command(
         await send(message, t.get(lang, "mute-invalid", value=echo(raw)), mute_keyboard(t, lang))
         return
     fields = subscriber_fields(message.from_user, lang)
-    await send(message, await _mute(sessions, settings, t, lang, message.chat.id, fields, period))
+    await send(message, await _mute(sessions, settings, t, lang, chat_id, fields, period))
 
 
 async def mute_pressed(
@@ -505,6 +527,7 @@ async def mute_pressed(
 
 async def unmute_command(
     message: Message,
+    chat_id: int,
     sessions: SessionMaker,
     subscriber: Subscriber | None,
     t: Translator,
@@ -513,7 +536,6 @@ async def unmute_command(
     if subscriber is None or not subscribers.is_muted(subscriber):
         await send(message, t.get(lang, "unmute-not-muted"))
         return
-    chat_id = message.chat.id
 
     async def work(s: AsyncSession) -> None:
         sub = await subscribers.by_chat(s, chat_id)
@@ -534,6 +556,7 @@ async def _call(result: object) -> object:
 
 async def digest_command(
     message: Message,
+    chat_id: int,
     command: CommandObject,
     sessions: SessionMaker,
     t: Translator,
@@ -547,7 +570,7 @@ async def digest_command(
 
         async def toggle(s: AsyncSession) -> None:
             sub, _ = await subscribers.get_or_create(
-                s, message.chat.id, **subscriber_fields(message.from_user, lang)
+                s, chat_id, **subscriber_fields(message.from_user, lang)
             )
             subscribers.set_digest(sub, enabled)
 
@@ -563,7 +586,7 @@ async def digest_command(
 
     async def ensure(s: AsyncSession) -> int:
         sub, _ = await subscribers.get_or_create(
-            s, message.chat.id, **subscriber_fields(message.from_user, lang)
+            s, chat_id, **subscriber_fields(message.from_user, lang)
         )
         return sub.id
 

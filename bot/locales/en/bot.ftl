@@ -44,6 +44,7 @@ help-subscriber = What I can do:
     /mute 1h, 8h, 1d, 7d or a number of hours — pause alerts; /unmute — resume
     /digest — your weekly digest right now; /digest on or /digest off
     /lang — language; /settings — everything at a glance
+    /target @yourchannel — post alerts in a channel you run; /target lists, /target remove @yourchannel unlinks. Name it first to set its rules: /subscribe @yourchannel @name, /filters @yourchannel @name words, /lang @yourchannel ru, /digest @yourchannel on
     /stop — leave and delete your data
 help-moderator = For moderators:
     /watch @name — watch a channel; /unwatch @name — stop watching (the archive stays)
@@ -345,3 +346,18 @@ topic-usage = Send /topic @name inside a forum topic: that channel's alerts will
 topic-not-forum = Topics exist only in a forum supergroup.
 topic-set = Alerts from { $channel } now go to this topic.
 topic-cleared = Alerts from { $channel } now go to General.
+target-usage = /target @yourchannel links a channel you run (I must be its admin allowed to post); /target lists the links; /target remove @yourchannel removes one.
+target-none = You have linked no channel. Send /target @yourchannel.
+target-header = Your channels ({ $count }):
+target-line = { $channel } — { $title }: { $count } subscriptions{ $state ->
+    [gone] , I can no longer post there
+   *[ok] {""}
+}
+target-not-found = Telegram knows no public chat { $channel }.
+target-not-channel = { $channel } is not a channel. Add me to a group instead: its admins manage it there.
+target-not-admin = Only an admin of { $channel } can do this.
+target-bot-cannot-post = Make me an admin of { $channel } with the right to post messages, then send /target again.
+target-linked = { $channel } is linked. Its alerts follow its own rules: name it first, e.g. /subscribe { $channel } @name, /filters { $channel } @name words, /lang { $channel } ru, /digest { $channel } off.
+target-already = { $channel } was linked already.
+target-unknown = { $channel } is not a linked channel.
+target-removed = { $channel } is unlinked: nothing more goes there, and its settings are deleted.

@@ -44,6 +44,7 @@ help-subscriber = Что я умею:
     /mute 1h, 8h, 1d, 7d или число часов — пауза оповещений; /unmute — возобновить
     /digest — ваша недельная сводка прямо сейчас; /digest on или /digest off
     /lang — язык; /settings — все настройки сразу
+    /target @вашканал — публиковать оповещения в вашем канале; /target — список, /target remove @вашканал — отвязать. Чтобы задать его правила, назовите его первым: /subscribe @вашканал @name, /filters @вашканал @name слова, /lang @вашканал en, /digest @вашканал on
     /stop — уйти и удалить свои данные
 help-moderator = Для модераторов:
     /watch @name — следить за каналом; /unwatch @name — перестать (архив останется)
@@ -348,3 +349,18 @@ topic-usage = Отправьте /topic @name внутри темы форума
 topic-not-forum = Темы бывают только в супергруппе-форуме.
 topic-set = Оповещения из { $channel } теперь приходят в эту тему.
 topic-cleared = Оповещения из { $channel } теперь приходят в «General».
+target-usage = /target @вашканал привязывает ваш канал (я должен быть в нём администратором с правом публикации); /target — список привязанных; /target remove @вашканал — отвязать.
+target-none = Вы не привязали ни одного канала. Отправьте /target @вашканал.
+target-header = Ваши каналы ({ $count }):
+target-line = { $channel } — { $title }: подписок: { $count }{ $state ->
+    [gone] , публиковать туда я больше не могу
+   *[ok] {""}
+}
+target-not-found = Telegram не знает публичного чата { $channel }.
+target-not-channel = { $channel } — не канал. Добавьте меня в группу: там ею управляют её администраторы.
+target-not-admin = Это может только администратор { $channel }.
+target-bot-cannot-post = Сделайте меня администратором { $channel } с правом публиковать сообщения и отправьте /target ещё раз.
+target-linked = { $channel } привязан. Его оповещения следуют его собственным правилам: назовите его первым, например /subscribe { $channel } @name, /filters { $channel } @name слова, /lang { $channel } en, /digest { $channel } off.
+target-already = { $channel } уже был привязан.
+target-unknown = { $channel } не привязан.
+target-removed = { $channel } отвязан: туда больше ничего не уходит, его настройки удалены.
