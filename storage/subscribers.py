@@ -321,10 +321,15 @@ async def moderators(session: AsyncSession) -> Sequence[Subscriber]:
 
 
 async def reachable(session: AsyncSession) -> Sequence[Subscriber]:
-    """Everyone a broadcast may go to: not blocked, not banned."""
+    """Everyone a broadcast may go to: not blocked, not banned, and not a linked channel
+    (its readers are the public, who never asked for the bot's notices)."""
     rows = await session.scalars(
         select(Subscriber)
-        .where(Subscriber.blocked_at.is_(None), Subscriber.banned_at.is_(None))
+        .where(
+            Subscriber.blocked_at.is_(None),
+            Subscriber.banned_at.is_(None),
+            Subscriber.kind != "channel",
+        )
         .order_by(Subscriber.id)
     )
     return rows.all()

@@ -25,7 +25,7 @@ from bot.i18n import Translator
 from bot.routing import EventRouter
 from chanwatch.settings import Settings
 from simulator.botapi import BotAPILimits, BotAPISimulator, SentMessage
-from storage import events, payloads
+from storage import events, payloads, subscribers
 from storage.db import SessionMaker, transaction
 from storage.models import Base, Delivery, Subscriber, Subscription
 from tests.harness import simulated_bot
@@ -328,6 +328,8 @@ async def test_channel_target_gets_alerts_and_digest_under_its_own_rules(env: Gr
     assert await keywords_of(sessions, OWNER) == []  # the owner's own chat follows nothing
     [other] = await env.say(MEMBER, "/subscribe @watchers @putdomoi", chat=MEMBER)
     assert other.text == T.get("en", "target-not-admin", channel="@watchers")
+    async with sessions() as s:  # a moderator's broadcast never goes to a public channel
+        assert CHANNEL not in {r.chat_id for r in await subscribers.reachable(s)}
     [listing] = await env.say(OWNER, "/target", chat=OWNER)
     assert "@watchers" in (listing.text or "") and "Наблюдатели" in (listing.text or "")
 
