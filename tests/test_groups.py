@@ -22,6 +22,7 @@ from bot.delivery import Sender
 from bot.digest.service import DigestService
 from bot.dispatcher import build_dispatcher
 from bot.i18n import Translator
+from bot.keyboards import SettingsCb
 from bot.routing import EventRouter
 from chanwatch.settings import Settings
 from simulator.botapi import BotAPILimits, BotAPISimulator, SentMessage
@@ -82,6 +83,18 @@ class GroupBot:
         before = len(self.sim.received(chat))
         await self.handled_(self.sim.user_sends(user, text, chat_id=chat, message_thread_id=topic))
         return self.sim.received(chat)[before:]
+
+    async def press(self, user: int, message: SentMessage, data: str) -> dict[str, Any]:
+        """`user` presses a button under the bot's message in the group; the answer."""
+        query_id = self.sim.user_presses(user, message.message_id, data, chat_id=message.chat_id)
+        [update] = [
+            u
+            for u in self.sim.pending_updates()
+            if (u.get("callback_query") or {}).get("id") == query_id
+        ]
+        await self.handled_(update)
+        [answer] = [a for a in self.sim.callback_answers() if a["callback_query_id"] == query_id]
+        return answer
 
     async def bot_becomes(self, chat: int, status: str, **rights: bool) -> None:
         await self.handled_(self.sim.set_bot_status(chat, status, by=OWNER, **rights))
@@ -169,7 +182,12 @@ async def test_admins_manage_the_group_members_are_refused_and_removal_stops_sen
     [filtered] = await env.say(ADMIN, "/filters @putdomoi мобилизация")
     assert "мобилизация" in (filtered.text or "")
 
+    [summary] = await env.say(ADMIN, "/settings")
+    digest_switch = SettingsCb(action="d").pack()
     before = await row_counts(sessions)
+    refused = await env.press(MEMBER, summary, digest_switch)  # buttons are gated as well
+    assert refused["text"] == T.get("en", "group-admins-only") and refused["show_alert"]
+    assert (await group_row(sessions)).digest_enabled  # type: ignore[union-attr]
     for command in ("/subscribe @otherchan", "/filters @putdomoi -", "/lang ru", "/mute 1d"):
         [refusal] = await env.say(MEMBER, command)
         assert refusal.text == T.get("en", "group-admins-only")
