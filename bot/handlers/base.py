@@ -13,7 +13,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
-from aiogram.filters import CommandObject
+from aiogram.filters import CommandObject, Filter
 from aiogram.types import (
     CallbackQuery,
     InlineKeyboardMarkup,
@@ -285,22 +285,37 @@ class ChannelArg:
     rest: str
 
 
-async def channel_arg(
-    message: Message,
-    command: CommandObject,
-    sessions: SessionMaker,
-    t: Translator,
-    lang: str,
-    *,
-    usage: str,
-) -> ChannelArg | None:
-    """The channel a command names, or None after telling the user what is missing or wrong."""
-    raw, rest = split_args(command.args)
-    if not raw:
-        await send(message, t.get(lang, usage))
-        return None
-    found = await known_channel(message, sessions, t, lang, raw)
-    return ChannelArg(found, raw, rest) if found is not None else None
+class ChannelArgument(Filter):
+    """A command naming a known channel first (`/kinds @name ...`), as aiogram's
+    context_addition_from_filter example does: the handler receives `named`.
+
+    No argument: the filter does not match, so the handler registered next for the same
+    command (its usage) answers. A malformed or unknown channel: the user is told why and
+    `named` is None, so that no other handler answers the same command too.
+    """
+
+    async def __call__(
+        self,
+        message: Message,
+        command: CommandObject,
+        sessions: SessionMaker,
+        t: Translator,
+        lang: str,
+    ) -> bool | dict[str, ChannelArg | None]:
+        raw, rest = split_args(command.args)
+        if not raw:
+            return False
+        found = await known_channel(message, sessions, t, lang, raw)
+        return {"named": ChannelArg(found, raw, rest) if found is not None else None}
+
+
+def usage_reply(key: str, **args: object) -> Callable[[Message, Translator, str], Awaitable[None]]:
+    """A handler that answers a command given without its argument with how to use it."""
+
+    async def reply(message: Message, t: Translator, lang: str) -> None:
+        await send(message, t.get(lang, key, **args))
+
+    return reply
 
 
 async def known_channel(

@@ -10,12 +10,12 @@ import logging
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
-from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.filters import Command, CommandStart
 from aiogram.types import ChatMemberUpdated, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.filters import GROUP_TYPES
-from bot.handlers.base import ChannelArg, channel_arg, link, send
+from bot.handlers.base import ChannelArg, ChannelArgument, link, send, usage_reply
 from bot.i18n import Translator
 from storage import subscribers
 from storage.db import SessionMaker, transaction
@@ -108,18 +108,16 @@ async def group_start(message: Message, t: Translator, lang: str) -> None:
 
 
 async def topic_command(
-    message: Message, command: CommandObject, sessions: SessionMaker, t: Translator, lang: str
+    message: Message, named: ChannelArg | None, sessions: SessionMaker, t: Translator, lang: str
 ) -> None:
     """`/topic @name` inside a forum topic: that channel's alerts go to this topic."""
     if not message.chat.is_forum:
         await send(message, t.get(lang, "topic-not-forum"))
         return
-    found = await channel_arg(message, command, sessions, t, lang, usage="topic-usage")
-    if found is None:
+    if named is None:
         return
     thread = message.message_thread_id if message.is_topic_message else None
-    chat_id = message.chat.id
-    await _set_topic(message, sessions, t, lang, chat_id, found, thread)
+    await _set_topic(message, sessions, t, lang, message.chat.id, named, thread)
 
 
 async def _set_topic(
@@ -153,5 +151,7 @@ def get_router() -> Router:
     router.my_chat_member.register(bot_status)
     router.message.register(group_migrated, F.migrate_to_chat_id | F.migrate_from_chat_id)
     router.message.register(group_start, CommandStart(), F.chat.type.in_(GROUP_TYPES))
-    router.message.register(topic_command, Command("topic", ignore_case=True))
+    topic = Command("topic", ignore_case=True)
+    router.message.register(topic_command, topic, ChannelArgument())
+    router.message.register(usage_reply("topic-usage"), topic)
     return router

@@ -13,6 +13,8 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.handlers.base import (
+    ChannelArg,
+    ChannelArgument,
     echo,
     esc,
     find_channel,
@@ -30,6 +32,7 @@ from bot.handlers.base import (
     state_text,
     subscriber_fields,
     toast,
+    usage_reply,
 )
 from bot.i18n import Translator
 from bot.keyboards import (
@@ -144,11 +147,6 @@ async def channels_toggle(
 # --------------------------------------------------------------------------- by command
 
 
-async def _find(sessions: SessionMaker, handle: Handle) -> Channel | None:
-    async with sessions() as s:
-        return await find_channel(s, handle)
-
-
 async def _channel_arg(message: Message, t: Translator, lang: str, raw: str) -> Handle | None:
     """The channel an argument names, or None after telling the user what is wrong."""
     try:
@@ -190,27 +188,25 @@ async def subscribe_command(
     await send(message, t.get(lang, outcome, channel=channel))
 
 
+async def first_page(
+    message: Message, chat_id: int, sessions: SessionMaker, t: Translator, lang: str
+) -> None:
+    """/subscribe or /unsubscribe without a channel: the list to choose from."""
+    text, markup = await channel_page(sessions, t, lang, chat_id, 0)
+    await send(message, text, markup)
+
+
 async def unsubscribe_command(
     message: Message,
-    chat_id: int,
-    command: CommandObject,
+    named: ChannelArg | None,
     sessions: SessionMaker,
     subscriber: Subscriber | None,
     t: Translator,
     lang: str,
 ) -> None:
-    arg, _ = split_args(command.args)
-    if not arg:
-        text, markup = await channel_page(sessions, t, lang, chat_id, 0)
-        await send(message, text, markup)
+    if named is None:
         return
-    key = await _channel_arg(message, t, lang, arg)
-    if key is None:
-        return
-    ch = await _find(sessions, key)
-    if ch is None:
-        await send(message, t.get(lang, "channel-unknown", channel=echo(arg)))
-        return
+    ch = named.channel
     removed = False
     if subscriber is not None:
         sid, cid = subscriber.id, ch.id
@@ -244,22 +240,14 @@ async def _subscription_of(
 async def kinds_command(
     message: Message,
     chat_id: int,
-    command: CommandObject,
+    named: ChannelArg | None,
     sessions: SessionMaker,
     t: Translator,
     lang: str,
 ) -> None:
-    arg, _ = split_args(command.args)
-    if not arg:
-        await send(message, t.get(lang, "kinds-usage"))
+    if named is None:
         return
-    key = await _channel_arg(message, t, lang, arg)
-    if key is None:
-        return
-    ch = await _find(sessions, key)
-    if ch is None:
-        await send(message, t.get(lang, "channel-unknown", channel=echo(arg)))
-        return
+    ch = named.channel
     _, groups = await _subscription_of(sessions, chat_id, ch.id)
     if groups is None:
         await send(message, t.get(lang, "not-subscribed", channel=link(ch)))
@@ -373,23 +361,15 @@ def split_keywords(text: str) -> list[str]:
 async def filters_command(
     message: Message,
     chat_id: int,
-    command: CommandObject,
+    named: ChannelArg | None,
     sessions: SessionMaker,
     t: Translator,
     lang: str,
 ) -> None:
-    arg, rest = split_args(command.args)
-    if not arg:
-        await send(message, t.get(lang, "filters-usage", max=MAX_KEYWORDS, length=MAX_KEYWORD_LEN))
+    if named is None:
         return
-    key = await _channel_arg(message, t, lang, arg)
-    if key is None:
-        return
-    ch = await _find(sessions, key)
-    if ch is None:
-        await send(message, t.get(lang, "channel-unknown", channel=echo(arg)))
-        return
-    rest = plain(rest)
+    ch = named.channel
+    rest = plain(named.rest)
     if not rest:
         async with sessions() as s:
             sub = await subscribers.by_chat(s, chat_id)
@@ -605,11 +585,18 @@ def get_router() -> Router:
     router.callback_query.register(channels_page, ChannelsCb.filter(F.action == "p"))
     router.callback_query.register(channels_toggle, ChannelsCb.filter(F.action == "t"))
     router.message.register(subscribe_command, Command("subscribe", ignore_case=True))
-    router.message.register(unsubscribe_command, Command("unsubscribe", ignore_case=True))
-    router.message.register(kinds_command, Command("kinds", ignore_case=True))
+    unsubscribe = Command("unsubscribe", ignore_case=True)
+    router.message.register(unsubscribe_command, unsubscribe, ChannelArgument())
+    router.message.register(first_page, unsubscribe)
+    kinds_cmd = Command("kinds", ignore_case=True)
+    router.message.register(kinds_command, kinds_cmd, ChannelArgument())
+    router.message.register(usage_reply("kinds-usage"), kinds_cmd)
     router.callback_query.register(kinds_open, ChannelsCb.filter(F.action == "k"))
     router.callback_query.register(kinds_toggle, KindsCb.filter())
-    router.message.register(filters_command, Command("filters", ignore_case=True))
+    filters_cmd = Command("filters", ignore_case=True)
+    router.message.register(filters_command, filters_cmd, ChannelArgument())
+    filters_usage = usage_reply("filters-usage", max=MAX_KEYWORDS, length=MAX_KEYWORD_LEN)
+    router.message.register(filters_usage, filters_cmd)
     router.message.register(mute_command, Command("mute", ignore_case=True))
     router.callback_query.register(mute_pressed, MuteCb.filter())
     router.message.register(unmute_command, Command("unmute", ignore_case=True))
