@@ -21,11 +21,12 @@ from collections.abc import Callable, Iterable
 from aiogram import Bot, Dispatcher
 from aiogram.types import ErrorEvent, Update
 
+from bot.filters import GroupAdminsOnly
 from bot.handlers import get_routers
 from bot.handlers.base import PressOnce, send, toast
 from bot.i18n import Translator
 from bot.keyboards import set_chat_menu, set_default_menu
-from bot.middlewares import SubscriberContext, Throttle
+from bot.middlewares import SubscriberContext, TargetContext, Throttle
 from chanwatch.settings import Settings
 from storage.db import DatabaseUnavailable, SessionMaker
 
@@ -62,9 +63,12 @@ def build_dispatcher(
     )
     throttle = Throttle(rate=throttle_rate, burst=throttle_burst)
     context = SubscriberContext()
+    group_admins = GroupAdminsOnly()
     for observer in (dp.message, dp.callback_query):
         observer.outer_middleware(throttle)
         observer.outer_middleware(context)
+        observer.outer_middleware(group_admins)
+    dp.message.outer_middleware(TargetContext())
     dp.include_routers(*get_routers())
     dp.errors.register(_on_error)
     return dp

@@ -8,6 +8,12 @@ never cached, so a right revoked a second ago is gone on the next command.
 runs after one of that router's handlers matched (a moderator command or a
 moderator button) and before the handler itself; everyone else gets a localized
 refusal and the handler never runs.
+
+`GroupAdminsOnly` is the same gate for groups: a command or button in a group or
+supergroup goes through only when Telegram says, asked with getChatMember on that very
+call, that its sender is the group's creator or an administrator. Nothing is cached: an
+admin demoted a second ago is refused on the next command. /start and /help are open to
+every member; other talk in the group is not for the bot and is ignored.
 """
 
 from __future__ import annotations
@@ -16,14 +22,21 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import BaseMiddleware
-from aiogram.types import CallbackQuery, Message, TelegramObject, User
+from aiogram import BaseMiddleware, Bot
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, User
 
 from chanwatch.settings import Settings
 from storage import subscribers
 from storage.db import SessionMaker
 
 log = logging.getLogger(__name__)
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+GROUP_TYPES = frozenset({"group", "supergroup"})
+ADMIN_STATUSES = frozenset({"creator", "administrator"})
+# Commands every member of a group may send: they explain, they change nothing.
+OPEN_COMMANDS = frozenset({"start", "help"})
 
 
 async def is_moderator(sessions: SessionMaker, settings: Settings, user_id: int) -> bool:
@@ -51,9 +64,58 @@ class ModeratorOnly(BaseMiddleware):
         if user is not None and await is_moderator(data["sessions"], data["settings"], user.id):
             return await handler(event, data)
         log.info("refused a moderator action to user %s", user.id if user else None)
-        text = data["t"].get(data["lang"], "mod-only")
-        if isinstance(event, CallbackQuery):
-            await event.answer(text, show_alert=True)
-        elif isinstance(event, Message):
-            await event.answer(text)
+        await refuse(event, data["t"].get(data["lang"], "mod-only"))
+        return None
+
+
+async def refuse(event: TelegramObject, text: str) -> None:
+    """One short refusal: an alert on a button; an answer to a command, quoting it in a
+    group so that the member sees whom it is for."""
+    if isinstance(event, CallbackQuery):
+        await event.answer(text, show_alert=True)
+    elif isinstance(event, Message):
+        quoted = event.message_id if event.chat.type != "private" else None
+        await event.answer(text, reply_to_message_id=quoted)
+
+
+async def is_chat_admin(bot: Bot, chat_id: int | str, user_id: int) -> bool:
+    """Whether Telegram says, now, that the user is the chat's creator or an administrator."""
+    try:
+        member = await bot.get_chat_member(chat_id, user_id)
+    except TelegramAPIError as exc:  # unknown chat, bot not in it: no rights can be proven
+        log.info("getChatMember %s/%s failed: %s", chat_id, user_id, exc)
+        return False
+    return member.status in ADMIN_STATUSES
+
+
+def addressed_command(text: str | None, bot_username: str | None) -> str | None:
+    """The command a group message gives this bot (``/cmd`` or ``/cmd@thisbot``), else None."""
+    if not text or not text.startswith("/"):
+        return None
+    name, _, mention = text.split(maxsplit=1)[0][1:].partition("@")
+    if mention and (bot_username is None or mention.lower() != bot_username.lower()):
+        return None  # meant for another bot in the group
+    return name.lower() or None
+
+
+class GroupAdminsOnly(BaseMiddleware):
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        chat: Chat | None = data.get("event_chat")
+        if chat is None or chat.type not in GROUP_TYPES:
+            return await handler(event, data)
+        bot: Bot = data["bot"]
+        if isinstance(event, Message):
+            if event.migrate_to_chat_id or event.migrate_from_chat_id:
+                return await handler(event, data)  # Telegram's own notice, not a request
+            me = await bot.me()
+            command = addressed_command(event.text, me.username)
+            if command is None:
+                return None
+            if command in OPEN_COMMANDS:
+                return await handler(event, data)
+        user: User | None = data.get("event_from_user")
+        if user is not None and await is_chat_admin(bot, chat.id, user.id):
+            return await handler(event, data)
+        log.info("refused a group command to user %s in %s", user.id if user else None, chat.id)
+        await refuse(event, data["t"].get(data["lang"], "group-admins-only"))
         return None

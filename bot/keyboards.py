@@ -47,6 +47,8 @@ SUBSCRIBER_COMMANDS = (
     "digest",
     "lang",
     "settings",
+    "target",
+    "topic",
     "stop",
 )
 MODERATOR_COMMANDS = (

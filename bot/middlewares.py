@@ -7,7 +7,14 @@ Order (both are outer middlewares, so they run before any filter):
 2. `SubscriberContext` — loads the chat's subscriber (or None: rows are created by
    the handlers that write, so a stray message leaves nothing behind), injects
    `subscriber` and `lang`, clears `blocked_at` of a user who writes again, answers
-   banned users with a single refusal, and ignores chats that are not private.
+   banned users with a single refusal, and ignores chats other than private chats,
+   groups and supergroups (what a group may ask is `bot.filters.GroupAdminsOnly`'s).
+   `chat_id` is the chat whose subscriptions a command manages: the chat itself, or
+3. `TargetContext` — a channel linked with /target, named first in a private command
+   (`/subscribe @ourchannel @watched`), once Telegram confirms the sender is still one of
+   its admins (getChatMember, on every call). The handler then sees the command without
+   that name, `chat_id` and `subscriber` of the channel; its replies carry no buttons
+   (a button press would change the private chat) and say which channel they are about.
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ from aiogram import BaseMiddleware
 from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, User
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.handlers.base import send, subscriber_lang, toast
+from bot.filters import is_chat_admin
+from bot.handlers.base import TARGET_MARK, esc, send, subscriber_lang, toast
 from bot.i18n import Translator
 from storage import subscribers
 from storage.db import SessionMaker, transaction
@@ -31,6 +39,7 @@ from storage.models import Subscriber
 log = logging.getLogger(__name__)
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+TALKS_IN = frozenset({"private", "group", "supergroup"})
 
 
 @dataclass
@@ -107,17 +116,20 @@ class SubscriberContext(BaseMiddleware):
         if isinstance(event, CallbackQuery) and chat is None and user is not None:
             # A button under a message Telegram no longer shows us: the user's own chat.
             chat_id = user.id
-        elif chat is None or chat.type != "private" or user is None:
-            return None  # the bot talks in private chats only
+        elif chat is None or chat.type not in TALKS_IN or user is None:
+            return None  # channels post, they do not talk to the bot
         else:
             chat_id = chat.id
         sessions: SessionMaker = data["sessions"]
         async with sessions() as s:
             subscriber = await subscribers.by_chat(s, chat_id)
-        if subscriber is not None and subscriber.blocked_at is not None:
+        private = chat is None or chat.type == "private"
+        # A group is given up or resumed by my_chat_member, not by anyone writing in it.
+        if private and subscriber is not None and subscriber.blocked_at is not None:
             subscriber = await self._unblock(sessions, chat_id) or subscriber
         lang = subscriber_lang(t, subscriber, t.pick(user.language_code if user else None))
         data["subscriber"] = subscriber
+        data["chat_id"] = chat_id
         data["lang"] = lang
         if (
             subscriber is not None
@@ -143,3 +155,37 @@ class SubscriberContext(BaseMiddleware):
             return sub
 
         return await transaction(sessions, work)
+
+
+# Commands that manage a chat's rules without a channel argument, and those taking one.
+TARGET_PLAIN = frozenset({"lang", "digest", "mute", "unmute", "settings"})
+TARGET_WITH_CHANNEL = frozenset({"subscribe", "unsubscribe", "filters"})
+
+
+class TargetContext(BaseMiddleware):
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        chat: Chat | None = data.get("event_chat")
+        user: User | None = data.get("event_from_user")
+        if not isinstance(event, Message) or chat is None or chat.type != "private" or not user:
+            return await handler(event, data)
+        words = (event.text or "").split(maxsplit=2)
+        if len(words) < 2 or not words[1].startswith("@"):
+            return await handler(event, data)
+        command = words[0][1:].split("@", 1)[0].lower()
+        rest = words[2] if len(words) > 2 else ""
+        if command not in TARGET_PLAIN and not (command in TARGET_WITH_CHANNEL and rest):
+            return await handler(event, data)
+        sessions: SessionMaker = data["sessions"]
+        async with sessions() as s:
+            target = await subscribers.channel_target(s, words[1])
+        if target is None:
+            return await handler(event, data)  # a watched channel's name, not a target
+        t: Translator = data["t"]
+        if not await is_chat_admin(data["bot"], target.chat_id, user.id):
+            await send(event, t.get(data["lang"], "target-not-admin", channel=esc(words[1])))
+            return None
+        data["chat_id"] = target.chat_id
+        data["subscriber"] = target
+        text = f"{words[0]} {rest}".rstrip()
+        copy = event.model_copy(update={"text": text, TARGET_MARK: target.first_name or words[1]})
+        return await handler(copy, data)

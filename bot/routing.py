@@ -113,7 +113,7 @@ async def route_event(session: AsyncSession, t: Translator, event: Event) -> int
             kind="alert",
             event_id=event.id,
             dedupe_key=f"alert:{event.id}:{subscriber.id}",
-            parts=rendered[lang],
+            parts=outbox.in_topic(rendered[lang], sub.thread_id),
         )
         count += new is not None
     event.routed_at = now

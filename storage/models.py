@@ -277,12 +277,22 @@ class Event(Base):
 
 
 class Subscriber(Base):
-    """A private chat with the bot."""
+    """A chat that gets alerts: a user's private chat, a group, a supergroup or a channel.
+
+    Only a private chat has a `user_id` (moderator rights and bans are a user's); a group's
+    subscriptions are managed by its admins, a channel's by the admin who linked it.
+    `blocked_at` is set when the chat can no longer be sent to (the user blocked the bot,
+    the bot was removed from the group or lost the right to post in the channel).
+    """
 
     __tablename__ = "subscribers"
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     chat_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    # private, group, supergroup, channel (Telegram's chat types).
+    kind: Mapped[str] = mapped_column(String(16), default="private", server_default="private")
+    # The Telegram user who linked a channel as a target (/target); None for other chats.
+    linked_by: Mapped[int | None] = mapped_column(BigInteger, index=True)
     user_id: Mapped[int | None] = mapped_column(BigInteger)
     username: Mapped[str | None] = mapped_column(String(64))
     first_name: Mapped[str] = mapped_column(String(255), default="")
@@ -315,6 +325,8 @@ class Subscription(Base):
     event_kinds: Mapped[list[str]] = mapped_column(JSON, default=list)
     keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
     muted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The forum topic (message_thread_id) of a forum supergroup this channel's alerts go to.
+    thread_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     subscriber: Mapped[Subscriber] = relationship(back_populates="subscriptions")

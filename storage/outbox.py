@@ -46,6 +46,8 @@ class Part(TypedDict):
     caption: NotRequired[str | None]
     media: NotRequired[str]
     reply_markup: NotRequired[dict[str, Any] | None]
+    #: The forum topic (message_thread_id) the message goes to.
+    thread_id: NotRequired[int]
 
 
 def message(text: str, reply_markup: dict[str, Any] | None = None) -> Part:
@@ -65,6 +67,13 @@ def chart(caption: str | None) -> Part:
 
 def archived_photo(sha256: str, caption: str) -> Part:
     return Part(method="sendPhoto", media=sha256, caption=caption)
+
+
+def in_topic(parts: Sequence[Part], thread_id: int | None) -> list[Part]:
+    """The same messages, posted in a forum topic (unchanged when there is none)."""
+    if thread_id is None:
+        return list(parts)
+    return [Part(**part, thread_id=thread_id) for part in parts]
 
 
 # --- producing ------------------------------------------------------------------------
@@ -150,6 +159,15 @@ async def cancel_for_subscriber(session: AsyncSession, subscriber_id: int, reaso
         )
     )
     return result.rowcount
+
+
+async def move_chat(session: AsyncSession, old_chat_id: int, new_chat_id: int) -> None:
+    """A group became a supergroup: what is still queued goes to the new chat id."""
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.chat_id == old_chat_id, Delivery.status.in_(OPEN))
+        .values(chat_id=new_chat_id)
+    )
 
 
 async def depth(session: AsyncSession) -> dict[Status, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import kinds, outbox
@@ -36,11 +36,14 @@ async def get_or_create(
     username: str | None = None,
     first_name: str = "",
     language: str = "en",
+    kind: str | None = None,
+    linked_by: int | None = None,
 ) -> tuple[Subscriber, bool]:
     """The subscriber of a chat, created when missing; (subscriber, created).
 
     Safe when two updates of a new chat race: the unique chat id decides, and the
-    loser reads the winner's row.
+    loser reads the winner's row. A group's or channel's row never carries a user id:
+    moderator rights and bans look rows up by user, and must find only private chats.
     """
     existing = await by_chat(session, chat_id)
     if existing is not None:
@@ -50,7 +53,9 @@ async def get_or_create(
         Subscriber,
         {
             "chat_id": chat_id,
-            "user_id": user_id,
+            "kind": kind or ("private" if chat_id > 0 else "group"),
+            "linked_by": linked_by,
+            "user_id": user_id if chat_id > 0 else None,
             "username": (username or None) and username[:64],
             "first_name": (first_name or "")[:255],
             "language": language[:8],
@@ -84,6 +89,69 @@ def is_muted(subscriber: Subscriber, now: datetime | None = None) -> bool:
 def clear_blocked(subscriber: Subscriber) -> None:
     subscriber.blocked_at = None
     subscriber.block_reason = None
+
+
+# --------------------------------------------------------------------------- groups, channels
+
+
+async def mark_gone(session: AsyncSession, chat_id: int, reason: str) -> bool:
+    """The bot can no longer post in the chat (removed, banned, demoted): stop sending.
+
+    What was queued is skipped, not retried; False when the chat is unknown.
+    """
+    sub = await by_chat(session, chat_id)
+    if sub is None:
+        return False
+    sub.blocked_at = utcnow()
+    sub.block_reason = reason[:255]
+    await session.flush()
+    await outbox.cancel_for_subscriber(session, sub.id, reason)
+    return True
+
+
+async def move_chat(session: AsyncSession, old_chat_id: int, new_chat_id: int) -> bool:
+    """A group became a supergroup: its row, subscriptions and open deliveries follow.
+
+    A row the new supergroup got meanwhile (a stray update) gives way to the group's,
+    whose subscriptions are the ones its admins set. False when nothing was to move.
+    """
+    old = await by_chat(session, old_chat_id)
+    if old is None:
+        return False
+    if await by_chat(session, new_chat_id) is not None:
+        await delete_all(session, new_chat_id)
+        await session.flush()
+    old.chat_id = new_chat_id
+    old.kind = "supergroup"
+    await session.flush()
+    await outbox.move_chat(session, old_chat_id, new_chat_id)
+    return True
+
+
+def set_topic(sub: Subscription, thread_id: int | None) -> None:
+    sub.thread_id = thread_id
+
+
+async def channel_target(session: AsyncSession, name: str) -> Subscriber | None:
+    """A channel linked as a target, by its @username (any case)."""
+    wanted = name.lstrip("@").lower()
+    if not wanted:
+        return None
+    return await session.scalar(
+        select(Subscriber)
+        .where(Subscriber.kind == "channel", func.lower(Subscriber.username) == wanted)
+        .limit(1)
+    )
+
+
+async def linked_targets(session: AsyncSession, user_id: int) -> Sequence[Subscriber]:
+    """The channels this user linked as targets (/target), by title."""
+    rows = await session.scalars(
+        select(Subscriber)
+        .where(Subscriber.linked_by == user_id, Subscriber.kind == "channel")
+        .order_by(Subscriber.first_name, Subscriber.id)
+    )
+    return rows.all()
 
 
 # --------------------------------------------------------------------------- subscriptions
@@ -253,10 +321,15 @@ async def moderators(session: AsyncSession) -> Sequence[Subscriber]:
 
 
 async def reachable(session: AsyncSession) -> Sequence[Subscriber]:
-    """Everyone a broadcast may go to: not blocked, not banned."""
+    """Everyone a broadcast may go to: not blocked, not banned, and not a linked channel
+    (its readers are the public, who never asked for the bot's notices)."""
     rows = await session.scalars(
         select(Subscriber)
-        .where(Subscriber.blocked_at.is_(None), Subscriber.banned_at.is_(None))
+        .where(
+            Subscriber.blocked_at.is_(None),
+            Subscriber.banned_at.is_(None),
+            Subscriber.kind != "channel",
+        )
         .order_by(Subscriber.id)
     )
     return rows.all()

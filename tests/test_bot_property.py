@@ -120,8 +120,15 @@ async def assert_consistent(env: BotEnv) -> None:
         for req in await s.scalars(select(WatchRequest)):
             parse_handle(req.handle)
             assert req.requested_by == MOD
-        for entry in await s.scalars(select(AuditEntry)):
-            assert entry.action in KNOWN_ACTIONS and entry.actor_user_id == MOD
+        # Acting as a moderator: MOD (configured), or a user made one by "/mod add 2002"
+        # until removed or banned.
+        moderators = {MOD}
+        for entry in await s.scalars(select(AuditEntry).order_by(AuditEntry.id)):
+            assert entry.action in KNOWN_ACTIONS and entry.actor_user_id in moderators
+            if entry.action == "mod_add":
+                moderators.add(int(entry.target))
+            elif entry.action in ("mod_remove", "ban") and int(entry.target) != MOD:
+                moderators.discard(int(entry.target))
 
 
 @pytest.fixture(autouse=True)

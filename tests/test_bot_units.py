@@ -87,7 +87,7 @@ def test_catalog_text_is_html_safe() -> None:
 
 
 def test_menus_match_the_handlers() -> None:
-    common, subscriber, moderator, _fallback = get_routers()
+    chats, targets, common, subscriber, moderator, _fallback = get_routers()
 
     def commands(router: object) -> set[str]:
         names: set[str] = set()
@@ -97,7 +97,8 @@ def test_menus_match_the_handlers() -> None:
                     names |= {str(c) for c in f.callback.commands}
         return names
 
-    assert commands(common) | commands(subscriber) == set(SUBSCRIBER_COMMANDS)
+    everyone = commands(chats) | commands(targets) | commands(common) | commands(subscriber)
+    assert everyone == set(SUBSCRIBER_COMMANDS)
     assert commands(moderator) == set(MODERATOR_COMMANDS)
     # The gatekeeper stands before every moderator handler, messages and buttons alike.
     assert len(moderator.message.middleware) == 1

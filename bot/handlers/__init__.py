@@ -6,19 +6,26 @@ from aiogram import Router
 
 
 def get_routers() -> list[Router]:
-    """Fresh routers: everyone, subscribers, moderators (behind the gatekeeper), fallback.
+    """Fresh routers: groups, everyone, subscribers, moderators (behind the gatekeeper),
+    fallback.
 
     The modules are imported here rather than at the top so that `bot.handlers.base`
     can be used by the middlewares without pulling every router in.
     """
+    from aiogram import F
+
     from bot.filters import ModeratorOnly
-    from bot.handlers import common, fallback, moderator, subscriber
+    from bot.handlers import chats, common, fallback, moderator, subscriber, targets
 
     moderators = moderator.get_router()
+    # Moderating is done in a moderator's private chat, never in front of a group.
+    moderators.message.filter(F.chat.type == "private")
     gate = ModeratorOnly()
     moderators.message.middleware(gate)
     moderators.callback_query.middleware(gate)
     return [
+        chats.get_router(),
+        targets.get_router(),
         common.get_router(),
         subscriber.get_router(),
         moderators,

@@ -7,11 +7,13 @@ import html
 import logging
 import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
+from aiogram.filters import CommandObject, Filter
 from aiogram.types import (
     CallbackQuery,
     InlineKeyboardMarkup,
@@ -27,6 +29,7 @@ from bot.routing import channel_ref
 from bot.textsplit import MESSAGE_LIMIT, split_html, truncate
 from collectors.handles import Handle, HandleError, parse_handle
 from storage import channels
+from storage.db import SessionMaker
 from storage.models import Channel, Subscriber
 
 log = logging.getLogger(__name__)
@@ -114,10 +117,21 @@ async def _with_retry(call_factory: Callable[[], Awaitable[T]], what: str) -> T 
     return None
 
 
+# Set (to the channel's title) on a command that manages a linked channel (TargetContext).
+TARGET_MARK = "chanwatch_target"
+
+
 async def send(
     message: Message, text: str, markup: InlineKeyboardMarkup | None = None
 ) -> Message | None:
-    """Answer in the message's chat (HTML), retrying when Telegram asks us to wait."""
+    """Answer in the message's chat (HTML), retrying when Telegram asks us to wait.
+
+    About a linked channel, the answer says so and has no buttons: they would act on
+    the private chat they are pressed in.
+    """
+    target = (message.model_extra or {}).get(TARGET_MARK)
+    if target is not None:
+        text, markup = f"📣 <b>{esc(target)}</b>\n{text}", None
     result = await _with_retry(
         lambda: message.answer(
             text, parse_mode="HTML", reply_markup=markup, link_preview_options=NO_PREVIEW
@@ -261,3 +275,61 @@ def split_args(args: str | None) -> tuple[str, str]:
         return "", ""
     parts = text.split(maxsplit=1)
     return parts[0], parts[1] if len(parts) > 1 else ""
+
+
+@dataclass(frozen=True)
+class ChannelArg:
+    """A command's first argument found among the known channels, and the words after it."""
+
+    channel: Channel
+    raw: str
+    rest: str
+
+
+class ChannelArgument(Filter):
+    """A command naming a known channel first (`/kinds @name ...`), as aiogram's
+    context_addition_from_filter example does: the handler receives `named`.
+
+    No argument: the filter does not match, so the handler registered next for the same
+    command (its usage) answers. A malformed or unknown channel: the user is told why and
+    `named` is None, so that no other handler answers the same command too.
+    """
+
+    async def __call__(
+        self,
+        message: Message,
+        command: CommandObject,
+        sessions: SessionMaker,
+        t: Translator,
+        lang: str,
+    ) -> bool | dict[str, ChannelArg | None]:
+        raw, rest = split_args(command.args)
+        if not raw:
+            return False
+        found = await known_channel(message, sessions, t, lang, raw)
+        return {"named": ChannelArg(found, raw, rest) if found is not None else None}
+
+
+def usage_reply(key: str, **args: object) -> Callable[[Message, Translator, str], Awaitable[None]]:
+    """A handler that answers a command given without its argument with how to use it."""
+
+    async def reply(message: Message, t: Translator, lang: str) -> None:
+        await send(message, t.get(lang, key, **args))
+
+    return reply
+
+
+async def known_channel(
+    message: Message, sessions: SessionMaker, t: Translator, lang: str, raw: str
+) -> Channel | None:
+    """The archived channel an argument names, or None after telling the user why not."""
+    try:
+        handle = parse_channel(raw)
+    except HandleError as err:
+        await send(message, handle_error_text(t, lang, err, raw))
+        return None
+    async with sessions() as s:
+        found = await find_channel(s, handle)
+    if found is None:
+        await send(message, t.get(lang, "channel-unknown", channel=echo(raw)))
+    return found

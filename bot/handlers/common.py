@@ -94,6 +94,7 @@ async def _set_language(
 
 async def lang_command(
     message: Message,
+    chat_id: int,
     command: CommandObject,
     sessions: SessionMaker,
     t: Translator,
@@ -110,7 +111,7 @@ async def lang_command(
             language_keyboard(t),
         )
         return
-    await _set_language(sessions, message.chat.id, subscriber_fields(message.from_user, arg), arg)
+    await _set_language(sessions, chat_id, subscriber_fields(message.from_user, arg), arg)
     await send(message, t.get(arg, "lang-set"))
 
 
@@ -190,12 +191,13 @@ async def settings_messages(
 
 async def settings_command(
     message: Message,
+    chat_id: int,
     sessions: SessionMaker,
     settings: Settings,
     t: Translator,
     lang: str,
 ) -> None:
-    chunks, digest_on = await settings_messages(sessions, settings, t, lang, message.chat.id)
+    chunks, digest_on = await settings_messages(sessions, settings, t, lang, chat_id)
     for chunk in chunks[:-1]:
         await send(message, chunk)
     await send(message, chunks[-1], settings_keyboard(t, lang, digest_on))

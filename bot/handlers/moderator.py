@@ -29,6 +29,7 @@ from bot.handlers.base import (
     find_channel,
     fmt_time,
     handle_error_text,
+    known_channel,
     labels_text,
     link,
     parse_channel,
@@ -414,22 +415,6 @@ async def status_command(
 # --------------------------------------------------------------------------- events
 
 
-async def _known_channel(
-    message: Message, sessions: SessionMaker, t: Translator, lang: str, raw: str
-) -> Channel | None:
-    """The archived channel an argument names, or None after telling the moderator why not."""
-    try:
-        handle = parse_channel(raw)
-    except HandleError as err:
-        await send(message, handle_error_text(t, lang, err, raw))
-        return None
-    async with sessions() as s:
-        ch = await find_channel(s, handle)
-    if ch is None:
-        await send(message, t.get(lang, "channel-unknown", channel=echo(raw)))
-    return ch
-
-
 async def events_command(
     message: Message,
     command: CommandObject,
@@ -449,7 +434,7 @@ async def events_command(
             await send(message, t.get(lang, "events-usage", max=EVENTS_MAX))
             return
         count = number
-    ch = await _known_channel(message, sessions, t, lang, raw)
+    ch = await known_channel(message, sessions, t, lang, raw)
     if ch is None:
         return
     async with sessions() as s:
@@ -489,7 +474,7 @@ async def pack_command(
     if not raw or signer is None:
         await send(message, t.get(lang, "pack-usage"))
         return
-    ch = await _known_channel(message, sessions, t, lang, raw)
+    ch = await known_channel(message, sessions, t, lang, raw)
     if ch is None:
         return
     name = ch.username or str(ch.tg_id)

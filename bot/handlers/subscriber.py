@@ -13,6 +13,8 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.handlers.base import (
+    ChannelArg,
+    ChannelArgument,
     echo,
     esc,
     find_channel,
@@ -30,6 +32,7 @@ from bot.handlers.base import (
     state_text,
     subscriber_fields,
     toast,
+    usage_reply,
 )
 from bot.i18n import Translator
 from bot.keyboards import (
@@ -87,11 +90,16 @@ async def channel_page(
 
 
 async def channels_command(
-    message: Message, command: CommandObject, sessions: SessionMaker, t: Translator, lang: str
+    message: Message,
+    chat_id: int,
+    command: CommandObject,
+    sessions: SessionMaker,
+    t: Translator,
+    lang: str,
 ) -> None:
     arg, _ = split_args(command.args)
     page = (parse_number(arg, 1, 99_999) or 1) - 1
-    text, markup = await channel_page(sessions, t, lang, message.chat.id, page)
+    text, markup = await channel_page(sessions, t, lang, chat_id, page)
     await send(message, text, markup)
 
 
@@ -139,11 +147,6 @@ async def channels_toggle(
 # --------------------------------------------------------------------------- by command
 
 
-async def _find(sessions: SessionMaker, handle: Handle) -> Channel | None:
-    async with sessions() as s:
-        return await find_channel(s, handle)
-
-
 async def _channel_arg(message: Message, t: Translator, lang: str, raw: str) -> Handle | None:
     """The channel an argument names, or None after telling the user what is wrong."""
     try:
@@ -154,11 +157,16 @@ async def _channel_arg(message: Message, t: Translator, lang: str, raw: str) -> 
 
 
 async def subscribe_command(
-    message: Message, command: CommandObject, sessions: SessionMaker, t: Translator, lang: str
+    message: Message,
+    chat_id: int,
+    command: CommandObject,
+    sessions: SessionMaker,
+    t: Translator,
+    lang: str,
 ) -> None:
     arg, _ = split_args(command.args)
     if not arg:
-        text, markup = await channel_page(sessions, t, lang, message.chat.id, 0)
+        text, markup = await channel_page(sessions, t, lang, chat_id, 0)
         await send(message, text, markup)
         return
     key = await _channel_arg(message, t, lang, arg)
@@ -170,7 +178,7 @@ async def subscribe_command(
         if ch is None or not ch.watched:
             return "channel-not-watched", None
         sub, _ = await subscribers.get_or_create(
-            s, message.chat.id, **subscriber_fields(message.from_user, lang)
+            s, chat_id, **subscriber_fields(message.from_user, lang)
         )
         new = await subscribers.subscribe(s, sub.id, ch.id)
         return ("sub-added-cmd" if new else "sub-already"), ch
@@ -180,26 +188,25 @@ async def subscribe_command(
     await send(message, t.get(lang, outcome, channel=channel))
 
 
+async def first_page(
+    message: Message, chat_id: int, sessions: SessionMaker, t: Translator, lang: str
+) -> None:
+    """/subscribe or /unsubscribe without a channel: the list to choose from."""
+    text, markup = await channel_page(sessions, t, lang, chat_id, 0)
+    await send(message, text, markup)
+
+
 async def unsubscribe_command(
     message: Message,
-    command: CommandObject,
+    named: ChannelArg | None,
     sessions: SessionMaker,
     subscriber: Subscriber | None,
     t: Translator,
     lang: str,
 ) -> None:
-    arg, _ = split_args(command.args)
-    if not arg:
-        text, markup = await channel_page(sessions, t, lang, message.chat.id, 0)
-        await send(message, text, markup)
+    if named is None:
         return
-    key = await _channel_arg(message, t, lang, arg)
-    if key is None:
-        return
-    ch = await _find(sessions, key)
-    if ch is None:
-        await send(message, t.get(lang, "channel-unknown", channel=echo(arg)))
-        return
+    ch = named.channel
     removed = False
     if subscriber is not None:
         sid, cid = subscriber.id, ch.id
@@ -231,20 +238,17 @@ async def _subscription_of(
 
 
 async def kinds_command(
-    message: Message, command: CommandObject, sessions: SessionMaker, t: Translator, lang: str
+    message: Message,
+    chat_id: int,
+    named: ChannelArg | None,
+    sessions: SessionMaker,
+    t: Translator,
+    lang: str,
 ) -> None:
-    arg, _ = split_args(command.args)
-    if not arg:
-        await send(message, t.get(lang, "kinds-usage"))
+    if named is None:
         return
-    key = await _channel_arg(message, t, lang, arg)
-    if key is None:
-        return
-    ch = await _find(sessions, key)
-    if ch is None:
-        await send(message, t.get(lang, "channel-unknown", channel=echo(arg)))
-        return
-    _, groups = await _subscription_of(sessions, message.chat.id, ch.id)
+    ch = named.channel
+    _, groups = await _subscription_of(sessions, chat_id, ch.id)
     if groups is None:
         await send(message, t.get(lang, "not-subscribed", channel=link(ch)))
         return
@@ -355,23 +359,20 @@ def split_keywords(text: str) -> list[str]:
 
 
 async def filters_command(
-    message: Message, command: CommandObject, sessions: SessionMaker, t: Translator, lang: str
+    message: Message,
+    chat_id: int,
+    named: ChannelArg | None,
+    sessions: SessionMaker,
+    t: Translator,
+    lang: str,
 ) -> None:
-    arg, rest = split_args(command.args)
-    if not arg:
-        await send(message, t.get(lang, "filters-usage", max=MAX_KEYWORDS, length=MAX_KEYWORD_LEN))
+    if named is None:
         return
-    key = await _channel_arg(message, t, lang, arg)
-    if key is None:
-        return
-    ch = await _find(sessions, key)
-    if ch is None:
-        await send(message, t.get(lang, "channel-unknown", channel=echo(arg)))
-        return
-    rest = plain(rest)
+    ch = named.channel
+    rest = plain(named.rest)
     if not rest:
         async with sessions() as s:
-            sub = await subscribers.by_chat(s, message.chat.id)
+            sub = await subscribers.by_chat(s, chat_id)
             found = await subscribers.subscription(s, sub.id, ch.id) if sub else None
         if found is None:
             await send(message, t.get(lang, "not-subscribed", channel=link(ch)))
@@ -408,7 +409,7 @@ async def filters_command(
             return
 
     async def work(s: AsyncSession) -> bool:
-        sub = await subscribers.by_chat(s, message.chat.id)
+        sub = await subscribers.by_chat(s, chat_id)
         found = await subscribers.subscription(s, sub.id, ch.id) if sub else None
         if found is None:
             return False
@@ -467,6 +468,7 @@ async def _mute(
 
 async def mute_command(
     message: Message,
+    chat_id: int,
     command: CommandObject,
     sessions: SessionMaker,
     settings: Settings,
@@ -482,7 +484,7 @@ async def mute_command(
         await send(message, t.get(lang, "mute-invalid", value=echo(raw)), mute_keyboard(t, lang))
         return
     fields = subscriber_fields(message.from_user, lang)
-    await send(message, await _mute(sessions, settings, t, lang, message.chat.id, fields, period))
+    await send(message, await _mute(sessions, settings, t, lang, chat_id, fields, period))
 
 
 async def mute_pressed(
@@ -505,6 +507,7 @@ async def mute_pressed(
 
 async def unmute_command(
     message: Message,
+    chat_id: int,
     sessions: SessionMaker,
     subscriber: Subscriber | None,
     t: Translator,
@@ -513,7 +516,6 @@ async def unmute_command(
     if subscriber is None or not subscribers.is_muted(subscriber):
         await send(message, t.get(lang, "unmute-not-muted"))
         return
-    chat_id = message.chat.id
 
     async def work(s: AsyncSession) -> None:
         sub = await subscribers.by_chat(s, chat_id)
@@ -534,6 +536,7 @@ async def _call(result: object) -> object:
 
 async def digest_command(
     message: Message,
+    chat_id: int,
     command: CommandObject,
     sessions: SessionMaker,
     t: Translator,
@@ -547,7 +550,7 @@ async def digest_command(
 
         async def toggle(s: AsyncSession) -> None:
             sub, _ = await subscribers.get_or_create(
-                s, message.chat.id, **subscriber_fields(message.from_user, lang)
+                s, chat_id, **subscriber_fields(message.from_user, lang)
             )
             subscribers.set_digest(sub, enabled)
 
@@ -563,7 +566,7 @@ async def digest_command(
 
     async def ensure(s: AsyncSession) -> int:
         sub, _ = await subscribers.get_or_create(
-            s, message.chat.id, **subscriber_fields(message.from_user, lang)
+            s, chat_id, **subscriber_fields(message.from_user, lang)
         )
         return sub.id
 
@@ -582,11 +585,18 @@ def get_router() -> Router:
     router.callback_query.register(channels_page, ChannelsCb.filter(F.action == "p"))
     router.callback_query.register(channels_toggle, ChannelsCb.filter(F.action == "t"))
     router.message.register(subscribe_command, Command("subscribe", ignore_case=True))
-    router.message.register(unsubscribe_command, Command("unsubscribe", ignore_case=True))
-    router.message.register(kinds_command, Command("kinds", ignore_case=True))
+    unsubscribe = Command("unsubscribe", ignore_case=True)
+    router.message.register(unsubscribe_command, unsubscribe, ChannelArgument())
+    router.message.register(first_page, unsubscribe)
+    kinds_cmd = Command("kinds", ignore_case=True)
+    router.message.register(kinds_command, kinds_cmd, ChannelArgument())
+    router.message.register(usage_reply("kinds-usage"), kinds_cmd)
     router.callback_query.register(kinds_open, ChannelsCb.filter(F.action == "k"))
     router.callback_query.register(kinds_toggle, KindsCb.filter())
-    router.message.register(filters_command, Command("filters", ignore_case=True))
+    filters_cmd = Command("filters", ignore_case=True)
+    router.message.register(filters_command, filters_cmd, ChannelArgument())
+    filters_usage = usage_reply("filters-usage", max=MAX_KEYWORDS, length=MAX_KEYWORD_LEN)
+    router.message.register(filters_usage, filters_cmd)
     router.message.register(mute_command, Command("mute", ignore_case=True))
     router.callback_query.register(mute_pressed, MuteCb.filter())
     router.message.register(unmute_command, Command("unmute", ignore_case=True))

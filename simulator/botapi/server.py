@@ -31,6 +31,7 @@ from typing import Any
 
 from aiohttp import web
 
+from simulator.botapi.chats import Chats, ChatState, Member, RefusedError
 from simulator.botapi.flood import BotAPILimits, FloodControl
 from simulator.botapi.text import (
     HtmlParseError,
@@ -99,6 +100,11 @@ class SentMessage:
     file_id: str | None = None
     edit_date: int | None = None
     reply_to_message_id: int | None = None
+    #: The forum topic it was posted in (``message_thread_id``); None outside topics.
+    message_thread_id: int | None = None
+    #: The simulator's flood clock when it accepted the message (seconds; the injected
+    #: clock when there is one), so a test can count messages per minute of that clock.
+    accepted_at: float = 0.0
     #: Earlier versions, oldest first: dicts with text, caption, entities, reply_markup.
     history: list[dict[str, Any]] = field(default_factory=list)
     photo_sizes: list[dict[str, Any]] = field(default_factory=list, repr=False)
@@ -151,11 +157,18 @@ class BotAPIStats:
 class ApiError(Exception):
     """A Bot API error answer: ``{"ok": false, "error_code": ..., "description": ...}``."""
 
-    def __init__(self, code: int, description: str, retry_after: int | None = None) -> None:
+    def __init__(
+        self,
+        code: int,
+        description: str,
+        retry_after: int | None = None,
+        migrate_to_chat_id: int | None = None,
+    ) -> None:
         super().__init__(description)
         self.code = code
         self.description = description
         self.retry_after = retry_after
+        self.migrate_to_chat_id = migrate_to_chat_id
 
 
 def _bad(description: str) -> ApiError:
@@ -274,6 +287,8 @@ class BotAPISimulator:
         self._closing = False
 
         self._users: dict[int, dict[str, Any]] = {}
+        #: Registered groups, supergroups and channels (members, rights, topics).
+        self.chats = Chats()
         self._group_titles: dict[int, str] = {}
         self._blocked: set[int] = set()
         self._deactivated: set[int] = set()
@@ -321,6 +336,7 @@ class BotAPISimulator:
             ("deleteMessage", self._api_delete_message),
             ("answerCallbackQuery", self._api_answer_callback_query),
             ("getChat", self._api_get_chat),
+            ("getChatMember", self._api_get_chat_member),
             ("getFile", self._api_get_file),
         ):
             self._methods[name.lower()] = (name, handler)
@@ -392,12 +408,14 @@ class BotAPISimulator:
         first_name: str = "User",
         username: str | None = None,
         chat_id: int | None = None,
+        message_thread_id: int | None = None,
     ) -> dict[str, Any]:
         """A user writes ``text`` to the bot; queues and returns the ``message`` update.
 
         ``chat_id`` defaults to the user's private chat. A leading ``/command``
         gets a ``bot_command`` entity. Writing to the bot unblocks it (as the
-        Telegram app does when a user presses Restart).
+        Telegram app does when a user presses Restart). In a registered group the user
+        must be a member and the bot too; ``message_thread_id`` writes in a forum topic.
         """
         if user_id in self._deactivated:
             raise ValueError(f"user {user_id} is deactivated and cannot send messages")
@@ -415,6 +433,11 @@ class BotAPISimulator:
         chat = user_id if chat_id is None else chat_id
         if chat > 0 and chat != user_id:
             raise ValueError("a private chat id must equal the user id")
+        registered = self.chats.get(chat)
+        if registered is not None:
+            self._check_writer(registered, user_id, message_thread_id)
+        elif message_thread_id is not None:
+            raise ValueError("topics exist only in a registered forum supergroup")
         self._blocked.discard(user_id)
         self._forgotten.discard(chat)
         message: dict[str, Any] = {
@@ -429,8 +452,131 @@ class BotAPISimulator:
             message["entities"] = [
                 {"type": "bot_command", "offset": 0, "length": utf16_len(command)}
             ]
+        if message_thread_id is not None:
+            message["message_thread_id"] = message_thread_id
+            message["is_topic_message"] = True
         self._user_messages[(chat, message["message_id"])] = message
         return self._enqueue("message", message)
+
+    def _check_writer(self, chat: ChatState, user_id: int, thread: int | None) -> None:
+        if chat.type == "channel":
+            raise ValueError("users do not write in a channel (its posts are channel_post)")
+        if chat.migrated_to is not None:
+            raise ValueError(f"chat {chat.id} was upgraded to {chat.migrated_to}")
+        if not chat.member(user_id).is_in():
+            raise ValueError(f"user {user_id} is not a member of chat {chat.id}")
+        if not chat.member(self.bot_id).is_in():
+            raise ValueError(f"the bot is not in chat {chat.id}: it would not see the message")
+        if thread is not None and thread not in chat.topics:
+            raise ValueError(f"chat {chat.id} has no topic {thread}")
+
+    # ----------------------------------------------------------- groups and channels
+
+    def create_chat(
+        self,
+        chat_id: int,
+        type: str = "group",
+        *,
+        title: str | None = None,
+        username: str | None = None,
+        is_forum: bool = False,
+        creator: int | None = None,
+        admins: Iterable[int] = (),
+        members: Iterable[int] = (),
+    ) -> None:
+        """Register a group, supergroup (``is_forum`` for topics) or channel and its people.
+
+        The bot is not in it until :meth:`set_bot_status` adds it. ``admins`` are
+        administrators with the default rights; :meth:`set_member` changes anyone.
+        """
+        chat = self.chats.add(
+            ChatState(
+                chat_id, type, title or f"Group {chat_id}", username=username, is_forum=is_forum
+            )
+        )
+        if creator is not None:
+            self.set_member(chat_id, creator, "creator")
+        for user_id in admins:
+            self.set_member(chat_id, user_id, "administrator")
+        for user_id in members:
+            self.set_member(chat_id, user_id, "member")
+        if is_forum:
+            chat.topics[1] = "General"
+
+    def set_member(self, chat_id: int, user_id: int, status: str, **rights: bool) -> None:
+        """A user's status (creator, administrator, member, left, kicked) and admin rights."""
+        chat = self._registered(chat_id)
+        if status not in ("creator", "administrator", "member", "left", "kicked"):
+            raise ValueError(f"unknown member status {status!r}")
+        chat.members[user_id] = Member(status, self.chats.rights_for(chat, status, rights))
+        self._users.setdefault(user_id, {"id": user_id, "is_bot": False, "first_name": "User"})
+
+    def set_bot_status(
+        self, chat_id: int, status: str, *, by: int, **rights: bool
+    ) -> dict[str, Any]:
+        """Someone (``by``) adds, promotes, demotes, removes or bans the bot.
+
+        Queues and returns the ``my_chat_member`` update Telegram sends the bot for it.
+        """
+        chat = self._registered(chat_id)
+        old = self.chats.member_json(chat, self._bot_user(), self.bot_id)
+        chat.members[self.bot_id] = Member(status, self.chats.rights_for(chat, status, rights))
+        new = self.chats.member_json(chat, self._bot_user(), self.bot_id)
+        return self._enqueue(
+            "my_chat_member",
+            {
+                "chat": chat.json(),
+                "from": self._user_json(by),
+                "date": int(time.time()),
+                "old_chat_member": old,
+                "new_chat_member": new,
+            },
+        )
+
+    def create_topic(self, chat_id: int, name: str) -> int:
+        """A forum topic; its ``message_thread_id`` (the id of its creating service message)."""
+        chat = self._registered(chat_id)
+        if not chat.is_forum:
+            raise ValueError(f"chat {chat_id} is not a forum")
+        thread = self._new_message_id(chat_id)
+        chat.topics[thread] = name
+        return thread
+
+    def migrate(self, chat_id: int, new_id: int, *, by: int) -> list[dict[str, Any]]:
+        """A group becomes a supergroup under ``new_id``, members and all.
+
+        As in Telegram, the old group gets a service message with ``migrate_to_chat_id``
+        and the new supergroup one with ``migrate_from_chat_id``; sends to the old id
+        are answered 400 with ``parameters.migrate_to_chat_id``. Returns both updates.
+        """
+        old = self._registered(chat_id)
+        if old.type != "group":
+            raise ValueError("only a basic group migrates to a supergroup")
+        new = self.chats.add(ChatState(new_id, "supergroup", old.title, members=dict(old.members)))
+        old.migrated_to = new_id
+        user = self._user_json(by)
+        queued = []
+        for chat, key, value in (
+            (old, "migrate_to_chat_id", new_id),
+            (new, "migrate_from_chat_id", chat_id),
+        ):
+            message_id = self._new_message_id(chat.id)
+            message = {
+                "message_id": message_id,
+                "from": user,
+                "chat": chat.json(),
+                "date": int(time.time()),
+                key: value,
+            }
+            self._user_messages[(chat.id, message_id)] = message
+            queued.append(self._enqueue("message", message))
+        return queued
+
+    def _registered(self, chat_id: int) -> ChatState:
+        chat = self.chats.get(chat_id)
+        if chat is None:
+            raise ValueError(f"chat {chat_id} is not registered (create_chat first)")
+        return chat
 
     def user_presses(
         self,
@@ -480,9 +626,14 @@ class BotAPISimulator:
 
     # ----------------------------------------------------------- inspection
 
-    def received(self, chat_id: int) -> list[SentMessage]:
-        """Messages the bot sent to ``chat_id``, oldest first (deleted ones flagged)."""
-        return [copy.deepcopy(m) for m in self._sent if m.chat_id == chat_id]
+    def received(self, chat_id: int, *, topic: int | None = None) -> list[SentMessage]:
+        """Messages the bot sent to ``chat_id``, oldest first (deleted ones flagged);
+        with ``topic``, only those posted in that forum topic."""
+        return [
+            copy.deepcopy(m)
+            for m in self._sent
+            if m.chat_id == chat_id and (topic is None or m.message_thread_id == topic)
+        ]
 
     def all_sent(self) -> list[SentMessage]:
         """Every message the bot sent, in order."""
@@ -544,10 +695,18 @@ class BotAPISimulator:
 
     # ----------------------------------------------------------- HTTP plumbing
 
-    def _respond(self, code: int, description: str, retry_after: int | None = None) -> web.Response:
+    def _respond(
+        self,
+        code: int,
+        description: str,
+        retry_after: int | None = None,
+        migrate_to_chat_id: int | None = None,
+    ) -> web.Response:
         body: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
         if retry_after is not None:
             body["parameters"] = {"retry_after": retry_after}
+        if migrate_to_chat_id is not None:
+            body["parameters"] = {"migrate_to_chat_id": migrate_to_chat_id}
         if code == 429:
             self.stats.rate_limited += 1
         elif code == 403:
@@ -597,7 +756,7 @@ class BotAPISimulator:
             params = await self._read_params(request)
             result = await entry[1](params)
         except ApiError as err:
-            return self._respond(err.code, err.description, err.retry_after)
+            return self._respond(err.code, err.description, err.retry_after, err.migrate_to_chat_id)
         return web.json_response({"ok": True, "result": result})
 
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:
@@ -653,10 +812,15 @@ class BotAPISimulator:
         value = params.get("chat_id")
         if value is None or value == "":
             raise _bad("chat_id is empty")
+        if isinstance(value, str) and value.startswith("@"):
+            # Public groups and channels registered with a username resolve; nothing else.
+            found = self.chats.by_username(value)
+            if found is None:
+                raise _bad("chat not found")
+            return found.id
         try:
             return int(value)
         except (TypeError, ValueError) as err:
-            # "@username": the simulator has no public chats to resolve.
             raise _bad("chat not found") from err
 
     @staticmethod
@@ -831,6 +995,17 @@ class BotAPISimulator:
             raise _bad("message to be replied not found")
         return mid
 
+    def _thread(self, params: Params, chat_id: int) -> int | None:
+        """The forum topic of a send, after the chat's own refusals (registered chats)."""
+        thread = self._int(params, "message_thread_id", required=False)
+        try:
+            self.chats.send_refusal(chat_id, self.bot_id, thread)
+        except RefusedError as err:
+            raise ApiError(err.code, err.description, migrate_to_chat_id=err.migrate_to) from err
+        chat = self.chats.get(chat_id)
+        # Outside a registered forum Telegram ignores the parameter.
+        return thread if chat is not None and chat.is_forum else None
+
     def _flood_check(self, chat_id: int, cost: int = 1) -> None:
         retry = self._flood.check(chat_id, cost)
         if retry is not None:
@@ -857,6 +1032,9 @@ class BotAPISimulator:
             if user.get("username"):
                 chat["username"] = user["username"]
             return chat
+        registered = self.chats.get(chat_id)
+        if registered is not None:
+            return registered.json()
         kind = "supergroup" if chat_id <= -1_000_000_000_000 else "group"
         return {
             "id": chat_id,
@@ -875,6 +1053,9 @@ class BotAPISimulator:
             data["edit_date"] = msg.edit_date
         if msg.media_group_id is not None:
             data["media_group_id"] = msg.media_group_id
+        if msg.message_thread_id is not None:
+            data["message_thread_id"] = msg.message_thread_id
+            data["is_topic_message"] = True
         if msg.reply_to_message_id is not None:
             original = self._user_messages.get((msg.chat_id, msg.reply_to_message_id))
             if original is None and (msg.chat_id, msg.reply_to_message_id) in self._bot_messages:
@@ -910,6 +1091,7 @@ class BotAPISimulator:
         return mid
 
     def _store(self, msg: SentMessage) -> SentMessage:
+        msg.accepted_at = self._flood.clock()
         self._sent.append(msg)
         self._bot_messages[(msg.chat_id, msg.message_id)] = msg
         self.stats.messages_accepted += 1
@@ -1096,6 +1278,7 @@ class BotAPISimulator:
         text, entities = self._text(params)
         markup = self._reply_markup(params)
         self._check_chat(chat_id)
+        thread = self._thread(params, chat_id)
         reply_to = self._reply_to(params, chat_id)
         self._flood_check(chat_id)
         msg = self._store(
@@ -1110,6 +1293,7 @@ class BotAPISimulator:
                 date=int(time.time()),
                 source=str(params.get("text")),
                 reply_to_message_id=reply_to,
+                message_thread_id=thread,
             )
         )
         return self._message_json(msg)
@@ -1121,6 +1305,7 @@ class BotAPISimulator:
         caption, entities = self._caption(params)
         markup = self._reply_markup(params)
         self._check_chat(chat_id)
+        thread = self._thread(params, chat_id)
         reply_to = self._reply_to(params, chat_id)
         data, sizes = self._photo(params["photo"], params)
         self._flood_check(chat_id)
@@ -1138,6 +1323,7 @@ class BotAPISimulator:
                 source=None if params.get("caption") is None else str(params["caption"]),
                 file_id=sizes[-1]["file_id"],
                 reply_to_message_id=reply_to,
+                message_thread_id=thread,
                 photo_sizes=sizes,
             )
         )
@@ -1156,6 +1342,7 @@ class BotAPISimulator:
             raise _bad("file must be non-empty")
         caption, entities = self._caption(params)
         self._check_chat(chat_id)
+        thread = self._thread(params, chat_id)
         reply_to = self._reply_to(params, chat_id)
         self._flood_check(chat_id)
         self._file_counter += 1
@@ -1173,6 +1360,7 @@ class BotAPISimulator:
                 source=None if params.get("caption") is None else str(params["caption"]),
                 file_id=file_id,
                 reply_to_message_id=reply_to,
+                message_thread_id=thread,
                 document_name=upload.filename,
                 document=upload.data,
             )
@@ -1209,6 +1397,7 @@ class BotAPISimulator:
             caption, entities = self._caption(item)
             prepared.append((item, caption, entities))
         self._check_chat(chat_id)
+        thread = self._thread(params, chat_id)
         reply_to = self._reply_to(params, chat_id)
         photos = [self._photo(item.get("media"), params) for item, _, _ in prepared]
         self._flood_check(chat_id, cost=len(prepared))
@@ -1231,6 +1420,7 @@ class BotAPISimulator:
                     source=None if item.get("caption") is None else str(item["caption"]),
                     file_id=sizes[-1]["file_id"],
                     reply_to_message_id=reply_to,
+                    message_thread_id=thread,
                     photo_sizes=sizes,
                 )
             )
@@ -1371,6 +1561,35 @@ class BotAPISimulator:
         if chat_id > 0 and chat_id in self._users:
             chat["bio"] = ""
         return chat
+
+    async def _api_get_chat_member(self, params: Params) -> dict[str, Any]:
+        chat_id = self._chat_id(params)
+        user_id = self._int(params, "user_id")
+        assert user_id is not None
+        user = self._bot_user() if user_id == self.bot_id else self._user_json(user_id)
+        chat = self.chats.get(chat_id)
+        if chat is None:
+            if chat_id in self._forgotten or chat_id < 0:
+                raise _bad("chat not found")
+            # A private chat: its one user is a member there.
+            if user_id != chat_id and user_id != self.bot_id:
+                raise _bad("user not found")
+            return {"status": "member", "user": user}
+        if chat.migrated_to is not None:
+            raise ApiError(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                migrate_to_chat_id=chat.migrated_to,
+            )
+        if not chat.member(self.bot_id).is_in():
+            raise ApiError(403, f"Forbidden: bot is not a member of the {chat.word} chat")
+        return self.chats.member_json(chat, user, user_id)
+
+    def _user_json(self, user_id: int) -> dict[str, Any]:
+        known = self._users.get(user_id)
+        if known is not None:
+            return {k: v for k, v in known.items() if k != "language_code"}
+        return {"id": user_id, "is_bot": False, "first_name": "User"}
 
     async def _api_get_file(self, params: Params) -> dict[str, Any]:
         file_id = str(params.get("file_id") or "")

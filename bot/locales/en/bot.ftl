@@ -17,6 +17,8 @@ cmd-unmute = Resume alerts
 cmd-digest = Weekly digest: now, on or off
 cmd-lang = Language
 cmd-settings = Your settings
+cmd-target = Post alerts in a channel you run: /target @channel
+cmd-topic = In a forum group: this topic gets a channel's alerts
 cmd-stop = Leave and delete your data
 cmd-watch = Moderators: watch a channel
 cmd-unwatch = Moderators: stop watching a channel
@@ -44,6 +46,7 @@ help-subscriber = What I can do:
     /mute 1h, 8h, 1d, 7d or a number of hours — pause alerts; /unmute — resume
     /digest — your weekly digest right now; /digest on or /digest off
     /lang — language; /settings — everything at a glance
+    /target @yourchannel — post alerts in a channel you run; /target lists, /target remove @yourchannel unlinks. Name it first to set its rules: /subscribe @yourchannel @name, /filters @yourchannel @name words, /lang @yourchannel ru, /digest @yourchannel on
     /stop — leave and delete your data
 help-moderator = For moderators:
     /watch @name — watch a channel; /unwatch @name — stop watching (the archive stays)
@@ -336,3 +339,28 @@ status-key = Signing key: { $fingerprint }
 pack-usage = Send /pack @name for the channel's proof pack: its observations, signed and verifiable offline.
 pack-caption = Proof pack: { $records } records, { $media } media files. Check it with: python verify.py
 pack-too-big = The pack is { $size } MB, above the bot's 50 MB upload limit. Make it on the server: { $command }
+
+## Groups, forum topics and channels
+
+group-start = In this group I post alerts about the public channels it follows. Its admins choose them with the same commands as in a private chat: /subscribe @name, /kinds @name, /filters @name, /mute, /lang, /digest, /settings. In a forum an admin sends /topic @name inside a topic to get that channel's alerts there.
+group-added = Thank you for adding me. This group's admins choose what I post here: /subscribe @name, or /help for every command.
+group-admins-only = Only this group's admins can change what I post here.
+topic-usage = Send /topic @name inside a forum topic: that channel's alerts will go to the topic. Sent in General, it puts them back in General.
+topic-not-forum = Topics exist only in a forum supergroup.
+topic-set = Alerts from { $channel } now go to this topic.
+topic-cleared = Alerts from { $channel } now go to General.
+target-usage = /target @yourchannel links a channel you run (I must be its admin allowed to post); /target lists the links; /target remove @yourchannel removes one.
+target-none = You have linked no channel. Send /target @yourchannel.
+target-header = Your channels ({ $count }):
+target-line = { $channel } — { $title }: { $count } subscriptions{ $state ->
+    [gone] , I can no longer post there
+   *[ok] {""}
+}
+target-not-found = Telegram knows no public chat { $channel }.
+target-not-channel = { $channel } is not a channel. Add me to a group instead: its admins manage it there.
+target-not-admin = Only an admin of { $channel } can do this.
+target-bot-cannot-post = Make me an admin of { $channel } with the right to post messages, then send /target again.
+target-linked = { $channel } is linked. Its alerts follow its own rules: name it first, e.g. /subscribe { $channel } @name, /filters { $channel } @name words, /lang { $channel } ru, /digest { $channel } off.
+target-already = { $channel } was linked already.
+target-unknown = { $channel } is not a linked channel.
+target-removed = { $channel } is unlinked: nothing more goes there, and its settings are deleted.
