@@ -16,7 +16,7 @@ from bot.keywords import matches
 from bot.render import ChannelRef, EventView, render_event
 from bot.textsplit import CAPTION_LIMIT, visible_len
 from storage import kinds, media, outbox, payloads
-from storage.db import SessionMaker, transaction
+from storage.db import SessionMaker, dialect_name, transaction
 from storage.models import Channel, Event, Post, Subscriber, Subscription
 from storage.payloads import Payload
 from storage.types import utcnow
@@ -156,7 +156,7 @@ class EventRouter:
                     .order_by(Event.id)
                     .limit(self.batch)
                 )
-                if s.bind.dialect.name == "postgresql":
+                if dialect_name(s) == "postgresql":
                     # Several processes may route; each event is taken by one of them.
                     stmt = stmt.with_for_update(skip_locked=True)
                 pending = list(await s.scalars(stmt))

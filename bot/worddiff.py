@@ -129,9 +129,7 @@ def word_diff(before: str, after: str) -> list[tuple[Op, str]]:
         prefix += 1
     suffix = 0
     while (
-        suffix < len(a) - prefix
-        and suffix < len(b) - prefix
-        and a[-1 - suffix] == b[-1 - suffix]
+        suffix < len(a) - prefix and suffix < len(b) - prefix and a[-1 - suffix] == b[-1 - suffix]
     ):
         suffix += 1
     head: list[tuple[Op, str]] = [("equal", "".join(a[:prefix]))] if prefix else []

@@ -230,15 +230,16 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
             line += f", last error {data.get('last_error_at')}: {data['last_error']}"
         print(line)
     if collector is not None:
-        c = collector.data or {}
+        report = collector.data or {}
         print(
-            f"collector: {'connected' if c.get('connected') else 'disconnected'}, "
-            f"lag {c.get('lag_seconds')}s, reported {collector.updated_at.isoformat()}"
+            f"collector: {'connected' if report.get('connected') else 'disconnected'}, "
+            f"lag {report.get('lag_seconds')}s, reported {collector.updated_at.isoformat()}"
         )
-        waits = c.get("flood_waits") or {}
+        waits = report.get("flood_waits") or {}
         print("flood waits: " + (", ".join(f"{k} {v}s" for k, v in waits.items()) or "none"))
     print(
-        f"outbox: {depth['pending']} pending, {depth['sending']} sending, {depth['failed']} failed"
+        f"outbox: {depth[outbox.Status.PENDING]} pending, "
+        f"{depth[outbox.Status.SENDING]} sending, {depth[outbox.Status.FAILED]} failed"
     )
     if digest is None:
         print("last digest: none yet")
