@@ -27,10 +27,6 @@ log = logging.getLogger(__name__)
 FILTERED_KINDS = {kinds.POST_NEW, kinds.POST_EDITED, kinds.POST_DELETED}
 
 
-def channel_ref(channel: Channel) -> ChannelRef:
-    return ChannelRef(tg_id=channel.tg_id, title=channel.title, username=channel.username)
-
-
 def wants(
     sub: Subscription, subscriber: Subscriber, event: Event, payload: Payload, now: datetime
 ) -> bool:
@@ -94,7 +90,7 @@ async def route_event(session: AsyncSession, t: Translator, event: Event) -> int
         .where(Subscription.channel_id == event.channel_id)
         .order_by(Subscriber.id)
     )
-    view = EventView.of(event.kind, event.payload, channel_ref(channel), event.occurred_at)
+    view = EventView.of(event.kind, event.payload, ChannelRef.of(channel), event.occurred_at)
     rendered: dict[str, list[outbox.Part]] = {}
     photo: str | None = None
     count = 0

@@ -268,6 +268,8 @@ async def _find(sessions: Any, raw: str) -> Any:
 
 
 async def _channels(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from storage import channels
     from storage.db import session_factory, transaction
 
@@ -277,24 +279,31 @@ async def _channels(args: argparse.Namespace, settings: Settings) -> int:
         if args.channels_command == "list":
             async with sessions() as s:
                 rows = await channels.watched(s)
-            for ch in rows:
-                labels = ",".join(sorted(ch.labels)) or "-"
-                state = "reachable" if ch.reachable else f"unavailable:{ch.unavailable_reason}"
-                print(f"{ch.tg_id}\t@{ch.username or '-'}\t{ch.title}\t{labels}\t{state}")
+            for channel in rows:
+                labels = ",".join(sorted(channel.labels)) or "-"
+                state = (
+                    "reachable"
+                    if channel.reachable
+                    else f"unavailable:{channel.unavailable_reason}"
+                )
+                print(
+                    f"{channel.tg_id}\t@{channel.username or '-'}\t{channel.title}\t"
+                    f"{labels}\t{state}"
+                )
             if not rows:
                 print("no channels are watched; add one with: chanwatch channels add @name")
             return 0
         if args.channels_command == "remove":
             found = await _find(sessions, args.handle)
 
-            async def work(s: Any) -> str | None:
-                ch = await channels.get(s, found.id) if found is not None else None
-                if ch is None or not ch.watched:
+            async def unwatch(s: AsyncSession) -> str | None:
+                channel = await channels.get(s, found.id) if found is not None else None
+                if channel is None or not channel.watched:
                     return None
-                await channels.unwatch(s, ch)
-                return ch.title
+                await channels.unwatch(s, channel)
+                return channel.title
 
-            title = await transaction(sessions, work)
+            title = await transaction(sessions, unwatch)
             if title is None:
                 raise CliError(f"{args.handle!r} is not a watched channel")
             print(f"no longer watching {title} (its archive stays)")

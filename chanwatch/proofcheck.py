@@ -402,8 +402,8 @@ def verify(path: Path, tsa_certs: Sequence[Path] = (), expect_key: str | None = 
 
     # 4. Media files are what their records say.
     archived = 0
-    for m in media:
-        digest = str(m.get("sha256", ""))
+    for media_record in media:
+        digest = str(media_record.get("sha256", ""))
         name = f"media/{digest[0:2]}/{digest[2:4]}/{digest}"
         if pack.has(name):
             archived += 1
