@@ -9,13 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from storage import changes, channels
+from storage import changes
 from storage.db import create_engine, session_factory, transaction
 from storage.migrate import upgrade
 from storage.observations import PostSeen
 from storage.types import utcnow
+from tests.support import watched_channel
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,20 +47,7 @@ def seed_channel(db: Path, *, tg_id: int = 77, texts: tuple[str, ...] = ("one",)
         engine = create_engine(f"sqlite+aiosqlite:///{db}")
         await upgrade(engine)
         sessions = session_factory(engine)
-
-        async def add(s: AsyncSession) -> int:
-            ch, _ = await channels.add_or_rewatch(
-                s,
-                tg_id=tg_id,
-                access_hash=1,
-                username="putdomoi",
-                title="Путь домой",
-                handle="@putdomoi",
-                added_by=None,
-            )
-            return ch.id
-
-        channel_id = await transaction(sessions, add)
+        channel_id = await watched_channel(sessions, tg_id, access_hash=1, added_by=None)
         now = utcnow()
         for text in texts:
             seen = PostSeen(message_id=1, date=now, text=text)

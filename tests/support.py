@@ -45,23 +45,29 @@ async def connected(world: World, sessions: SessionMaker) -> tuple[TelegramClien
 
 
 async def watched_channel(
-    sessions: SessionMaker, tg_id: int = 1001, username: str = "putdomoi"
+    sessions: SessionMaker,
+    tg_id: int = 1001,
+    username: str = "putdomoi",
+    *,
+    access_hash: int = 42,
+    added_by: int | None = 1,
 ) -> int:
-    """A channel the collector watches, as `/watch` leaves it; its row id."""
+    """A channel the collector watches, as `/watch` (or, with `added_by=None`, the CLI)
+    leaves it; its row id."""
 
-    async def work(s: AsyncSession) -> int:
-        ch, _ = await channels.add_or_rewatch(
+    async def add(s: AsyncSession) -> int:
+        channel, _ = await channels.add_or_rewatch(
             s,
             tg_id=tg_id,
-            access_hash=42,
+            access_hash=access_hash,
             username=username,
             title="Путь домой",
             handle=f"@{username}",
-            added_by=1,
+            added_by=added_by,
         )
-        return ch.id
+        return channel.id
 
-    return await transaction(sessions, work)
+    return await transaction(sessions, add)
 
 
 def channel_seen(**kw: object) -> ChannelSeen:
