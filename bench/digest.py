@@ -45,7 +45,14 @@ async def _run(url: str, label: str, sizes: dict[str, int]) -> None:
         service = DigestService(sessions, Translator.load(), settings, clock=lambda: NOW)
         period = service.period_for(NOW)
         t0 = time.perf_counter()
-        world = await seed_world(sessions, period.start, period.end, **sizes)
+        world = await seed_world(
+            sessions,
+            period.start,
+            period.end,
+            channels=sizes["channels"],
+            posts=sizes["posts"],
+            subscribers=sizes["subscribers"],
+        )
         seeded = time.perf_counter() - t0
         t0 = time.perf_counter()
         enqueued = await service.run_period(period)

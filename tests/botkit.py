@@ -8,7 +8,7 @@ and the test database; `quick_watch` (autouse where a module imports it) shorten
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -190,7 +190,7 @@ async def make_env(sessions: SessionMaker) -> AsyncIterator[Callable[..., Any]]:
 
 
 @pytest_asyncio.fixture
-async def env(make_env: Callable[..., Any]) -> BotEnv:
+async def env(make_env: Callable[..., Awaitable[BotEnv]]) -> BotEnv:
     return await make_env()
 
 

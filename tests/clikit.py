@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from storage import changes
 from storage.db import create_engine, session_factory, transaction
 from storage.migrate import upgrade
@@ -51,7 +53,11 @@ def seed_channel(db: Path, *, tg_id: int = 77, texts: tuple[str, ...] = ("one",)
         now = utcnow()
         for text in texts:
             seen = PostSeen(message_id=1, date=now, text=text)
-            await transaction(sessions, lambda s, p=seen: changes.observe_posts(s, channel_id, [p]))
+
+            async def observe(s: AsyncSession, post: PostSeen = seen) -> None:
+                await changes.observe_posts(s, channel_id, [post])
+
+            await transaction(sessions, observe)
         await engine.dispose()
 
     db.parent.mkdir(parents=True, exist_ok=True)

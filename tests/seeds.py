@@ -103,7 +103,7 @@ async def seed_world(
         return span_from + timedelta(seconds=rng.uniform(0, span))
 
     world = World(start, end, channels, posts, subscribers)
-    channel_rows = []
+    channel_rows: list[dict[str, Any]] = []
     for i in range(1, channels + 1):
         channel_rows.append(
             {
@@ -119,7 +119,7 @@ async def seed_world(
             }
         )
 
-    snapshot_rows = []
+    snapshot_rows: list[dict[str, Any]] = []
     for i in range(1, channels + 1):
         if i % 11 == 0:
             continue
