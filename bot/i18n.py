@@ -66,8 +66,8 @@ def _parse_catalog(path: Path) -> dict[str, ftl.Message]:
     problems: list[str] = []
     for entry in resource.body:
         if isinstance(entry, ftl.Junk):
-            notes = "; ".join(a.message for a in entry.annotations) or "syntax error"
-            problems.append(f"{notes}: {entry.content.strip()[:80]!r}")
+            notes = "; ".join(a.message for a in entry.annotations if a.message) or "syntax error"
+            problems.append(f"{notes}: {(entry.content or '').strip()[:80]!r}")
         elif isinstance(entry, ftl.Message):
             if entry.id.name in messages:
                 problems.append(f"duplicate message {entry.id.name!r}")

@@ -21,12 +21,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.i18n import Translator
 from bot.textsplit import MESSAGE_LIMIT, split_html, split_text, truncate, visible_len
 from bot.worddiff import diff_html
 from storage import content, kinds, payloads
+
+if TYPE_CHECKING:
+    from storage.models import Channel
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,11 @@ class ChannelRef:
     title: str
     username: str | None
 
+    @classmethod
+    def of(cls, channel: Channel) -> ChannelRef:
+        """What a message needs of a stored channel to name and link it."""
+        return cls(tg_id=channel.tg_id, title=channel.title, username=channel.held_username)
+
 
 @dataclass(frozen=True)
 class EventView:
@@ -78,7 +86,8 @@ class EventView:
         return cls(kind, payloads.load(kind, stored), channel, occurred_at)
 
 
-def _esc(value: object) -> str:
+def esc(value: object) -> str:
+    """Text from a channel, Telegram or a user, made safe inside Telegram HTML."""
     return html.escape(str(value), quote=True)
 
 
@@ -107,24 +116,28 @@ def post_url(channel: ChannelRef, message_id: int) -> str:
     return f"https://t.me/c/{_internal_id(channel.tg_id)}/{int(message_id)}"
 
 
+def plain_title(channel: ChannelRef) -> str:
+    """The channel's title, or its @username or #id when the title is blank (not escaped)."""
+    if (channel.title or "").strip():
+        return channel.title
+    return f"@{channel.username}" if channel.username else f"#{channel.tg_id}"
+
+
 def _display_title(channel: ChannelRef) -> str:
-    title = channel.title or ""
-    if not title.strip():
-        title = f"@{channel.username}" if channel.username else f"#{channel.tg_id}"
-    return truncate(title, TITLE_MAX)
+    return truncate(plain_title(channel), TITLE_MAX)
 
 
 def channel_link(channel: ChannelRef) -> str:
     """The channel's escaped title, linked to ``t.me/<username>`` or else in bold."""
-    name = _esc(_display_title(channel))
+    name = esc(_display_title(channel))
     url = channel_url(channel)
     if url is None:
         return f"<b>{name}</b>"
-    return f'<a href="{_esc(url)}">{name}</a>'
+    return f'<a href="{esc(url)}">{name}</a>'
 
 
 def _link(url: str, text_html: str) -> str:
-    return f'<a href="{_esc(url)}">{text_html}</a>'
+    return f'<a href="{esc(url)}">{text_html}</a>'
 
 
 def _quote(text_html: str) -> str:
@@ -185,7 +198,7 @@ def _with_long_quote(ctx: _Ctx, head: list[str], text: str) -> list[str]:
     """Head lines, then ``text`` (plain) quoted and split over as many messages as needed."""
     head = [line for line in head if line]
     head_html = "\n".join(head)
-    whole = head_html + "\n" + _quote(_esc(text))
+    whole = head_html + "\n" + _quote(esc(text))
     if visible_len(whole) <= MESSAGE_LIMIT:
         return [whole]
     reserve = visible_len(ctx.continued(99_999, 99_999)) + 1
@@ -201,7 +214,7 @@ def _with_long_quote(ctx: _Ctx, head: list[str], text: str) -> list[str]:
         first_is_own = True
     total = len(chunks) + (0 if first_is_own else 1)
     for i, chunk in enumerate(chunks):
-        body = _quote(_esc(chunk))
+        body = _quote(esc(chunk))
         if i == 0 and first_is_own:
             messages.append(head_html + "\n" + body)
         else:
@@ -216,7 +229,7 @@ def _with_diff(ctx: _Ctx, head: list[str], before: str, after: str, tail: list[s
     frame = visible_len("\n".join(head + tail)) + 2
     budget = max(MESSAGE_LIMIT - frame, 100)
     if not before and not after:
-        body = _esc(ctx.get("common-empty"))
+        body = esc(ctx.get("common-empty"))
     else:
         body = diff_html(before, after, max_len=budget)
     return _fit([*head, _quote(body), *tail])
@@ -227,7 +240,7 @@ def _with_diff(ctx: _Ctx, head: list[str], before: str, after: str, tail: list[s
 
 def _post_link(ctx: _Ctx, message_id: int, key: str = "post-link") -> str:
     url = post_url(ctx.ev.channel, message_id)
-    return _link(url, _esc(ctx.get(key, id=str(message_id))))
+    return _link(url, esc(ctx.get(key, id=str(message_id))))
 
 
 def _duration(seconds: float) -> str:
@@ -262,8 +275,8 @@ def _media_name(ctx: _Ctx, info: payloads.MediaInfo | None, kind: str | None = N
 def _media_line(ctx: _Ctx, p: payloads.PostNew) -> str:
     album_size = int(_clamp(p.album_size or 0, 0, _MAX_COUNT))
     if album_size > 1:
-        return _esc(ctx.get("media-album", count=album_size))
-    return _esc(_media_name(ctx, p.media, p.media_kind))
+        return esc(ctx.get("media-album", count=album_size))
+    return esc(_media_name(ctx, p.media, p.media_kind))
 
 
 def _post_new(ctx: _Ctx, p: payloads.PostNew) -> list[str]:
@@ -271,9 +284,9 @@ def _post_new(ctx: _Ctx, p: payloads.PostNew) -> list[str]:
     lines = [ctx.get("ev-post-new", channel=ctx.channel)]
     if p.forwarded_from:
         source = truncate(p.forwarded_from, TITLE_MAX)
-        lines.append(_esc(ctx.get("media-forwarded", source=source)))
+        lines.append(esc(ctx.get("media-forwarded", source=source)))
     if text.strip():
-        lines.append(_quote(_esc(truncate(text, EXCERPT_LEN))))
+        lines.append(_quote(esc(truncate(text, EXCERPT_LEN))))
     lines.append(_media_line(ctx, p))
     lines.append(_post_link(ctx, p.message_id))
     return _fit(lines)
@@ -284,18 +297,18 @@ def _post_edited(ctx: _Ctx, p: payloads.PostEdited) -> list[str]:
     head = [ctx.get("ev-post-edited", channel=ctx.channel)]
     edited = p.edit_date
     if edited is not None:
-        head.append(_esc(ctx.get("ev-post-edited-at", date=edited)))
+        head.append(esc(ctx.get("ev-post-edited-at", date=edited)))
     tail = [_post_link(ctx, p.message_id)]
     if p.changes:
         what = ", ".join(_edit_name(ctx, p, change) for change in p.changes[:8])
-        head.append(_esc(ctx.get("ev-post-edited-what", what=truncate(what, SHORT_MAX))))
+        head.append(esc(ctx.get("ev-post-edited-what", what=truncate(what, SHORT_MAX))))
     if content.LINKS in p.changes:
         head.extend(_link_changes(ctx, p))
     if before == after:
         if not p.changes:
-            head.append(_esc(ctx.get("ev-post-edited-same-text")))
+            head.append(esc(ctx.get("ev-post-edited-same-text")))
         if after.strip():
-            head.append(_quote(_esc(truncate(after, EXCERPT_LEN))))
+            head.append(_quote(esc(truncate(after, EXCERPT_LEN))))
         return _fit(head + tail)
     return _with_diff(ctx, head, before, after, tail)
 
@@ -315,7 +328,7 @@ def _link_changes(ctx: _Ctx, p: payloads.PostEdited) -> list[str]:
     none = ctx.get("ev-post-edited-no-link")
     pairs = itertools.zip_longest(p.links_before, p.links_after)
     return [
-        _esc(
+        esc(
             ctx.get(
                 "ev-post-edited-link",
                 before=truncate(old or none, SHORT_MAX),
@@ -331,15 +344,15 @@ def _post_deleted(ctx: _Ctx, p: payloads.PostDeleted) -> list[str]:
     head = [ctx.get("ev-post-deleted", channel=ctx.channel)]
     count = int(_clamp(p.count, 0, _MAX_COUNT))
     if p.mass and count > 1:
-        head.append(_esc(ctx.get("ev-post-deleted-mass", count=count)))
+        head.append(esc(ctx.get("ev-post-deleted-mass", count=count)))
     published = p.date
     if published is not None:
-        head.append(_esc(ctx.get("ev-post-deleted-date", date=published)))
+        head.append(esc(ctx.get("ev-post-deleted-date", date=published)))
     head.append(_post_link(ctx, p.message_id, "post-link-deleted"))
     if not text.strip():
-        head.append(_esc(ctx.get("ev-post-deleted-no-text")))
+        head.append(esc(ctx.get("ev-post-deleted-no-text")))
         return _fit(head)
-    head.append(_esc(ctx.get("ev-post-deleted-archived")))
+    head.append(esc(ctx.get("ev-post-deleted-archived")))
     return _with_long_quote(ctx, head, text)
 
 
@@ -352,17 +365,17 @@ def _label(ctx: _Ctx, p: payloads.LabelChanged, added: bool) -> list[str]:
         line = ctx.get(
             key,
             channel=ctx.channel,
-            platform=_esc(platform),
-            reason=_esc(reason),
+            platform=esc(platform),
+            reason=esc(reason),
         )
     else:
         key = "ev-label-added" if added else "ev-label-removed"
-        name = _esc(truncate(label_name(ctx.t, ctx.lang, label), SHORT_MAX))
+        name = esc(truncate(label_name(ctx.t, ctx.lang, label), SHORT_MAX))
         selector = label if label in ("fake", "scam", "verified") else "other"
         line = ctx.get(key, label=selector, name=name, channel=ctx.channel)
     head = [line]
     if notice.strip():
-        head.append(_esc(ctx.get("ev-label-restriction-text")))
+        head.append(esc(ctx.get("ev-label-restriction-text")))
         return _with_long_quote(ctx, head, notice)
     return _fit(head)
 
@@ -376,8 +389,8 @@ def _label_removed(ctx: _Ctx, p: payloads.LabelRemoved) -> list[str]:
 
 
 def _renamed(ctx: _Ctx, p: payloads.Renamed) -> list[str]:
-    before = _esc(truncate((p.before or ""), TITLE_MAX))
-    after = _esc(truncate((p.after or ""), TITLE_MAX))
+    before = esc(truncate((p.before or ""), TITLE_MAX))
+    after = esc(truncate((p.after or ""), TITLE_MAX))
     return _fit(
         [
             ctx.get("ev-channel-renamed", before=before, after=after),
@@ -389,8 +402,8 @@ def _renamed(ctx: _Ctx, p: payloads.Renamed) -> list[str]:
 def _username_changed(ctx: _Ctx, p: payloads.UsernameChanged) -> list[str]:
     before = (p.before or "").lstrip("@")
     after = (p.after or "").lstrip("@")
-    b = _esc(truncate(before, USERNAME_MAX))
-    a = _esc(truncate(after, USERNAME_MAX))
+    b = esc(truncate(before, USERNAME_MAX))
+    a = esc(truncate(after, USERNAME_MAX))
     if before and after:
         line = ctx.get("ev-channel-username-changed", channel=ctx.channel, before=b, after=a)
     elif after:
@@ -414,13 +427,13 @@ def _photo_changed(ctx: _Ctx, p: payloads.PhotoChanged) -> list[str]:
 def _unavailable(ctx: _Ctx, p: payloads.Unavailable) -> list[str]:
     reason = truncate((p.reason or "") or "unknown", SHORT_MAX)
     detail = p.detail or ""
-    lines = [ctx.get("ev-channel-unavailable", reason=_esc(reason), channel=ctx.channel)]
+    lines = [ctx.get("ev-channel-unavailable", reason=esc(reason), channel=ctx.channel)]
     if detail.strip():
-        lines.append(f"<i>{_esc(truncate(detail, DETAIL_MAX))}</i>")
+        lines.append(f"<i>{esc(truncate(detail, DETAIL_MAX))}</i>")
     if _valid_username(p.username) and p.username != detail:
         # Said, not linked: the name is free, and whoever takes it is not this channel.
-        lines.append(_esc(ctx.get("ev-channel-unavailable-name", username=p.username)))
-    lines.append(_esc(ctx.get("ev-channel-unavailable-archive")))
+        lines.append(esc(ctx.get("ev-channel-unavailable-name", username=p.username)))
+    lines.append(esc(ctx.get("ev-channel-unavailable-archive")))
     return _fit(lines)
 
 
@@ -432,7 +445,7 @@ def _preview_withheld(ctx: _Ctx, p: payloads.PreviewWithheld) -> list[str]:
     lines = [ctx.get("ev-channel-preview-withheld", channel=ctx.channel)]
     notice = p.text or ""
     if notice.strip():
-        lines.append(f"<i>{_esc(truncate(notice, DETAIL_MAX))}</i>")
+        lines.append(f"<i>{esc(truncate(notice, DETAIL_MAX))}</i>")
     return _fit(lines)
 
 
@@ -468,7 +481,7 @@ def _subscribers_jump(ctx: _Ctx, p: payloads.SubscribersJump) -> list[str]:
 
 def _broadcast(ctx: _Ctx, p: payloads.Broadcast) -> list[str]:
     text = p.text or ""
-    head = [_esc(ctx.get("ev-broadcast"))]
+    head = [esc(ctx.get("ev-broadcast"))]
     if (ctx.ev.channel.title or "").strip() or ctx.ev.channel.username:
         head.append(ctx.get("ev-broadcast-channel", channel=ctx.channel))
     parts = ["\n".join(head)]
@@ -479,7 +492,7 @@ def _broadcast(ctx: _Ctx, p: payloads.Broadcast) -> list[str]:
 
 def _unknown(ctx: _Ctx, p: payloads.Payload) -> list[str]:
     return _fit(
-        [ctx.get("ev-unknown", channel=ctx.channel, kind=_esc(truncate(ctx.ev.kind, SHORT_MAX)))]
+        [ctx.get("ev-unknown", channel=ctx.channel, kind=esc(truncate(ctx.ev.kind, SHORT_MAX)))]
     )
 
 

@@ -16,7 +16,7 @@ from bot.keywords import matches
 from bot.render import ChannelRef, EventView, render_event
 from bot.textsplit import CAPTION_LIMIT, visible_len
 from storage import kinds, media, outbox, payloads
-from storage.db import SessionMaker, transaction
+from storage.db import SessionMaker, dialect_name, transaction
 from storage.models import Channel, Event, Post, Subscriber, Subscription
 from storage.payloads import Payload
 from storage.types import utcnow
@@ -25,10 +25,6 @@ log = logging.getLogger(__name__)
 
 # Keyword filters narrow posts; what happens to the channel itself always gets through.
 FILTERED_KINDS = {kinds.POST_NEW, kinds.POST_EDITED, kinds.POST_DELETED}
-
-
-def channel_ref(channel: Channel) -> ChannelRef:
-    return ChannelRef(tg_id=channel.tg_id, title=channel.title, username=channel.held_username)
 
 
 def wants(
@@ -94,7 +90,7 @@ async def route_event(session: AsyncSession, t: Translator, event: Event) -> int
         .where(Subscription.channel_id == event.channel_id)
         .order_by(Subscriber.id)
     )
-    view = EventView.of(event.kind, event.payload, channel_ref(channel), event.occurred_at)
+    view = EventView.of(event.kind, event.payload, ChannelRef.of(channel), event.occurred_at)
     rendered: dict[str, list[outbox.Part]] = {}
     photo: str | None = None
     count = 0
@@ -156,7 +152,7 @@ class EventRouter:
                     .order_by(Event.id)
                     .limit(self.batch)
                 )
-                if s.bind.dialect.name == "postgresql":
+                if dialect_name(s) == "postgresql":
                     # Several processes may route; each event is taken by one of them.
                     stmt = stmt.with_for_update(skip_locked=True)
                 pending = list(await s.scalars(stmt))

@@ -124,15 +124,17 @@ def word_diff(before: str, after: str) -> list[tuple[Op, str]]:
         return [("equal", before)] if before else []
     a, b = tokenize(before), tokenize(after)
     # Trim the common prefix and suffix: cheap, and most edits are local.
-    p = 0
-    while p < len(a) and p < len(b) and a[p] == b[p]:
-        p += 1
-    s = 0
-    while s < len(a) - p and s < len(b) - p and a[-1 - s] == b[-1 - s]:
-        s += 1
-    head = [("equal", "".join(a[:p]))] if p else []
-    tail = [("equal", "".join(a[len(a) - s :]))] if s else []
-    mid_a, mid_b = a[p : len(a) - s], b[p : len(b) - s]
+    prefix = 0
+    while prefix < len(a) and prefix < len(b) and a[prefix] == b[prefix]:
+        prefix += 1
+    suffix = 0
+    while (
+        suffix < len(a) - prefix and suffix < len(b) - prefix and a[-1 - suffix] == b[-1 - suffix]
+    ):
+        suffix += 1
+    head: list[tuple[Op, str]] = [("equal", "".join(a[:prefix]))] if prefix else []
+    tail: list[tuple[Op, str]] = [("equal", "".join(a[len(a) - suffix :]))] if suffix else []
+    mid_a, mid_b = a[prefix : len(a) - suffix], b[prefix : len(b) - suffix]
     if len(mid_a) * len(mid_b) <= _MAX_TOKEN_PRODUCT:
         middle = _opcodes(mid_a, mid_b)
     else:

@@ -230,15 +230,16 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
             line += f", last error {data.get('last_error_at')}: {data['last_error']}"
         print(line)
     if collector is not None:
-        c = collector.data or {}
+        report = collector.data or {}
         print(
-            f"collector: {'connected' if c.get('connected') else 'disconnected'}, "
-            f"lag {c.get('lag_seconds')}s, reported {collector.updated_at.isoformat()}"
+            f"collector: {'connected' if report.get('connected') else 'disconnected'}, "
+            f"lag {report.get('lag_seconds')}s, reported {collector.updated_at.isoformat()}"
         )
-        waits = c.get("flood_waits") or {}
+        waits = report.get("flood_waits") or {}
         print("flood waits: " + (", ".join(f"{k} {v}s" for k, v in waits.items()) or "none"))
     print(
-        f"outbox: {depth['pending']} pending, {depth['sending']} sending, {depth['failed']} failed"
+        f"outbox: {depth[outbox.Status.PENDING]} pending, "
+        f"{depth[outbox.Status.SENDING]} sending, {depth[outbox.Status.FAILED]} failed"
     )
     if digest is None:
         print("last digest: none yet")
@@ -267,6 +268,8 @@ async def _find(sessions: Any, raw: str) -> Any:
 
 
 async def _channels(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from storage import channels
     from storage.db import session_factory, transaction
 
@@ -276,24 +279,31 @@ async def _channels(args: argparse.Namespace, settings: Settings) -> int:
         if args.channels_command == "list":
             async with sessions() as s:
                 rows = await channels.watched(s)
-            for ch in rows:
-                labels = ",".join(sorted(ch.labels)) or "-"
-                state = "reachable" if ch.reachable else f"unavailable:{ch.unavailable_reason}"
-                print(f"{ch.tg_id}\t@{ch.username or '-'}\t{ch.title}\t{labels}\t{state}")
+            for channel in rows:
+                labels = ",".join(sorted(channel.labels)) or "-"
+                state = (
+                    "reachable"
+                    if channel.reachable
+                    else f"unavailable:{channel.unavailable_reason}"
+                )
+                print(
+                    f"{channel.tg_id}\t@{channel.username or '-'}\t{channel.title}\t"
+                    f"{labels}\t{state}"
+                )
             if not rows:
                 print("no channels are watched; add one with: chanwatch channels add @name")
             return 0
         if args.channels_command == "remove":
             found = await _find(sessions, args.handle)
 
-            async def work(s: Any) -> str | None:
-                ch = await channels.get(s, found.id) if found is not None else None
-                if ch is None or not ch.watched:
+            async def unwatch(s: AsyncSession) -> str | None:
+                channel = await channels.get(s, found.id) if found is not None else None
+                if channel is None or not channel.watched:
                     return None
-                await channels.unwatch(s, ch)
-                return ch.title
+                await channels.unwatch(s, channel)
+                return channel.title
 
-            title = await transaction(sessions, work)
+            title = await transaction(sessions, unwatch)
             if title is None:
                 raise CliError(f"{args.handle!r} is not a watched channel")
             print(f"no longer watching {title} (its archive stays)")

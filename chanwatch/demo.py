@@ -139,13 +139,12 @@ def build_world(clock: ManualClock | None = None) -> World:
 
 def poster_png() -> bytes:
     """A small real picture (the movement's slogan) for the demo's photo post."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(4, 2.25), dpi=100, facecolor="#f4efe6")
     figure.text(0.5, 0.5, "Верните наших\nмужчин домой", ha="center", va="center", fontsize=20)
     out = io.BytesIO()
-    FigureCanvasAgg(figure).print_png(out)
+    figure.savefig(out, format="png")
     return out.getvalue()
 
 

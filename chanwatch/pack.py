@@ -150,23 +150,25 @@ async def _write(
     timestamper: Timestamper | None,
 ) -> tuple[str, int, int]:
     files: dict[str, str] = {}
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
 
         def put(name: str, data: bytes) -> None:
             files[name] = hashlib.sha256(data).hexdigest()
-            zf.writestr(name, data)
+            archive.writestr(name, data)
 
         async with sessions() as s:
-            mine = await _channel_records(s, channel, since, until)
-            days = sorted({r.day for r in mine})
-            cps, chain_rows, record_lines, kept = [], [], [], []
+            channel_records = await _channel_records(s, channel, since, until)
+            days = sorted({r.day for r in channel_records})
+            signed_days, chain_rows, record_lines, kept = [], [], [], []
             for day in days:
-                cp = await checkpoints.covering(s, day)
-                if cp is None:
+                checkpoint = await checkpoints.covering(s, day)
+                if checkpoint is None:
                     continue
-                tree = await checkpoints.day_tree(s, cp.first_seq, cp.last_seq)
-                cps.append(checkpoints.as_json(cp))
-                ours = {r.seq for r in mine if r.day == day and r.seq <= cp.last_seq}
+                tree = await checkpoints.day_tree(s, checkpoint.first_seq, checkpoint.last_seq)
+                signed_days.append(checkpoints.as_json(checkpoint))
+                ours = {
+                    r.seq for r in channel_records if r.day == day and r.seq <= checkpoint.last_seq
+                }
                 for i, row in enumerate(tree.rows):
                     chain_rows.append(
                         {
@@ -194,7 +196,7 @@ async def _write(
 
         put("records.jsonl", _jsonl(record_lines))
         put("chain.jsonl", _jsonl(chain_rows))
-        put("checkpoints.json", json.dumps(cps, indent=1).encode())
+        put("checkpoints.json", json.dumps(signed_days, indent=1).encode())
         put("public_key.pem", signer.public_pem())
         put("posts.jsonl", _jsonl(posts))
         put("events.jsonl", _jsonl(events))
@@ -213,7 +215,7 @@ async def _write(
         for digest, path in sorted(media.items()):
             arc = f"media/{digest[0:2]}/{digest[2:4]}/{digest}"
             files[arc] = _file_sha256(path)
-            zf.write(path, arc, compress_type=zipfile.ZIP_STORED)
+            archive.write(path, arc, compress_type=zipfile.ZIP_STORED)
 
         page = render_page(
             channel_info,
@@ -234,17 +236,17 @@ async def _write(
             "files": dict(sorted(files.items())),
         }
         manifest_bytes = json.dumps(manifest, indent=1, ensure_ascii=False).encode()
-        zf.writestr("manifest.json", manifest_bytes)
+        archive.writestr("manifest.json", manifest_bytes)
         seal, cp_id = await _seal(
             sessions, channel, signer, hashlib.sha256(manifest_bytes).hexdigest()
         )
         if timestamper is not None:
             await timestamper.run_once()
             async with sessions() as s:
-                cp = await s.get(Checkpoint, cp_id)
-                assert cp is not None
-                seal["checkpoint"] = checkpoints.as_json(cp)
-        zf.writestr("seal.json", json.dumps(seal, indent=1).encode())
+                checkpoint = await s.get(Checkpoint, cp_id)
+                assert checkpoint is not None
+                seal["checkpoint"] = checkpoints.as_json(checkpoint)
+        archive.writestr("seal.json", json.dumps(seal, indent=1).encode())
     return name, len(record_lines), len(media)
 
 

@@ -215,63 +215,69 @@ def render_page(
     lang: str = "en",
     fingerprint: str = "",
 ) -> str:
-    t = TEXT.get(lang, TEXT["en"])
+    words = TEXT.get(lang, TEXT["en"])
     states = [(h, r) for h, r in records if r.get("type") == "channel"]
     posts: dict[int, dict[str, Any]] = {}
-    for h, r in records:
-        if r.get("type") in ("post", "post_deleted", "media") and "message_id" in r:
-            p = posts.setdefault(r["message_id"], {"versions": [], "deleted": None, "media": []})
-            if r["type"] == "post":
-                p["versions"].append((h, r))
-            elif r["type"] == "post_deleted":
-                p["deleted"] = (h, r)
+    for record_hash, record in records:
+        if record.get("type") in ("post", "post_deleted", "media") and "message_id" in record:
+            post = posts.setdefault(
+                record["message_id"], {"versions": [], "deleted": None, "media": []}
+            )
+            if record["type"] == "post":
+                post["versions"].append((record_hash, record))
+            elif record["type"] == "post_deleted":
+                post["deleted"] = (record_hash, record)
             else:
-                p["media"].append((h, r))
-    labels = "".join(_label(x) for x in channel.get("labels", [])) or e(t["none"])
+                post["media"].append((record_hash, record))
+    labels = "".join(_label(x) for x in channel.get("labels", [])) or e(words["none"])
     out = [
         f'<!DOCTYPE html><html lang="{e(lang)}"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width,initial-scale=1">',
         '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "style-src 'unsafe-inline'; img-src data:\">",
-        f"<title>{e(t['title'])}: {e(channel.get('title'))}</title><style>{CSS}</style></head>",
+        f"<title>{e(words['title'])}: {e(channel.get('title'))}</title><style>{CSS}</style></head>",
         f"<body><header><h1>{e(channel.get('title'))}</h1>",
         f'<div class="meta">@{e(channel.get("username"))} · id {e(channel.get("tg_id"))}</div>',
-        f"<div>{e(t['labels'])}: {labels}</div>",
-        f'<div class="meta">{e(t["key"])}: {e(fingerprint)} · {e(t["verify"])}</div></header>',
+        f"<div>{e(words['labels'])}: {labels}</div>",
+        f'<div class="meta">{e(words["key"])}: {e(fingerprint)} · {e(words["verify"])}</div>'
+        "</header>",
         "<main>",
     ]
     budget = [INLINE_BUDGET]
     chart = _chart(states)
     if chart:
-        out += [f"<h2>{e(t['subscribers'])}</h2>", chart]
-    out.append(f"<h2>{e(t['timeline'])}</h2>")
-    out += _timeline(states, t)
-    out.append(f"<h2>{e(t['posts'])} ({len(posts)})</h2>")
+        out += [f"<h2>{e(words['subscribers'])}</h2>", chart]
+    out.append(f"<h2>{e(words['timeline'])}</h2>")
+    out += _timeline(states, words)
+    out.append(f"<h2>{e(words['posts'])} ({len(posts)})</h2>")
     for message_id in sorted(posts, reverse=True):
-        p = posts[message_id]
-        cls = "post deleted" if p["deleted"] else "post"
+        post = posts[message_id]
+        cls = "post deleted" if post["deleted"] else "post"
         parts = [f'<article class="{cls}" id="m{message_id}">']
-        first = p["versions"][0][1] if p["versions"] else {}
+        first = post["versions"][0][1] if post["versions"] else {}
         parts.append(f'<div class="meta">#{message_id} · {e(first.get("date"))}</div>')
-        if p["deleted"]:
-            dh, dr = p["deleted"]
+        if post["deleted"]:
+            deleted_hash, deletion = post["deleted"]
             parts.append(
-                f'<div class="badge">{e(t["deleted"])} · {e(t["deleted_at"])} '
-                f"{e(dr.get('deleted_at'))}</div>{_hash(dh, t)}"
+                f'<div class="badge">{e(words["deleted"])} · {e(words["deleted_at"])} '
+                f"{e(deletion.get('deleted_at'))}</div>{_hash(deleted_hash, words)}"
             )
         before: str | None = None
-        for h, v in p["versions"]:
-            text = str(v.get("text") or "")
+        for record_hash, version in post["versions"]:
+            text = str(version.get("text") or "")
             body = e(text) if before is None else _diff(before, text)
-            head = f"{t['version']} {e(v.get('version'))}"
-            if v.get("edit_date"):
-                head += f" · {t['edited']} {e(v.get('edit_date'))}"
+            head = f"{words['version']} {e(version.get('version'))}"
+            if version.get("edit_date"):
+                head += f" · {words['edited']} {e(version.get('edit_date'))}"
             parts.append(
-                f'<div class="meta">{head}</div><div class="text">{body}</div>{_hash(h, t)}'
+                f'<div class="meta">{head}</div><div class="text">{body}</div>'
+                + _hash(record_hash, words)
             )
             before = text
-        for h, m in p["media"]:
-            parts.append(_media_html(m, media, t, budget) + _hash(h, t))
+        for record_hash, media_record in post["media"]:
+            parts.append(
+                _media_html(media_record, media, words, budget) + _hash(record_hash, words)
+            )
         parts.append("</article>")
         out.append("".join(parts))
     out.append("</main></body></html>")

@@ -328,29 +328,29 @@ def verify(path: Path, tsa_certs: Sequence[Path] = (), expect_key: str | None = 
     rows = {r["seq"]: r for r in pack.jsonl("chain.jsonl")} if pack.has("chain.jsonl") else {}
     day_of_seq: dict[int, dict[str, Any]] = {}
     trees: dict[str, list[bytes]] = {}
-    for st in statements:
-        name = f"checkpoint {st['day']}"
-        seqs = range(st["first_seq"], st["last_seq"] + 1)
-        missing = [s for s in seqs if s not in rows]
-        if missing or len(seqs) != st["count"]:
+    for checkpoint in statements:
+        name = f"checkpoint {checkpoint['day']}"
+        seqs = range(checkpoint["first_seq"], checkpoint["last_seq"] + 1)
+        missing = [seq for seq in seqs if seq not in rows]
+        if missing or len(seqs) != checkpoint["count"]:
             report.problems.append(
                 f"{name}: chain.jsonl lacks seq {missing[0] if missing else '?'} "
-                f"of the {st['count']} signed records"
+                f"of the {checkpoint['count']} signed records"
             )
             continue
-        chain = bytes.fromhex(st["prev_chain"])
-        for s in seqs:
-            chain = chain_next(chain, bytes.fromhex(rows[s]["record_hash"]))
-            if chain.hex() != rows[s]["chain"]:
-                report.problems.append(f"{name}: hash chain broken at seq {s}")
+        chain = bytes.fromhex(checkpoint["prev_chain"])
+        for seq in seqs:
+            chain = chain_next(chain, bytes.fromhex(rows[seq]["record_hash"]))
+            if chain.hex() != rows[seq]["chain"]:
+                report.problems.append(f"{name}: hash chain broken at seq {seq}")
                 break
-            day_of_seq[s] = st
+            day_of_seq[seq] = checkpoint
         else:
-            if chain.hex() != st["chain_head"]:
+            if chain.hex() != checkpoint["chain_head"]:
                 report.problems.append(f"{name}: chain head differs from the signed one")
-        leaves = [bytes.fromhex(rows[s]["leaf"]) for s in seqs]
-        trees[st["day"]] = leaves
-        if merkle_root(leaves).hex() != st["root"]:
+        leaves = [bytes.fromhex(rows[seq]["leaf"]) for seq in seqs]
+        trees[checkpoint["day"]] = leaves
+        if merkle_root(leaves).hex() != checkpoint["root"]:
             report.problems.append(f"{name}: Merkle root differs from the signed root")
 
     # 3. The channel's records: content, order, chain position, inclusion proof.
@@ -379,18 +379,19 @@ def verify(path: Path, tsa_certs: Sequence[Path] = (), expect_key: str | None = 
             continue
         if body.get("seq") != seq:
             report.problems.append(f"{where}: its content says seq {body.get('seq')}")
-        row, st = rows.get(seq), day_of_seq.get(seq)
-        if row is None or st is None:
+        row, signed = rows.get(seq), day_of_seq.get(seq)
+        if row is None or signed is None:
             report.problems.append(f"{where}: not covered by a signed checkpoint")
             continue
         if sha256(data).hex() != row["record_hash"] or leaf_hash(data).hex() != row["leaf"]:
             report.problems.append(f"{where}: content does not match its hash in the chain")
             continue
-        path = [bytes.fromhex(p) for p in line.get("path", [])]
-        index = seq - st["first_seq"]
-        if not inclusion_ok(leaf_hash(data), index, st["count"], path, bytes.fromhex(st["root"])):
+        proof = [bytes.fromhex(step) for step in line.get("path", [])]
+        index = seq - signed["first_seq"]
+        root = bytes.fromhex(signed["root"])
+        if not inclusion_ok(leaf_hash(data), index, signed["count"], proof, root):
             report.problems.append(
-                f"{where}: inclusion proof does not lead to the {st['day']} root"
+                f"{where}: inclusion proof does not lead to the {signed['day']} root"
             )
         observed.append(body.get("observed_at", ""))
         if body.get("type") == "media":
@@ -401,8 +402,8 @@ def verify(path: Path, tsa_certs: Sequence[Path] = (), expect_key: str | None = 
 
     # 4. Media files are what their records say.
     archived = 0
-    for m in media:
-        digest = str(m.get("sha256", ""))
+    for media_record in media:
+        digest = str(media_record.get("sha256", ""))
         name = f"media/{digest[0:2]}/{digest[2:4]}/{digest}"
         if pack.has(name):
             archived += 1

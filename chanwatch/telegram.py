@@ -4,6 +4,9 @@ Either talks to real Telegram, or to the simulated one where settings point ther
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -13,7 +16,8 @@ from telethon import TelegramClient
 from chanwatch.secrets import private_session_path
 from chanwatch.settings import Settings
 
-CLIENT_OPTIONS = {
+# TelegramClient's keyword arguments (Any: Telethon ships no types to check them against).
+CLIENT_OPTIONS: Mapping[str, Any] = {
     # We catch up ourselves from the stored cursor; Telethon's catch_up is not relied on.
     "catch_up": False,
     "flood_sleep_threshold": 0,

@@ -17,10 +17,12 @@ from rfc3161_client import (
     TimestampRequestBuilder,
     decode_timestamp_response,
 )
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from chanwatch.proofcheck import tsa_message
 from storage import checkpoints
 from storage.db import SessionMaker, transaction
+from storage.models import Checkpoint
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -87,8 +89,9 @@ class Timestamper:
         http = self._http or aiohttp.ClientSession()
         try:
             for cp in due:
-                have = {t["url"] for t in cp.tsa_tokens}
-                tokens, errors = [], []
+                have = {token["url"] for token in cp.tsa_tokens}
+                tokens: list[dict[str, str]] = []
+                errors: list[str] = []
                 for url in self.urls:
                     if url in have:
                         continue
@@ -106,13 +109,18 @@ class Timestamper:
                 error = "; ".join(errors) or None
                 if error:
                     log.warning("checkpoint %s untimestamped: %s", cp.day, error)
-
-                async def save(s, cp_id=cp.id, tokens=tokens, error=error):  # type: ignore[no-untyped-def]
-                    row = await s.get(checkpoints.Checkpoint, cp_id)
-                    checkpoints.record_tokens(row, tokens, error, now, self.backoff)
-
-                await transaction(self.sessions, save)
+                await self._record(cp.id, tokens, error, now)
         finally:
             if self._http is None:
                 await http.close()
         return got
+
+    async def _record(
+        self, cp_id: int, tokens: list[dict[str, str]], error: str | None, now: datetime
+    ) -> None:
+        async def save(s: AsyncSession) -> None:
+            # Checkpoints are append-only, so the row read a moment ago is still there.
+            row = await s.get_one(Checkpoint, cp_id)
+            checkpoints.record_tokens(row, tokens, error, now, self.backoff)
+
+        await transaction(self.sessions, save)

@@ -89,7 +89,8 @@ def reactions_total(message: types.Message) -> int | None:
     reactions = getattr(message, "reactions", None)
     if reactions is None:
         return None
-    return sum(r.count for r in reactions.results or ())
+    total: int = sum(r.count for r in reactions.results or ())
+    return total
 
 
 def entities_seen(message: types.Message) -> tuple[EntitySeen, ...]:
@@ -116,8 +117,10 @@ def _largest(sizes: list[object] | None) -> tuple[int | None, int | None, int | 
     for size in sizes or ():
         w, h = getattr(size, "w", None), getattr(size, "h", None)
         weight = getattr(size, "size", None)
-        if weight is None and getattr(size, "sizes", None):
-            weight = max(size.sizes)  # type: ignore[attr-defined]
+        # A progressive JPEG lists the byte size after each pass; the last pass is the file.
+        passes = getattr(size, "sizes", None)
+        if weight is None and passes:
+            weight = max(passes)
         if w is not None and (best[0] is None or w * (h or 0) > best[0] * (best[1] or 0)):
             best = (w, h, weight)
     return best

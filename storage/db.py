@@ -9,10 +9,10 @@ import os
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy import Executable, event, inspect
+from sqlalchemy.engine import CursorResult, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
@@ -189,9 +189,22 @@ async def transaction(
     raise AssertionError("unreachable")
 
 
+def dialect_name(session: AsyncSession) -> str:
+    """The database behind the session: "postgresql" or "sqlite"."""
+    bind = session.bind
+    return bind.dialect.name if bind is not None else "sqlite"
+
+
+async def rows_matched(session: AsyncSession, stmt: Executable) -> int:
+    """Run an UPDATE or DELETE; the number of rows it matched."""
+    # AsyncSession.execute is typed as returning Result; for DML it is a CursorResult,
+    # the class that carries rowcount.
+    result = cast(CursorResult[Any], await session.execute(stmt))
+    return result.rowcount
+
+
 def _dialect_insert(session: AsyncSession) -> Any:
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    if dialect == "postgresql":
+    if dialect_name(session) == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
         return pg_insert
@@ -229,7 +242,7 @@ async def insert_ignore_many(
         model,
         rows,
         conflict=[key],
-        returning=[model.id],  # type: ignore[attr-defined]
+        returning=[inspect(model).columns["id"]],
     )
     return [r[0] for r in found]
 

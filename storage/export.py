@@ -39,68 +39,68 @@ def _iso(value: datetime | None) -> str | None:
 
 async def rows(session: AsyncSession, channel: Channel) -> AsyncIterator[dict[str, Any]]:
     versions: dict[int, list[dict[str, Any]]] = {}
-    for v in await session.scalars(
+    for version in await session.scalars(
         select(PostVersion)
         .join(Post)
         .where(Post.channel_id == channel.id)
         .order_by(PostVersion.post_id, PostVersion.version)
     ):
-        versions.setdefault(v.post_id, []).append(
+        versions.setdefault(version.post_id, []).append(
             {
-                "version": v.version,
-                "text": v.text,
-                "details": v.details,
-                "edit_date": _iso(v.edit_date),
-                "seen_at": _iso(v.seen_at),
+                "version": version.version,
+                "text": version.text,
+                "details": version.details,
+                "edit_date": _iso(version.edit_date),
+                "seen_at": _iso(version.seen_at),
             }
         )
     files: dict[int, list[dict[str, Any]]] = {}
-    for f in await session.scalars(
+    for media_file in await session.scalars(
         select(MediaFile).where(MediaFile.channel_id == channel.id).order_by(MediaFile.id)
     ):
-        if f.post_id is not None:
-            files.setdefault(f.post_id, []).append(
+        if media_file.post_id is not None:
+            files.setdefault(media_file.post_id, []).append(
                 {
-                    "kind": f.kind,
-                    "tg_id": f.tg_id,
-                    "status": f.status,
-                    "sha256": f.sha256,
-                    "thumb_sha256": f.thumb_sha256,
-                    "size": f.size,
-                    "mime_type": f.mime_type,
-                    "error": f.error,
+                    "kind": media_file.kind,
+                    "tg_id": media_file.tg_id,
+                    "status": media_file.status,
+                    "sha256": media_file.sha256,
+                    "thumb_sha256": media_file.thumb_sha256,
+                    "size": media_file.size,
+                    "mime_type": media_file.mime_type,
+                    "error": media_file.error,
                 }
             )
-    for p in await session.scalars(
+    for post in await session.scalars(
         select(Post).where(Post.channel_id == channel.id).order_by(Post.message_id)
     ):
         yield {
             "record": "post",
-            "message_id": p.message_id,
-            "date": _iso(p.date),
-            "edit_date": _iso(p.edit_date),
-            "deleted_at": _iso(p.deleted_at),
-            "version": p.version,
-            "text": p.text,
-            "media_kind": p.media_kind,
-            "grouped_id": p.grouped_id,
-            "views": p.views,
-            "forwards": p.forwards,
-            "reactions": p.reactions,
-            "details": p.details,
-            "media": files.get(p.id, []),
-            "versions": versions.get(p.id, []),
+            "message_id": post.message_id,
+            "date": _iso(post.date),
+            "edit_date": _iso(post.edit_date),
+            "deleted_at": _iso(post.deleted_at),
+            "version": post.version,
+            "text": post.text,
+            "media_kind": post.media_kind,
+            "grouped_id": post.grouped_id,
+            "views": post.views,
+            "forwards": post.forwards,
+            "reactions": post.reactions,
+            "details": post.details,
+            "media": files.get(post.id, []),
+            "versions": versions.get(post.id, []),
         }
-    for e in await session.scalars(
+    for event in await session.scalars(
         select(Event).where(Event.channel_id == channel.id).order_by(Event.occurred_at, Event.id)
     ):
         yield {
             "record": "event",
-            "kind": e.kind,
-            "occurred_at": _iso(e.occurred_at),
-            "detected_at": _iso(e.detected_at),
-            "message_id": e.payload.get("message_id"),
-            "payload": e.payload,
+            "kind": event.kind,
+            "occurred_at": _iso(event.occurred_at),
+            "detected_at": _iso(event.detected_at),
+            "message_id": event.payload.get("message_id"),
+            "payload": event.payload,
         }
 
 

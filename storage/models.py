@@ -478,7 +478,9 @@ DROP_LOG_TRIGGERS = {
 
 for _dialect, _statements in LOG_TRIGGERS.items():
     for _sql in _statements:
-        event.listen(LogRecord.__table__, "after_create", DDL(_sql).execute_if(dialect=_dialect))
+        # SQLAlchemy leaves DDL.__init__ unannotated; it takes the statement's text.
+        _ddl = DDL(_sql)  # type: ignore[no-untyped-call]
+        event.listen(LogRecord.__table__, "after_create", _ddl.execute_if(dialect=_dialect))
 
 
 class Checkpoint(Base):

@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import kinds, outbox
-from storage.db import insert_ignore
+from storage.db import insert_ignore, insert_ignore_rows, rows_matched
 from storage.models import Channel, Delivery, Digest, Subscriber, Subscription
 from storage.types import utcnow
 
@@ -188,34 +188,33 @@ async def subscribed_channel_ids(session: AsyncSession, subscriber_id: int) -> s
 
 async def subscribe(session: AsyncSession, subscriber_id: int, channel_id: int) -> bool:
     """Follow a channel with every kind of event; False when already following."""
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = (
-        insert(Subscription)
-        .values(
-            subscriber_id=subscriber_id,
-            channel_id=channel_id,
-            event_kinds=list(kinds.DEFAULT_GROUPS),
-            keywords=[],
-            muted=False,
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["subscriber_id", "channel_id"])
-        .returning(Subscription.id)
+    written = await insert_ignore_rows(
+        session,
+        Subscription,
+        [
+            {
+                "subscriber_id": subscriber_id,
+                "channel_id": channel_id,
+                "event_kinds": list(kinds.DEFAULT_GROUPS),
+                "keywords": [],
+                "muted": False,
+                "created_at": utcnow(),
+            }
+        ],
+        conflict=["subscriber_id", "channel_id"],
+        returning=[Subscription.id],
     )
-    return (await session.execute(stmt)).scalar_one_or_none() is not None
+    return bool(written)
 
 
 async def unsubscribe(session: AsyncSession, subscriber_id: int, channel_id: int) -> bool:
-    result = await session.execute(
+    removed = await rows_matched(
+        session,
         delete(Subscription).where(
             Subscription.subscriber_id == subscriber_id, Subscription.channel_id == channel_id
-        )
+        ),
     )
-    return bool(result.rowcount)
+    return bool(removed)
 
 
 def set_kinds(sub: Subscription, groups: Sequence[str]) -> None:

@@ -83,8 +83,11 @@ async def drop_postgres(url: str) -> None:
 
 
 async def drop_template() -> None:
+    """Drop this process's migrated template (made again if a database is asked for)."""
+    global _template_made
     if _template_made:
         await _admin(f'DROP DATABASE IF EXISTS "{_TEMPLATE}" WITH (FORCE)')
+        _template_made = False
 
 
 @asynccontextmanager

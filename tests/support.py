@@ -2,37 +2,72 @@
 
 from __future__ import annotations
 
+import asyncio
 import struct
 import zlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from telethon import TelegramClient
 
+from chanwatch.telegram import CLIENT_OPTIONS
+from collectors.collector import Collector, CollectorConfig
+from simulator.mtproto import World, make_simulated_client
 from storage import channels
 from storage.db import SessionMaker, transaction
 from storage.observations import ChannelSeen
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+# A collector that polls every few hundredths of a second and never reconciles on its own.
+QUICK_COLLECTOR = CollectorConfig(
+    poll_min=0.01, poll_max=0.05, refresh_every=3600, reconcile_every=0, backfill=20, tick=0.05
+)
+
+
+async def eventually(predicate: Callable[[], object], within: float = 3.0) -> None:
+    """Wait until `predicate()` is true; fail after `within` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.01)
+
+
+async def connected(world: World, sessions: SessionMaker) -> tuple[TelegramClient, Collector]:
+    """A collector on Telethon's own client, connected to the simulated `world`."""
+    client = make_simulated_client(world, **CLIENT_OPTIONS)
+    collector = Collector(client, sessions, QUICK_COLLECTOR)
+    collector.attach()
+    await client.connect()
+    return client, collector
 
 
 async def watched_channel(
-    sessions: SessionMaker, tg_id: int = 1001, username: str = "putdomoi"
+    sessions: SessionMaker,
+    tg_id: int = 1001,
+    username: str = "putdomoi",
+    *,
+    access_hash: int = 42,
+    added_by: int | None = 1,
 ) -> int:
-    """A channel the collector watches, as `/watch` leaves it; its row id."""
+    """A channel the collector watches, as `/watch` (or, with `added_by=None`, the CLI)
+    leaves it; its row id."""
 
-    async def work(s: AsyncSession) -> int:
-        ch, _ = await channels.add_or_rewatch(
+    async def add(s: AsyncSession) -> int:
+        channel, _ = await channels.add_or_rewatch(
             s,
             tg_id=tg_id,
-            access_hash=42,
+            access_hash=access_hash,
             username=username,
             title="Путь домой",
             handle=f"@{username}",
-            added_by=1,
+            added_by=added_by,
         )
-        return ch.id
+        return channel.id
 
-    return await transaction(sessions, work)
+    return await transaction(sessions, add)
 
 
 def channel_seen(**kw: object) -> ChannelSeen:

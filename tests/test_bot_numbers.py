@@ -10,11 +10,11 @@ import pytest
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from storage.models import Subscriber
-from tests import test_bot_e2e as e2e
-from tests.test_bot_e2e import MOD, USER, BotEnv, add_channel, row_counts
+from tests import botkit
+from tests.botkit import MOD, USER, BotEnv, add_channel, row_counts
 
 # The bot end-to-end fixtures: a dispatcher polling the simulated Bot API.
-make_env, env, quick_watch = e2e.make_env, e2e.env, e2e.quick_watch
+make_env, env, quick_watch = botkit.make_env, botkit.env, botkit.quick_watch
 
 BAD_NUMBERS = ["²", "٣", "1²", "1" * 25, "-5", "0", "１２", "1_0", "9" * 17]
 

@@ -26,7 +26,7 @@ from storage.models import (
     WatchRequest,
 )
 from storage.types import utcnow
-from tests.test_bot_e2e import (  # noqa: F401 - fixtures
+from tests.botkit import (  # noqa: F401 - fixtures
     MOD,
     TRANSLATOR,
     USER,

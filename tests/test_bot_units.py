@@ -33,7 +33,7 @@ from bot.keyboards import (
 )
 from bot.middlewares import Throttle
 from collectors.handles import HandleError
-from tests.test_bot_e2e import TRANSLATOR
+from tests.botkit import TRANSLATOR
 
 BOT_DIR = Path(__file__).resolve().parent.parent / "bot"
 BIG = 2**63 - 1

@@ -14,26 +14,7 @@ import pytest
 from chanwatch.secrets import RedactingFilter, private_session_path
 from chanwatch.settings import SettingsError, load_settings
 from storage.migrate import head_revision
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def chanwatch(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BOT_"))}
-    base.pop("DATABASE_URL", None)
-    base.pop("MODERATOR_IDS", None)
-    base["PYTHONPATH"] = str(ROOT)
-    base.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "chanwatch", *args],
-        cwd=cwd,
-        env=base,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+from tests.clikit import ROOT, chanwatch, seed_channel
 
 
 def test_help_lists_commands(tmp_path: Path) -> None:
@@ -168,45 +149,6 @@ def test_env_example_documents_every_setting() -> None:
     readme = (ROOT / "README.md").read_text()
     for name in documented:
         assert f"`{name}`" in readme, f"{name} missing from the README's configuration table"
-
-
-def seed_channel(db: Path, *, tg_id: int = 77, texts: tuple[str, ...] = ("one",)) -> None:
-    """A SQLite database with one watched channel @putdomoi (row id 1) whose post 1 went
-    through `texts`, one version each."""
-    import asyncio
-
-    from storage import changes, channels
-    from storage.db import create_engine, session_factory, transaction
-    from storage.migrate import upgrade
-    from storage.observations import PostSeen
-    from storage.types import utcnow
-
-    async def seed() -> None:
-        engine = create_engine(f"sqlite+aiosqlite:///{db}")
-        await upgrade(engine)
-        sessions = session_factory(engine)
-
-        async def add(s):  # type: ignore[no-untyped-def]
-            ch, _ = await channels.add_or_rewatch(
-                s,
-                tg_id=tg_id,
-                access_hash=1,
-                username="putdomoi",
-                title="Путь домой",
-                handle="@putdomoi",
-                added_by=None,
-            )
-            return ch.id
-
-        cid = await transaction(sessions, add)
-        now = utcnow()
-        for text in texts:
-            seen = PostSeen(message_id=1, date=now, text=text)
-            await transaction(sessions, lambda s, p=seen: changes.observe_posts(s, cid, [p]))
-        await engine.dispose()
-
-    db.parent.mkdir(parents=True, exist_ok=True)
-    asyncio.run(seed())
 
 
 def test_export_jsonl_round_trip(tmp_path: Path) -> None:

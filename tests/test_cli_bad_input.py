@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from chanwatch.settings import SettingsError, load_settings
-from tests.test_cli import ROOT, chanwatch, seed_channel
+from tests.clikit import ROOT, chanwatch, seed_channel
 
 TOKEN = "123456:AAH-valid_looking-token"
 

@@ -13,16 +13,12 @@ import pytest_asyncio
 from sqlalchemy import func, select
 from telethon import TelegramClient
 
-from chanwatch.telegram import CLIENT_OPTIONS
 from collectors.collector import HISTORY, Collector, CollectorConfig, Deferred
-from simulator.mtproto import World, make_simulated_client
+from simulator.mtproto import World
 from storage import kinds
 from storage.db import SessionMaker
 from storage.models import Channel, ChannelSnapshot, Event, Post, PostVersion, ServiceStatus
-
-CONFIG = CollectorConfig(
-    poll_min=0.01, poll_max=0.05, refresh_every=3600, reconcile_every=0, backfill=20, tick=0.05
-)
+from tests.support import connected
 
 
 @dataclass
@@ -46,14 +42,6 @@ class Rig:
     async def events(self) -> list[Event]:
         async with self.sessions() as s:
             return list(await s.scalars(select(Event).order_by(Event.id)))
-
-
-async def connected(world: World, sessions: SessionMaker) -> tuple[TelegramClient, Collector]:
-    client = make_simulated_client(world, **CLIENT_OPTIONS)
-    collector = Collector(client, sessions, CONFIG)
-    collector.attach()
-    await client.connect()
-    return client, collector
 
 
 @pytest_asyncio.fixture

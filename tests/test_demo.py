@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.test_cli import chanwatch
+from tests.clikit import chanwatch
 
 
 def test_demo_shows_each_person_what_they_receive_and_leaves_the_archive(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """The weekly digest's content against a seeded week: numbers, texts, chart, delivery.
 
-The week is seeded by ``bench.digest.seed_world`` (the benchmark's seeder, at test
-size); the expected numbers are computed here with queries of their own.
+The week is seeded by ``tests.seeds.seed_world`` (also the benchmark's seeder, there at
+full size); the expected numbers are computed here with queries of their own.
 """
 
 from __future__ import annotations
@@ -16,15 +16,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bench.digest import NOW, SCHEDULE, TIMEZONE, World, seed_world
 from bot.delivery import Sender
-from bot.digest import DigestService, Period
+from bot.digest import Period
 from bot.digest import chart as chart_mod
 from bot.digest.builder import Composer, load_weeks
-from bot.i18n import Translator
 from bot.render import ChannelRef, post_url
 from bot.textsplit import CAPTION_LIMIT, MESSAGE_LIMIT, visible_len, visible_text
-from chanwatch.settings import Settings
 from storage import kinds
 from storage.db import SessionMaker, transaction
 from storage.models import (
@@ -39,50 +36,9 @@ from storage.models import (
     Subscriber,
     Subscription,
 )
-from tests.test_render import assert_telegram_html
-
-T = Translator.load()
-
-
-def make_settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "timezone": TIMEZONE,
-        "digest_schedule": SCHEDULE,
-        "digest_grace_hours": 48.0,
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
-
-
-def make_service(
-    sessions: SessionMaker,
-    *,
-    now: datetime = NOW,
-    cls: type[DigestService] = DigestService,
-    settings: Settings | None = None,
-    **kw: Any,
-) -> DigestService:
-    return cls(sessions, T, settings or make_settings(), clock=lambda: now, **kw)
-
-
-async def seed(
-    sessions: SessionMaker,
-    period: Period,
-    *,
-    channels: int = 24,
-    posts: int = 2500,
-    subscribers: int = 40,
-    **kw: Any,
-) -> World:
-    return await seed_world(
-        sessions,
-        period.start,
-        period.end,
-        channels=channels,
-        posts=posts,
-        subscribers=subscribers,
-        **kw,
-    )
+from tests.digestkit import T, make_service, period_label, seed
+from tests.renderkit import assert_telegram_html
+from tests.seeds import NOW
 
 
 async def deliveries(sessions: SessionMaker) -> list[Delivery]:
@@ -441,15 +397,11 @@ async def test_empty_week_says_so_in_one_line(sessions: SessionMaker) -> None:
         assert text == T.get(
             lang,
             "dg-empty",
-            title=html.escape(T.get(lang, "dg-title", period=_label(service, period, lang))),
+            title=html.escape(T.get(lang, "dg-title", period=period_label(service, period, lang))),
             count=2,
         )
     for digest in await digests(sessions):
         assert digest.stats["empty"] is True and digest.chart_png is None
-
-
-def _label(service: DigestService, period: Period, lang: str) -> str:
-    return Composer(T, service.tz, period, {}).period_label(lang)
 
 
 async def test_russian_reader_gets_russian(sessions: SessionMaker) -> None:
@@ -464,7 +416,7 @@ async def test_russian_reader_gets_russian(sessions: SessionMaker) -> None:
         lang = langs[delivery.subscriber_id]
         seen.add(lang)
         first = visible_text(texts_of(delivery)[0])
-        assert first.startswith(T.get(lang, "dg-title", period=_label(service, period, lang)))
+        assert first.startswith(T.get(lang, "dg-title", period=period_label(service, period, lang)))
         heads = T.get(lang, "dg-section-events")
         assert heads in visible_text("\n".join(texts_of(delivery)))
         if lang == "ru":

@@ -11,12 +11,12 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import func, select
 
-from bench.digest import NOW
 from bot.digest import JOB_ID, DigestService, Period
 from bot.textsplit import visible_text
 from storage.db import SessionMaker, transaction
 from storage.models import Channel, Delivery, Digest, DigestRun, Subscriber, Subscription
-from tests.test_digest import T, _label, make_service, make_settings, seed
+from tests.digestkit import T, make_service, make_settings, period_label, seed
+from tests.seeds import NOW
 
 MSK = ZoneInfo("Europe/Moscow")
 
@@ -281,7 +281,9 @@ async def test_digest_now_once_per_minute(sessions: SessionMaker) -> None:
     assert sorted(map(int, digest.stats["channels"])) == world.follows[reader]
     async with sessions() as s:
         lang = await s.scalar(select(Subscriber.language).where(Subscriber.id == reader))
-    label = _label(tap, Period(digest.period_key, digest.period_start, digest.period_end), lang)
+    label = period_label(
+        tap, Period(digest.period_key, digest.period_start, digest.period_end), lang
+    )
     title = T.get(lang, "dg-title-now", period=label)
     assert visible_text(rows[0].parts[0]["text"]).startswith(title)
 

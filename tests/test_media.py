@@ -19,7 +19,7 @@ from bot.delivery import Sender
 from bot.i18n import Translator
 from bot.routing import EventRouter
 from chanwatch.telegram import CLIENT_OPTIONS
-from collectors.collector import Collector, CollectorConfig
+from collectors.collector import Collector
 from collectors.downloads import DownloadConfig, Downloader
 from collectors.flood import FloodGate
 from simulator.botapi import BotAPISimulator
@@ -28,10 +28,8 @@ from storage import kinds, media
 from storage.db import SessionMaker, transaction
 from storage.mediastore import MediaStore
 from storage.models import Event, LogRecord, MediaFile, Post, Subscriber, Subscription
+from tests.support import QUICK_COLLECTOR
 
-CONFIG = CollectorConfig(
-    poll_min=0.01, poll_max=0.05, refresh_every=3600, reconcile_every=0, backfill=20, tick=0.05
-)
 MB = 1 << 20
 
 
@@ -73,7 +71,7 @@ def _rig_parts(world: World, sessions: SessionMaker, root: Path, **config: objec
         DownloadConfig(retry_base=0.0, **config),
         gate=gate,  # type: ignore[arg-type]
     )
-    collector = Collector(client, sessions, CONFIG, gate=gate, downloads=downloads)
+    collector = Collector(client, sessions, QUICK_COLLECTOR, gate=gate, downloads=downloads)
     collector.attach()
     return Rig(world, client, collector, downloads, store, sessions)
 

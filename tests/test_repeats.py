@@ -15,11 +15,11 @@ from collectors.collector import Collector
 from simulator.mtproto import World
 from storage.db import SessionMaker
 from storage.models import WatchRequest
-from tests import test_bot_e2e as e2e
-from tests.test_bot_e2e import MOD, BotEnv, FakeDigests, buttons
-from tests.test_collector import connected
+from tests import botkit
+from tests.botkit import MOD, BotEnv, FakeDigests, buttons
+from tests.support import connected
 
-make_env, env, quick_watch = e2e.make_env, e2e.env, e2e.quick_watch
+make_env, env, quick_watch = botkit.make_env, botkit.env, botkit.quick_watch
 
 
 @pytest_asyncio.fixture

@@ -639,6 +639,14 @@ async def test_control_api_round_trip(sim: BotAPISimulator, bot: Bot) -> None:
         assert stats["requests"]["sendPhoto"] == 1 and stats["messages_accepted"] == 1
 
 
+async def test_control_body_that_is_not_an_object_is_a_clear_400(sim: BotAPISimulator) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{sim.base_url}/control/user_sends", json=[USER, "/start"]) as resp:
+            assert resp.status == 400
+            assert await resp.json() == {"ok": False, "error": "body must be an object"}
+    assert sim.stats.as_dict()["requests"] == {}
+
+
 async def test_cli_prints_base_url_and_serves() -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "simulator.botapi", "--port", "0", stdout=asyncio.subprocess.PIPE

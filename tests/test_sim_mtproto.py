@@ -22,17 +22,9 @@ from simulator.mtproto import (
     WorldServer,
     make_simulated_client,
 )
+from tests.support import eventually
 
 UTC = dt.UTC
-
-
-async def eventually(predicate, within: float = 3.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from simulator.mtproto import (
     make_simulated_client,
     utf16_len,
 )
-from tests.test_sim_mtproto import eventually
+from tests.support import eventually
 
 KIB = 1024
 MIB = 1024 * 1024

@@ -18,7 +18,7 @@ from bot.textsplit import (
     visible_text,
 )
 from bot.worddiff import diff_html, tokenize, word_diff
-from tests.test_render import assert_telegram_html
+from tests.renderkit import assert_telegram_html
 
 FAMILY = "👨‍👩‍👧‍👦"  # 7 code points, 11 UTF-16 units
 FLAG = "🇺🇦"

@@ -26,7 +26,7 @@ from bot.i18n import Translator
 from bot.render import ChannelRef, EventView, render_event
 from bot.textsplit import visible_text
 from storage import kinds
-from tests.test_render import PAYLOADS, any_text, check_messages
+from tests.renderkit import PAYLOADS, any_text, check_messages
 
 T = Translator.load()
 START = datetime(2026, 11, 23, tzinfo=UTC)

@@ -373,7 +373,7 @@ def test_channels_add_with_only_a_bot_token(tmp_path: Path) -> None:
     import asyncio
     import subprocess
 
-    from tests.test_cli import chanwatch
+    from tests.clikit import chanwatch
 
     async def scenario() -> subprocess.CompletedProcess[str]:
         world = World()

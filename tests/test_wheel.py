@@ -3,9 +3,15 @@ package and the migrations, no bench or tests, and migrates from any folder."""
 
 from __future__ import annotations
 
+import ast
+import functools
+import importlib.metadata
+import importlib.util
 import os
+import re
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -87,3 +93,55 @@ def test_installed_wheel_migrates_from_an_empty_folder(wheel: Path, tmp_path: Pa
     assert result.returncode == 0, result.stderr
     assert f"revision {head_revision()}" in result.stdout
     assert (empty / "data" / "chanwatch.db").is_file()
+
+
+def _imported_modules(top: str) -> set[str]:
+    """Every module the package's code imports, as written (dotted)."""
+    found: set[str] = set()
+    for source in (ROOT / top).rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found.add(node.module)
+    return found
+
+
+_PACKAGES_DISTRIBUTIONS = functools.cache(importlib.metadata.packages_distributions)
+
+
+def _distribution_of(module: str) -> str | None:
+    """The installed distribution whose files hold `module` (None: standard library)."""
+    top = module.partition(".")[0]
+    candidates = _PACKAGES_DISTRIBUTIONS().get(top, [])
+    spec = importlib.util.find_spec(module)
+    origin = Path(spec.origin).resolve() if spec and spec.origin else None
+    for name in candidates:
+        dist = importlib.metadata.distribution(name)
+        # A namespace package (fluent.runtime, fluent.syntax) is shared: the file decides.
+        if len(candidates) == 1 or any(
+            Path(dist.locate_file(f)).resolve() == origin for f in dist.files or ()
+        ):
+            return name
+    return None
+
+
+def test_every_third_party_import_is_a_declared_dependency() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = {
+        re.split(r"[\[<>=!~; ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+        for requirement in project["dependencies"]
+    }
+    # The alembic/ folder (shipped as chanwatch_migrations) imports the alembic library.
+    first_party = {*PRODUCT, "chanwatch_migrations"}
+    missing = {}
+    for top in (*PRODUCT, "alembic"):
+        for module in _imported_modules(top):
+            root = module.partition(".")[0]
+            if root in sys.stdlib_module_names or root in first_party or root == "__future__":
+                continue
+            dist = _distribution_of(module)
+            assert dist is not None, f"{top} imports {module}, which no installed package holds"
+            if dist.lower().replace("_", "-") not in declared:
+                missing[module] = dist
+    assert not missing, f"imported but not in [project] dependencies: {missing}"

@@ -97,7 +97,7 @@ async def serve_tsa(folder: Path, port: int = 0) -> AsyncIterator[str]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
-    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    bound = runner.addresses[0][1]
     try:
         yield f"http://127.0.0.1:{bound}/tsa"
     finally:

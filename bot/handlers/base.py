@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
 import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
@@ -24,8 +23,7 @@ from aiogram.types import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import Translator
-from bot.render import ChannelRef, channel_link, label_name
-from bot.routing import channel_ref
+from bot.render import ChannelRef, channel_link, esc, label_name
 from bot.textsplit import MESSAGE_LIMIT, split_html, truncate
 from collectors.handles import Handle, HandleError, parse_handle
 from storage import channels
@@ -43,10 +41,6 @@ MAX_REPLY_MESSAGES = 4
 # Echoed user input is clipped to this many characters before escaping.
 ECHO_MAX = 64
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
-
-
-def esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
 
 
 class PressOnce:
@@ -215,12 +209,8 @@ def query_chat(query: CallbackQuery) -> int:
 # --------------------------------------------------------------------------- channels
 
 
-def ref(channel: Channel) -> ChannelRef:
-    return channel_ref(channel)
-
-
 def link(channel: Channel) -> str:
-    return channel_link(ref(channel))
+    return channel_link(ChannelRef.of(channel))
 
 
 def labels_text(t: Translator, lang: str, channel: Channel) -> str:

@@ -34,7 +34,6 @@ from bot.handlers.base import (
     link,
     parse_channel,
     plain,
-    ref,
     send,
     send_lines,
     show,
@@ -444,7 +443,7 @@ async def events_command(
         return
     lines = [t.get(lang, "events-header", channel=link(ch), count=len(rows))]
     for ev in rows:
-        view = EventView.of(ev.kind, ev.payload, ref(ch), ev.occurred_at)
+        view = EventView.of(ev.kind, ev.payload, ChannelRef.of(ch), ev.occurred_at)
         first = render_event(t, lang, view)[0]
         brief = " ".join(visible_text(first).split())
         lines.append(

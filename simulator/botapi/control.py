@@ -32,7 +32,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import aiohttp
 from aiohttp import web
@@ -126,7 +126,9 @@ def add_control_routes(app: web.Application, sim: BotAPISimulator) -> None:
             except ValueError:
                 return web.json_response({"ok": False, "error": "body must be JSON"}, status=400)
             if not isinstance(payload, dict):
-                return web.json_response({"ok": False, "error": "body must be an object"}, 400)
+                return web.json_response(
+                    {"ok": False, "error": "body must be an object"}, status=400
+                )
             body.update(payload)
         try:
             result = action(sim, body)
@@ -176,11 +178,12 @@ class BotAPIControlClient:
         return data["result"]
 
     async def user_sends(self, user_id: int, text: str, **kwargs: Any) -> dict[str, Any]:
-        return await self._call("user_sends", {"user_id": user_id, "text": text, **kwargs})
+        body = {"user_id": user_id, "text": text, **kwargs}
+        return cast(dict[str, Any], await self._call("user_sends", body))
 
     async def user_presses(self, user_id: int, message_id: int, data: str, **kwargs: Any) -> str:
         body = {"user_id": user_id, "message_id": message_id, "data": data, **kwargs}
-        return (await self._call("user_presses", body))["callback_query_id"]
+        return cast(str, (await self._call("user_presses", body))["callback_query_id"])
 
     async def received(self, chat_id: int) -> list[SentMessage]:
         from simulator.botapi.server import SentMessage
@@ -195,10 +198,10 @@ class BotAPIControlClient:
         return [SentMessage.from_json(m) for m in await self._call("all_sent")]
 
     async def callback_answers(self) -> list[dict[str, Any]]:
-        return await self._call("callback_answers")
+        return cast(list[dict[str, Any]], await self._call("callback_answers"))
 
     async def pending_updates(self) -> list[dict[str, Any]]:
-        return await self._call("pending_updates")
+        return cast(list[dict[str, Any]], await self._call("pending_updates"))
 
     async def block(self, chat_id: int) -> None:
         await self._call("block", {"chat_id": chat_id})
@@ -230,10 +233,10 @@ class BotAPIControlClient:
 
     async def limits(self, **changes: Any) -> dict[str, Any]:
         """Read the limits; keyword arguments replace those fields first."""
-        return await self._call("limits", changes)
+        return cast(dict[str, Any], await self._call("limits", changes))
 
     async def stats(self) -> dict[str, Any]:
-        return await self._call("stats")
+        return cast(dict[str, Any], await self._call("stats"))
 
     async def my_commands(self) -> list[dict[str, Any]]:
-        return await self._call("my_commands")
+        return cast(list[dict[str, Any]], await self._call("my_commands"))

@@ -13,7 +13,7 @@ In another process: ``python -m simulator.mtproto --port 0`` (or ``WorldServer``
 ``ControlClient(url).post(ch_id, "text")`` to script the world.
 """
 
-from .content import Media, Thumb, utf16_len
+from .content import Media, Thumb, WorldError, utf16_len
 from .handlers import SUPPORTED_REQUESTS
 from .remote import (
     AsyncControlClient,
@@ -42,7 +42,6 @@ from .world import (
     RpcFail,
     UserModel,
     World,
-    WorldError,
 )
 
 __all__ = [

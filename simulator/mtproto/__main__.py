@@ -12,6 +12,7 @@ import contextlib
 import json
 import signal
 import sys
+from typing import Any
 
 from .remote import WorldServer, run_script
 from .world import World
@@ -27,7 +28,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-async def _main(args: argparse.Namespace, seed_ops: list) -> None:
+async def _main(args: argparse.Namespace, seed_ops: list[dict[str, Any]]) -> None:
     world = World(seed=args.seed, latency=args.latency)
     run_script(world, seed_ops)
     server = await WorldServer(world, args.host, args.port).start()
@@ -43,7 +44,7 @@ async def _main(args: argparse.Namespace, seed_ops: list) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    seed_ops: list = []
+    seed_ops: list[dict[str, Any]] = []
     if args.seed_script:
         with open(args.seed_script, encoding="utf-8") as f:
             seed_ops = json.load(f)

@@ -270,7 +270,9 @@ def fwd_header(spec: dict[str, Any] | None) -> types.MessageFwdHeader | None:
     )
 
 
-def related(world: World, posts: Iterable[Post], account: str, exclude: int) -> tuple[list, list]:
+def related(
+    world: World, posts: Iterable[Post], account: str, exclude: int
+) -> tuple[list[Any], list[Any]]:
     """Chats and users a result must carry besides the channel: forward sources."""
     chats: dict[int, Any] = {}
     users: dict[int, Any] = {}

@@ -160,7 +160,7 @@ class WorldServer:
         self.host = host
         self.port = port
         self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> WorldServer:
         self._server = await asyncio.start_server(self._handle, self.host, self.port)
@@ -196,7 +196,7 @@ class WorldServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
@@ -276,7 +276,7 @@ class RemoteSender(SeamSender):
         *,
         account: str,
         auth_key: AuthKey | None,
-        updates_queue: asyncio.Queue,
+        updates_queue: asyncio.Queue[Any],
         connect_timeout: float = 10.0,
     ):
         super().__init__(account=account, auth_key=auth_key, updates_queue=updates_queue)
@@ -285,9 +285,9 @@ class RemoteSender(SeamSender):
         self.connect_timeout = connect_timeout
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
-        self._read_task: asyncio.Task | None = None
+        self._read_task: asyncio.Task[None] | None = None
         self._next_id = 0
-        self._by_id: dict[int, tuple[asyncio.Future, Any]] = {}
+        self._by_id: dict[int, tuple[asyncio.Future[Any], Any]] = {}
 
     async def _open(self) -> None:
         reader, writer = await asyncio.wait_for(
@@ -315,7 +315,7 @@ class RemoteSender(SeamSender):
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    def _transmit(self, fut: asyncio.Future, request: Any, data: bytes) -> None:
+    def _transmit(self, fut: asyncio.Future[Any], request: Any, data: bytes) -> None:
         assert self._writer is not None
         self._next_id += 1
         self._by_id[self._next_id] = (fut, request)
@@ -459,7 +459,7 @@ class WorldProcess:
 
     def __init__(
         self,
-        seed_script: str | os.PathLike | None = None,
+        seed_script: str | os.PathLike[str] | None = None,
         *,
         python: str = sys.executable,
         host: str = "127.0.0.1",
@@ -471,7 +471,7 @@ class WorldProcess:
         self.host = host
         self.extra_args = extra_args
         self.startup_timeout = startup_timeout
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[str] | None = None
         self.url: str | None = None
 
     def start(self) -> str:

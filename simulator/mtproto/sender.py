@@ -40,18 +40,22 @@ DUMMY_API_HASH = "0123456789abcdef0123456789abcdef"
 _log = logging.getLogger(__name__)
 
 
-class SimulatorNotImplementedError(errors.BadRequestError, NotImplementedError):
+# Telethon ships no type information, so its error classes are Any to mypy; this one must
+# still be a real BadRequestError, the class Telethon's callers catch.
+class SimulatorNotImplementedError(errors.BadRequestError, NotImplementedError):  # type: ignore[misc]
     """The simulated Telegram does not implement this request (names it in ``message``)."""
 
-    def __init__(self, request: Any, message: str):
-        super().__init__(request=request, message=message, code=400)
+    def __init__(self, request: Any, message: str) -> None:
+        # BadRequestError is next in the MRO; named, so mypy does not take NotImplementedError's.
+        errors.BadRequestError.__init__(self, request=request, message=message, code=400)
 
 
 def build_error(code: int, message: str, request: Any) -> Exception:
     """The exception Telethon raises for this rpc_error (same class as from Telegram)."""
     if message.startswith(NOT_IMPLEMENTED):
         return SimulatorNotImplementedError(request, message)
-    return errors.rpc_message_to_error(types.RpcError(code, message), request)
+    error: Exception = errors.rpc_message_to_error(types.RpcError(code, message), request)
+    return error
 
 
 def account_auth_key(account: str) -> AuthKey:
@@ -64,7 +68,9 @@ def account_auth_key(account: str) -> AuthKey:
 class SeamSender:
     """What ``TelegramClient`` needs from ``client._sender`` (Telethon 1.45)."""
 
-    def __init__(self, *, account: str, auth_key: AuthKey | None, updates_queue: asyncio.Queue):
+    def __init__(
+        self, *, account: str, auth_key: AuthKey | None, updates_queue: asyncio.Queue[Any]
+    ) -> None:
         self.account = account
         self.auth_key = (
             auth_key if auth_key is not None and auth_key.key else (account_auth_key(account))
@@ -73,8 +79,8 @@ class SeamSender:
         self._updates_queue = updates_queue
         self._user_connected = False
         self._connection: Any = None
-        self._disconnected_future: asyncio.Future | None = None
-        self._pending: dict[asyncio.Future, Any] = {}
+        self._disconnected_future: asyncio.Future[Any] | None = None
+        self._pending: dict[asyncio.Future[Any], Any] = {}
 
     # --- the interface TelegramClient uses ------------------------------------------
 
@@ -103,7 +109,7 @@ class SeamSender:
             self._disconnected_future.set_result(None)
 
     @property
-    def disconnected(self) -> asyncio.Future:
+    def disconnected(self) -> asyncio.Future[Any]:
         if self._disconnected_future is None:
             fut = asyncio.get_running_loop().create_future()
             fut.set_result(None)
@@ -129,14 +135,14 @@ class SeamSender:
 
     # --- shared plumbing ----------------------------------------------------------
 
-    def _send_one(self, request: Any) -> asyncio.Future:
+    def _send_one(self, request: Any) -> asyncio.Future[Any]:
         data = bytes(request)  # what MTProtoSender's RequestState does
         fut = asyncio.get_running_loop().create_future()
         self._pending[fut] = request
         self._transmit(fut, request, data)
         return fut
 
-    def _resolve(self, fut: asyncio.Future, request: Any, reply: Reply) -> None:
+    def _resolve(self, fut: asyncio.Future[Any], request: Any, reply: Reply) -> None:
         self._pending.pop(fut, None)
         if fut.done():
             return
@@ -167,10 +173,10 @@ class SeamSender:
             if not fut.done():
                 fut.set_exception(error)
         self._pending.clear()
-        fut = self._disconnected_future
-        if fut is not None and not fut.done():
-            fut.set_exception(error)
-            fut.exception()  # retrieved: awaiting client.disconnected still raises
+        disconnected = self._disconnected_future
+        if disconnected is not None and not disconnected.done():
+            disconnected.set_exception(error)
+            disconnected.exception()  # retrieved: awaiting client.disconnected still raises
 
     # --- transport hooks -----------------------------------------------------------
 
@@ -180,7 +186,7 @@ class SeamSender:
     async def _close(self) -> None:
         raise NotImplementedError
 
-    def _transmit(self, fut: asyncio.Future, request: Any, data: bytes) -> None:
+    def _transmit(self, fut: asyncio.Future[Any], request: Any, data: bytes) -> None:
         raise NotImplementedError
 
 
@@ -193,7 +199,7 @@ class SimulatedSender(SeamSender):
         *,
         account: str = DEFAULT_ACCOUNT,
         auth_key: AuthKey | None = None,
-        updates_queue: asyncio.Queue,
+        updates_queue: asyncio.Queue[Any],
     ):
         super().__init__(account=account, auth_key=auth_key, updates_queue=updates_queue)
         self.world = world
@@ -204,7 +210,7 @@ class SimulatedSender(SeamSender):
     async def _close(self) -> None:
         self.world._detach(self)
 
-    def _transmit(self, fut: asyncio.Future, request: Any, data: bytes) -> None:
+    def _transmit(self, fut: asyncio.Future[Any], request: Any, data: bytes) -> None:
         reply = self.world.dispatch(self, data)
         loop = asyncio.get_running_loop()
         if self.world.latency > 0:

@@ -22,9 +22,9 @@ import datetime as _dt
 import hashlib
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from telethon.tl import types
 
@@ -39,6 +39,9 @@ from .content import (
     normalize_entities,
     stripped,
 )
+
+if TYPE_CHECKING:
+    from .handlers import Reply
 
 UTC = _dt.UTC
 
@@ -490,7 +493,7 @@ class World:
         *,
         min_chat: bool = False,
         extra: Iterable[Post] = (),
-    ):
+    ) -> None:
         """Send ``types.Updates`` to every connected client of the accounts in ``ch``;
         ``extra`` posts bring the chats and users they mention (forward sources)."""
         date = self.now()
@@ -573,7 +576,7 @@ class World:
         fake: bool = False,
         scam: bool = False,
         photo_id: int | None = None,
-        restriction_reasons: Iterable[tuple[str, str, str]] = (),
+        restriction_reasons: Iterable[Sequence[str]] = (),
         date: DateLike = None,
         channel_id: int | None = None,
         access_hash: int | None = None,
@@ -600,7 +603,10 @@ class World:
             fake=fake,
             scam=scam,
             verified=verified,
-            restriction_reasons=[tuple(r) for r in restriction_reasons],  # type: ignore[misc]
+            # Scripts and the control connection send JSON lists, not tuples.
+            restriction_reasons=[
+                (platform, reason, text) for platform, reason, text in restriction_reasons
+            ],
             participants_count=participants,
         )
         self.channels[ch.id] = ch
@@ -845,9 +851,8 @@ class World:
     def _media(self, ref: int | dict[str, Any] | Media) -> Media:
         if isinstance(ref, Media):
             return ref
-        media_id = ref.get("id") if isinstance(ref, dict) else ref
         try:
-            return self.media[int(media_id)]  # type: ignore[arg-type]
+            return self.media[int(ref["id"] if isinstance(ref, dict) else ref)]
         except (KeyError, TypeError, ValueError):
             raise WorldError(f"no media {ref!r}") from None
 
@@ -947,10 +952,11 @@ class World:
             if spec.get("author") is not None:
                 out["post_author"] = str(spec["author"])
         elif spec.get("user") is not None:
-            user_id = getattr(spec["user"], "id", spec["user"])
-            if int(user_id) not in self.users:
+            user = spec["user"]
+            user_id = int(user.id if isinstance(user, UserModel) else user)
+            if user_id not in self.users:
                 raise WorldError(f"no user {user_id!r}")
-            out["user_id"] = int(user_id)
+            out["user_id"] = user_id
         elif spec.get("name"):
             out["from_name"] = str(spec["name"])
         else:
@@ -1018,7 +1024,9 @@ class World:
             }
         return out
 
-    def _build_post(self, ch: ChannelModel, mid: int, when: _dt.datetime, item: dict) -> Post:
+    def _build_post(
+        self, ch: ChannelModel, mid: int, when: _dt.datetime, item: dict[str, Any]
+    ) -> Post:
         unknown = set(item) - _POST_FIELDS
         if unknown:
             raise WorldError(f"unknown post fields {sorted(unknown)}")
@@ -1167,7 +1175,7 @@ class World:
         when = self.now() if date is None else _to_datetime(date)
         text = post.text if new_text is None else new_text
         new_entities = normalize_entities(post.entities if entities == "keep" else entities, text)
-        slot = {
+        slot: dict[str, Any] = {
             "media": post.media,
             "webpage": post.webpage,
             "poll": post.poll,
@@ -1273,7 +1281,9 @@ class World:
         if before != (ch.fake, ch.scam, ch.verified):
             self._push_channel_update(ch)
 
-    def restrict(self, ch_id: int | str | ChannelModel, platform: str, reason: str, text: str):
+    def restrict(
+        self, ch_id: int | str | ChannelModel, platform: str, reason: str, text: str
+    ) -> None:
         """Add (or replace) a restriction reason; ``restricted`` follows the list."""
         ch = self.channel(ch_id)
         reasons = [r for r in ch.restriction_reasons if (r[0], r[1]) != (platform, reason)]
@@ -1367,7 +1377,9 @@ class World:
         """Subscriber count changes silently (read via channels.getFullChannel)."""
         self.channel(ch_id).participants_count = n
 
-    def set_min_channel_updates(self, ch_id: int | str | ChannelModel, enabled: bool = True):
+    def set_min_channel_updates(
+        self, ch_id: int | str | ChannelModel, enabled: bool = True
+    ) -> None:
         """Bundle a ``min=True`` (partial) channel with UpdateChannel pushes."""
         self.channel(ch_id).min_updates = enabled
 
@@ -1530,7 +1542,7 @@ class World:
 
     # ------------------------------------------------------------------ requests
 
-    def dispatch(self, conn: WorldConnection, data: bytes):
+    def dispatch(self, conn: WorldConnection, data: bytes) -> Reply:
         """Answer one serialized TL request from ``conn`` (see handlers.py)."""
         from .handlers import dispatch
 

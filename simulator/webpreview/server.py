@@ -91,7 +91,7 @@ class WebPreviewSimulator:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = self._runner.addresses[0][1]
         self._base_url = f"http://{self.host}:{port}"
 
     async def stop(self) -> None:
