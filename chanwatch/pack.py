@@ -38,9 +38,9 @@ from storage.types import utcnow
 BOT_UPLOAD_LIMIT = 50 * 1024 * 1024
 VERIFY_MD = """# Checking this proof pack
 
-`python verify.py` in this folder (Python 3.11+, `pip install cryptography`; add
-`pip install rfc3161-client` to check the timestamp tokens) checks everything below and
-prints what fails. By hand:
+`python verify.py` in this folder (Python 3.11+ and `pip install cryptography`, nothing
+else; `--tsa-cert CA.pem` to check who signed the timestamp tokens) checks everything
+below and prints what fails. By hand:
 
 1. `manifest.json` lists the SHA-256 of every other file; `sha256sum` each one.
 2. `seal.json` holds a log record whose `manifest_sha256` is the SHA-256 of `manifest.json`,

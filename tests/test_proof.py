@@ -208,15 +208,44 @@ async def test_pack_verifies_and_every_tampering_is_named(
     )
 
 
+async def _timestamped_pack(sessions: SessionMaker, tmp_path: Path) -> tuple[Path, Path]:
+    """A pack whose checkpoints carry tokens from OpenSSL's TSA; the pack and the TSA folder."""
+    from chanwatch.tsa import Timestamper
+    from tests import tsa_openssl
+
+    tsa_dir = tmp_path / "tsa"
+    tsa_openssl.make_tsa(tsa_dir)
+    media = tmp_path / "media"
+    await proofkit.history(sessions, media)
+    signer = proofkit.signer(tmp_path)
+    await transaction(sessions, lambda s: checkpoints.seal(s, signer, today=True))
+    async with tsa_openssl.serve_tsa(tsa_dir) as url:
+        stamper = Timestamper(sessions, [url])
+        assert await stamper.run_once() == 1
+        result = await pack_build(
+            sessions, "@putdomoi", signer, tmp_path / "putdomoi.zip", media_dir=media,
+            timestamper=stamper,
+        )  # fmt: skip
+    return result.path, tsa_dir
+
+
+def _retoken(token_b64: str, change: object) -> str:
+    import base64
+
+    token = base64.b64decode(token_b64)
+    return base64.b64encode(change(token)).decode()  # type: ignore[operator]
+
+
 async def test_bundled_verify_py_runs_without_chanwatch(
     sessions: SessionMaker, tmp_path: Path
 ) -> None:
-    """The pack's verify.py in a venv that has only `cryptography`, in the unpacked folder."""
-    media = tmp_path / "media"
-    await proofkit.history(sessions, media)
-    result = await proofkit.make_pack(sessions, tmp_path, media)
+    """The pack's verify.py in a venv that has only `cryptography` (no chanwatch, no
+    rfc3161-client), in the unpacked folder, timestamp tokens included."""
+    from tests import tsa_openssl
+
+    pack, tsa_dir = await _timestamped_pack(sessions, tmp_path)
     folder = tmp_path / "unpacked"
-    with zipfile.ZipFile(result.path) as zf:
+    with zipfile.ZipFile(pack) as zf:
         zf.extractall(folder)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -224,16 +253,44 @@ async def test_bundled_verify_py_runs_without_chanwatch(
     subprocess.run(
         [str(py), "-m", "pip", "install", "-q", "cryptography"], check=True, capture_output=True
     )
-    probe = subprocess.run([str(py), "-c", "import chanwatch"], cwd=folder, capture_output=True)
-    assert probe.returncode != 0  # really without chanwatch
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    ok = subprocess.run([str(py), "verify.py"], cwd=folder, capture_output=True, text=True, env=env)
+    for module in ("chanwatch", "rfc3161_client"):
+        probe = subprocess.run([str(py), "-c", f"import {module}"], cwd=folder, env=env)
+        assert probe.returncode != 0, module  # really without it
+
+    def verify(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(py), "verify.py", *args], cwd=folder, capture_output=True, text=True, env=env
+        )
+
+    ca = str(tsa_dir / "ca.pem")
+    ok = verify("--tsa-cert", ca)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "OK: the pack verifies" in ok.stdout and "records: 11" in ok.stdout
-    (folder / "posts.jsonl").write_bytes(b"{}\n")
-    bad = subprocess.run(
-        [str(py), "verify.py"], cwd=folder, capture_output=True, text=True, env=env
+    assert "timestamp tokens verified: 2" in ok.stdout  # the day's and the seal's
+
+    # A token from another root: a CA that did not issue this TSA's certificate.
+    other = tmp_path / "other"
+    tsa_openssl.make_tsa(other)
+    wrong_root = verify("--tsa-cert", str(other / "ca.pem"))
+    assert wrong_root.returncode == 1
+    assert "TSA certificate (CN=chanwatch test TSA) is not issued by a given TSA CA" in (
+        wrong_root.stdout
     )
+
+    # One flipped byte of the TSA's signature (the last bytes of the token).
+    original = (folder / "checkpoints.json").read_bytes()
+    cps = json.loads(original)
+    token = cps[0]["tsa_tokens"][0]
+    token["token"] = _retoken(token["token"], lambda t: _flip(t, len(t) - 1))
+    (folder / "checkpoints.json").write_text(json.dumps(cps))
+    flipped = verify("--tsa-cert", ca)
+    assert flipped.returncode == 1
+    assert "TSA signature does not verify (altered, or signed by another key)" in flipped.stdout
+
+    (folder / "checkpoints.json").write_bytes(original)
+    (folder / "posts.jsonl").write_bytes(b"{}\n")
+    bad = verify("--tsa-cert", ca)
     assert bad.returncode == 1 and "posts.jsonl: SHA-256 differs from manifest.json" in bad.stdout
 
 
@@ -424,4 +481,13 @@ async def test_openssl_tsa_timestamps_checkpoints_and_a_down_tsa_is_retried(
     other_ca = tmp_path / "other"
     tsa_openssl.make_tsa(other_ca)
     problems = proofcheck.verify(result.path, [other_ca / "ca.pem"]).problems
-    assert any("TSA signature does not verify" in p for p in problems), problems
+    assert any("is not issued by a given TSA CA" in p for p in problems), problems
+    # A TSTInfo changed after signing (its last byte sits inside the signed content).
+    cps = json.loads(files["checkpoints.json"])
+    tst = proofcheck.parse_token(proofcheck._b64(cps[0]["tsa_tokens"][0]["token"])).tst_info
+    cps[0]["tsa_tokens"][0]["token"] = _retoken(
+        cps[0]["tsa_tokens"][0]["token"], lambda t: t.replace(tst, _flip(tst, len(tst) - 1))
+    )
+    altered = _write(result.path, {**files, "checkpoints.json": json.dumps(cps).encode()})
+    problems = proofcheck.verify(altered, [ca]).problems
+    assert any("the TSTInfo differs from the one signed" in p for p in problems), problems
