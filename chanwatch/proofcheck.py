@@ -530,8 +530,16 @@ def _tsa_roots(pack: Pack, extra: Sequence[Path], report: Report) -> list[Any]:
     return roots
 
 
-def verify(path: Path, tsa_certs: Sequence[Path] = (), expect_key: str | None = None) -> Report:
-    """Check everything in the pack at `path`; raises PackError only for unreadable input."""
+def verify(
+    path: Path,
+    tsa_certs: Sequence[Path] = (),
+    expect_key: str | None = None,
+    expect_from: str = "given with --key",
+) -> Report:
+    """Check everything in the pack at `path`; raises PackError only for unreadable input.
+
+    `expect_key` is the fingerprint the pack must be signed with, `expect_from` where it
+    came from (said in the report)."""
     pack = Pack(path)
     report = Report()
     manifest_bytes = pack.read("manifest.json")
@@ -555,10 +563,15 @@ def verify(path: Path, tsa_certs: Sequence[Path] = (), expect_key: str | None = 
     key = _load_key(pack, report)
     if key is not None:
         report.summary["key_fingerprint"] = fingerprint(key)
-        if expect_key and fingerprint(key) != expect_key.lower().replace(":", ""):
-            report.problems.append(
-                f"public_key.pem: key {fingerprint(key)} is not the expected key {expect_key}"
-            )
+        if expect_key:
+            wanted = "".join(expect_key.lower().replace(":", "").split())
+            report.summary["key_expected_from"] = expect_from
+            if fingerprint(key) != wanted:
+                report.problems.append(
+                    f"public_key.pem: the pack is signed by key {fingerprint(key)}, which is "
+                    f"not the expected key {wanted} ({expect_from}): re-signed, or made by "
+                    "another installation"
+                )
     roots = _tsa_roots(pack, tsa_certs, report)
     tsa_state = {"checked": 0, "untimestamped": 0}
 
@@ -709,7 +722,14 @@ def render(report: Report) -> str:
         f"records: {s.get('records')}  days: {s.get('days')}  media files: {s.get('media_files')}",
         f"first observation: {s.get('first_observation')}",
         f"last observation: {s.get('last_observation')}",
-        f"signing key fingerprint: {s.get('key_fingerprint')}",
+        f"signing key fingerprint: {pretty(s.get('key_fingerprint'))}",
+        (
+            f"  checked against the expected key ({s['key_expected_from']})"
+            if s.get("key_expected_from")
+            else "  compare it with the fingerprint the installation published (`chanwatch "
+            "key` there, its bot's /status): a pack re-signed with another key verifies "
+            "against that key too; give the published one with --key to have it checked"
+        ),
         f"timestamp tokens verified: {s.get('timestamp_tokens_verified')}, "
         f"checkpoints untimestamped: {s.get('checkpoints_untimestamped')}",
     ]
@@ -719,6 +739,12 @@ def render(report: Report) -> str:
         "OK: the pack verifies" if report.ok else f"FAILED: {len(report.problems)} problems"
     )
     return "\n".join(lines)
+
+
+def pretty(fp: Any) -> str:
+    """A fingerprint in groups of four, as people read it aloud."""
+    text = str(fp)
+    return " ".join(text[i : i + 4] for i in range(0, len(text), 4))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -732,12 +758,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(args.pack or Path(__file__).resolve().parent, args.tsa_cert, args.key)
 
 
-def run(path: Path, tsa_certs: Sequence[Path] = (), expect_key: str | None = None) -> int:
+def run(
+    path: Path,
+    tsa_certs: Sequence[Path] = (),
+    expect_key: str | None = None,
+    expect_from: str = "given with --key",
+) -> int:
     try:
         for cert in tsa_certs:
             if not cert.is_file():
                 raise PackError(f"TSA certificate {cert} does not exist")
-        report = verify(path, tsa_certs, expect_key)
+        report = verify(path, tsa_certs, expect_key, expect_from)
     except PackError as exc:
         print(f"verify: {exc}", file=sys.stderr)
         return 1

@@ -12,16 +12,19 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from chanwatch import cli, proofcheck
-from chanwatch.keys import load_or_create
+from chanwatch.keys import load_or_create, pretty
 from chanwatch.pack import build as pack_build
 from storage import changes, checkpoints, ledger
 from storage.db import SessionMaker, create_engine, session_factory, transaction
 from storage.models import Checkpoint, LogRecord
 from storage.observations import PostSeen
+from storage.types import utcnow
 from tests import dbs, proofkit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,6 +88,50 @@ async def test_changes_are_logged_in_a_chain_the_database_keeps(
 # --- packs and tampering ----------------------------------------------------------------
 
 
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(st.text(), _JSON, max_size=8))
+def test_canonical_json_is_sorted_compact_utf8(value: dict[str, object]) -> None:
+    """The documented canonical form: what json.dumps writes with sorted keys, no
+    whitespace and UTF-8 as is (RFC 8785's form for these values)."""
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert ledger.canonical(value) == expected.encode()
+
+
+def test_canonical_json_refuses_floats_and_non_json() -> None:
+    for bad in ({"a": 1.5}, {"a": [{"b": 2.0}]}, {1: "x"}, {"a": 2**64}, {"at": utcnow()}):
+        with pytest.raises(TypeError):
+            ledger.canonical(bad)
+
+
+async def test_an_append_rolled_back_leaves_the_chain_whole(
+    sessions: SessionMaker, tmp_path: Path
+) -> None:
+    """The appender chains onto the head it wrote last; when that transaction rolls back,
+    the next append must follow the head that was committed, not the one it remembers."""
+    cid = await proofkit.history(sessions, tmp_path / "media")
+
+    async def edit_then_fail(s):  # type: ignore[no-untyped-def]
+        await changes.observe_posts(s, cid, [PostSeen(message_id=900, date=utcnow(), text="x")])
+        raise RuntimeError("the transaction fails after its append")
+
+    with pytest.raises(RuntimeError):
+        await transaction(sessions, edit_then_fail)
+    later = [PostSeen(message_id=901, date=utcnow(), text="y")]
+    await transaction(sessions, lambda s: changes.observe_posts(s, cid, later))
+    log = await _log(sessions)
+    assert [r.seq for r in log] == list(range(1, len(log) + 1))
+    assert json.loads(log[-1].record)["message_id"] == 901
+    async with sessions() as s:
+        problems, count = await ledger.check_db(s)
+    assert problems == [] and count == len(log)
+
+
 def _files(pack: Path) -> dict[str, bytes]:
     with zipfile.ZipFile(pack) as zf:
         return {n: zf.read(n) for n in zf.namelist()}
@@ -136,7 +183,7 @@ async def test_pack_verifies_and_every_tampering_is_named(
     assert await asyncio.to_thread(cli.main, ["verify", str(result.path)]) == 0
     out = capsys.readouterr().out
     assert "records: 11" in out and "media files: 1" in out and "OK: the pack verifies" in out
-    assert load_or_create(tmp_path / "keys" / "signing_key.pem").fingerprint in out
+    assert pretty(load_or_create(tmp_path / "keys" / "signing_key.pem").fingerprint) in out
 
     lines = files["records.jsonl"].decode().splitlines()
     seqs = [json.loads(x)["seq"] for x in lines]
@@ -206,6 +253,47 @@ async def test_pack_verifies_and_every_tampering_is_named(
         f"is not the expected key {original}",
         key=original,
     )
+
+
+async def test_verify_shows_the_key_and_on_the_installation_compares_it(
+    sessions: SessionMaker,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A pack signed by another key than the installation's is caught without --key when
+    `chanwatch verify` runs where that installation's key is; elsewhere the fingerprint
+    is shown with what to compare it with."""
+    media = tmp_path / "media"
+    await proofkit.history(sessions, media)
+    pack = str((await proofkit.make_pack(sessions, tmp_path, media)).path)
+    signed_by = load_or_create(tmp_path / "keys" / "signing_key.pem").fingerprint
+
+    # A machine without the installation's key: shown, with the instruction; no key made.
+    monkeypatch.setenv("SIGNING_KEY_PATH", str(tmp_path / "elsewhere" / "key.pem"))
+    assert await asyncio.to_thread(cli.main, ["verify", pack]) == 0
+    out = capsys.readouterr().out
+    assert f"signing key fingerprint: {pretty(signed_by)}" in out
+    assert "compare it with the fingerprint the installation published (`chanwatch key`" in out
+    assert not (tmp_path / "elsewhere").exists()
+
+    # The installation that signed it: compared, and said so.
+    monkeypatch.setenv("SIGNING_KEY_PATH", str(tmp_path / "keys" / "signing_key.pem"))
+    assert await asyncio.to_thread(cli.main, ["verify", pack]) == 0
+    assert "checked against the expected key (this installation's key" in capsys.readouterr().out
+
+    # An installation with another key: the pack is not its own, and verify says why.
+    other = load_or_create(tmp_path / "other" / "key.pem")
+    monkeypatch.setenv("SIGNING_KEY_PATH", str(tmp_path / "other" / "key.pem"))
+    assert await asyncio.to_thread(cli.main, ["verify", pack]) == 1
+    out = capsys.readouterr().out
+    assert (
+        f"FAIL: public_key.pem: the pack is signed by key {signed_by}, which is not the "
+        f"expected key {other.fingerprint} (this installation's key, SIGNING_KEY_PATH="
+    ) in out
+    assert "re-signed, or made by another installation" in out
+    # --key names the publisher's key instead (as printed by `chanwatch key`, grouped).
+    assert await asyncio.to_thread(cli.main, ["verify", pack, "--key", pretty(signed_by)]) == 0
 
 
 async def _timestamped_pack(sessions: SessionMaker, tmp_path: Path) -> tuple[Path, Path]:
