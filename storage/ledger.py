@@ -49,9 +49,7 @@ LOG = LogRecord.__table__
 # ensure_ascii=False) writes for these values (tests/test_proof.py checks), ten times faster:
 # every observation is encoded once on the write path.
 # Datetimes and dataclasses are refused, as json refuses them: records carry text.
-_SORTED = (
-    orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-)
+_SORTED = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 _NESTED = (dict, list, tuple, float)
 
 
