@@ -30,8 +30,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import BigInteger, Text, bindparam, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chanwatch.proofcheck import GENESIS, chain_next, sha256
@@ -104,7 +103,8 @@ async def lock(session: AsyncSession) -> None:
     starts, so a read in the same statement could miss the head committed while it waited.
     """
     if session.bind is not None and session.bind.dialect.name == "postgresql":
-        await session.execute(text(f"SELECT pg_advisory_xact_lock({LOCK_KEY})"))
+        conn = await session.connection()
+        await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({LOCK_KEY})")
 
 
 async def _head(session: AsyncSession) -> tuple[int, bytes]:
@@ -130,29 +130,23 @@ _HEAD_HASH = (
     "COALESCE((SELECT h.chain_hash FROM observation_log h ORDER BY h.seq DESC LIMIT 1), "
     f"'{GENESIS.hex()}')"
 )
-# PostgreSQL: the whole batch in one statement, its columns as arrays.
-_PG_INSERT = text(
+# PostgreSQL: the whole batch in one statement, its columns as arrays. Both statements go
+# straight to the driver: SQLAlchemy's handling of each row's parameters cost more than
+# the database's insert.
+_PG_INSERT = (
     f"INSERT INTO observation_log ({_COLUMNS}) "
-    "SELECT r.seq, :observed_at, :day, r.channel_id, r.type, r.subject, r.seen_key, :source, "
-    "r.record, r.record_hash, r.chain_hash FROM unnest(CAST(:seqs AS BIGINT[]), "
-    "CAST(:channel_ids AS BIGINT[]), CAST(:types AS TEXT[]), CAST(:subjects AS TEXT[]), "
-    "CAST(:seen_keys AS TEXT[]), CAST(:records AS TEXT[]), CAST(:record_hashes AS TEXT[]), "
-    "CAST(:chain_hashes AS TEXT[])) AS r(seq, channel_id, type, subject, seen_key, record, "
-    f"record_hash, chain_hash) WHERE {_HEAD_HASH} = :after"
-).bindparams(
-    bindparam("observed_at", type_=LOG.c.observed_at.type),
-    bindparam("seqs", type_=ARRAY(BigInteger)),
-    bindparam("channel_ids", type_=ARRAY(BigInteger)),
-    *(bindparam(n, type_=ARRAY(Text)) for n in
-      ("types", "subjects", "seen_keys", "records", "record_hashes", "chain_hashes")),
-)  # fmt: skip
+    "SELECT r.seq, $1, $2, r.channel_id, r.type, r.subject, r.seen_key, $3, r.record, "
+    "r.record_hash, r.chain_hash FROM unnest($4::BIGINT[], $5::BIGINT[], $6::TEXT[], "
+    "$7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TEXT[]) "
+    "AS r(seq, channel_id, type, subject, seen_key, record, record_hash, chain_hash) "
+    f"WHERE {_HEAD_HASH} = $12"
+)
 # SQLite: one row a parameter set, each inserted only after its predecessor, so the
 # batch goes in whole or not at all.
-_SQLITE_INSERT = text(
-    f"INSERT INTO observation_log ({_COLUMNS}) SELECT :seq, :observed_at, :day, :channel_id, "
-    ":type, :subject, :seen_key, :source, :record, :record_hash, :chain_hash "
-    f"WHERE {_HEAD_HASH} = :after"
-).bindparams(bindparam("observed_at", type_=LOG.c.observed_at.type))
+_SQLITE_INSERT = (
+    f"INSERT INTO observation_log ({_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
+    f"WHERE {_HEAD_HASH} = ?"
+)
 
 
 def _rows(
@@ -194,23 +188,24 @@ async def _insert_after(
     session: AsyncSession, rows: list[dict[str, Any]], now: datetime, day: str, source: str
 ) -> bool:
     """Insert the rows if the log's head is still the one the first row follows."""
-    shared = {"observed_at": now, "day": day, "source": source}
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        params: dict[str, Any] = {
-            "seqs": [r["seq"] for r in rows],
-            "channel_ids": [r["channel_id"] for r in rows],
-            "types": [r["type"] for r in rows],
-            "subjects": [r["subject"] for r in rows],
-            "seen_keys": [r["seen_key"] for r in rows],
-            "records": [r["record"] for r in rows],
-            "record_hashes": [r["record_hash"] for r in rows],
-            "chain_hashes": [r["chain_hash"] for r in rows],
-            "after": rows[0]["after"],
-            **shared,
-        }
-        result = await session.execute(_PG_INSERT, params)
+    conn = await session.connection()
+    # The time as the column's own type writes it, so the ORM reads it back alike.
+    at = LOG.c.observed_at.type.bind_processor(conn.dialect)
+    stored = at(now) if at is not None else now
+    if conn.dialect.name == "postgresql":
+        columns = ("seq", "channel_id", "type", "subject", "seen_key", "record")
+        arrays = [[r[c] for r in rows] for c in (*columns, "record_hash", "chain_hash")]
+        params: Any = (stored, day, source, *arrays, rows[0]["after"])
+        result = await conn.exec_driver_sql(_PG_INSERT, params)
     else:
-        result = await session.execute(_SQLITE_INSERT, [{**r, **shared} for r in rows])
+        params = [
+            (
+                r["seq"], stored, day, r["channel_id"], r["type"], r["subject"], r["seen_key"],
+                source, r["record"], r["record_hash"], r["chain_hash"], r["after"],
+            )
+            for r in rows
+        ]  # fmt: skip
+        result = await conn.exec_driver_sql(_SQLITE_INSERT, params)
     written = int(result.rowcount)  # type: ignore[attr-defined]
     if written not in (0, len(rows)):
         raise RuntimeError(f"observation log: {written} of {len(rows)} records appended")
