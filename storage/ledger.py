@@ -206,7 +206,7 @@ async def _insert_after(
             for r in rows
         ]  # fmt: skip
         result = await conn.exec_driver_sql(_SQLITE_INSERT, params)
-    written = int(result.rowcount)  # type: ignore[attr-defined]
+    written = int(result.rowcount)
     if written not in (0, len(rows)):
         raise RuntimeError(f"observation log: {written} of {len(rows)} records appended")
     return written == len(rows)
