@@ -229,7 +229,8 @@ async def append(session: AsyncSession, entries: Iterable[Entry], source: str) -
         todo = [e for e in todo if not (e.seen and f"{day}:{e.subject}" in taken)]
         if not todo:
             return []
-    engine = session.bind
+    # The sync Engine: the same whether the session is bound to an engine or a connection.
+    engine = getattr(session.bind, "sync_engine", None)
     guess = _heads.get(engine) if engine is not None else None
     rows = _rows(todo, *guess, now, day, source) if guess is not None else []
     if not rows or not await _insert_after(session, rows, now, day, source):
