@@ -496,7 +496,18 @@ async def _verify(args: argparse.Namespace, settings: Settings) -> int:
         return await _verify_db(settings)
     if args.pack is None:
         raise CliError("give a pack to check (chanwatch verify NAME.zip) or --db")
-    return proofcheck.run(args.pack, args.tsa_cert, args.key)
+    if args.key is not None or not settings.signing_key_path.exists():
+        return proofcheck.run(args.pack, args.tsa_cert, args.key)
+    # On the installation itself its own key is the one a pack must carry: a pack
+    # re-signed with another key fails here without anyone comparing fingerprints.
+    from chanwatch.keys import SigningKeyError, load
+
+    try:
+        own = load(settings.signing_key_path).fingerprint
+    except (SigningKeyError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    where = f"this installation's key, SIGNING_KEY_PATH={settings.signing_key_path}"
+    return proofcheck.run(args.pack, args.tsa_cert, own, where)
 
 
 async def _verify_db(settings: Settings) -> int:

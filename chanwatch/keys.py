@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from chanwatch.proofcheck import fingerprint
+from chanwatch.proofcheck import pretty as pretty  # where the CLI and /status take it from
 
 
 class SigningKeyError(Exception):
@@ -58,6 +59,8 @@ def load_or_create(path: Path) -> Signer:
     return Signer(key)
 
 
-def pretty(fp: str) -> str:
-    """A fingerprint in groups of four, as people read it aloud."""
-    return " ".join(fp[i : i + 4] for i in range(0, len(fp), 4))
+def load(path: Path) -> Signer:
+    """The key at `path`; SigningKeyError when it is missing or unreadable (never made here)."""
+    if not path.is_file():
+        raise SigningKeyError(f"no signing key at {path}")
+    return load_or_create(path)

@@ -38,9 +38,9 @@ from storage.types import utcnow
 BOT_UPLOAD_LIMIT = 50 * 1024 * 1024
 VERIFY_MD = """# Checking this proof pack
 
-`python verify.py` in this folder (Python 3.11+, `pip install cryptography`; add
-`pip install rfc3161-client` to check the timestamp tokens) checks everything below and
-prints what fails. By hand:
+`python verify.py` in this folder (Python 3.11+ and `pip install cryptography`, nothing
+else; `--tsa-cert CA.pem` to check who signed the timestamp tokens) checks everything
+below and prints what fails. By hand:
 
 1. `manifest.json` lists the SHA-256 of every other file; `sha256sum` each one.
 2. `seal.json` holds a log record whose `manifest_sha256` is the SHA-256 of `manifest.json`,
@@ -55,7 +55,9 @@ prints what fails. By hand:
 5. `checkpoints.json`: each `statement` (canonical JSON: day, first and last seq, count,
    root, chain hash before the day and at its end, key fingerprint) is signed with
    Ed25519 by `public_key.pem` (`signature`, hex). The key's fingerprint is SHA-256 of the
-   raw 32-byte public key; compare it with the one the publisher announced.
+   raw 32-byte public key; compare it with the one the publisher announced (`chanwatch
+   key` on their installation): anyone can re-sign a pack with a key of their own, so only
+   that comparison, `verify.py --key FINGERPRINT` or the timestamps tie it to the publisher.
 6. `tsa_tokens` are RFC 3161 TimeStampResp (base64 DER) over statement ‖ signature bytes:
    `openssl ts -verify -data <that file> -in token.tsr -CAfile tsa-ca.pem`.
 7. `media/aa/bb/<sha256>` files are named by their SHA-256.

@@ -2,8 +2,8 @@
 
 This one file is both `chanwatch verify PACK` and the `verify.py` inside every pack:
 `python verify.py` in an unpacked pack checks the folder it sits in; `python verify.py
-PACK.zip` checks a ZIP. Timestamp tokens are checked with `rfc3161-client` when it is
-installed (chanwatch has it); without it the verifier says they were not checked.
+PACK.zip` checks a ZIP. Timestamp tokens are read with a small DER reader here (parsing
+only); every hash and signature is checked by `cryptography`.
 
 What is checked: every file against manifest.json; manifest.json against the log record
 that sealed it (seal.json); each checkpoint's Ed25519 signature; each day's hash chain and
@@ -21,6 +21,7 @@ import sys
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -104,34 +105,279 @@ def tsa_message(statement: str, signature_hex: str) -> bytes:
     return statement.encode() + bytes.fromhex(signature_hex)
 
 
+# --- RFC 3161 timestamp tokens: a small DER reader, all cryptography by `cryptography` ----
+
+# Object identifiers as dotted text.
+_SIGNED_DATA = "1.2.840.113549.1.7.2"
+_TST_INFO = "1.2.840.113549.1.9.16.1.4"
+_CONTENT_TYPE = "1.2.840.113549.1.9.3"
+_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
+_SIGNING_CERT_V2 = "1.2.840.113549.1.9.16.2.47"
+_HASHES = {
+    "2.16.840.1.101.3.4.2.1": "sha256",
+    "2.16.840.1.101.3.4.2.2": "sha384",
+    "2.16.840.1.101.3.4.2.3": "sha512",
+}
+
+
+class DerError(ValueError):
+    """Bytes that are not the DER structure expected."""
+
+
+@dataclass(frozen=True)
+class _Tlv:
+    tag: int
+    raw: bytes  # the whole encoding, header included
+    body: bytes
+
+
+def _tlvs(data: bytes) -> list[_Tlv]:
+    """The DER elements one after another in `data` (single-byte tags, definite lengths)."""
+    out, pos = [], 0
+    while pos < len(data):
+        if pos + 2 > len(data):
+            raise DerError("truncated")
+        tag, first = data[pos], data[pos + 1]
+        if tag & 0x1F == 0x1F:
+            raise DerError("multi-byte tag")
+        head = 2
+        if first < 0x80:
+            length = first
+        else:
+            count = first & 0x7F
+            if count == 0 or count > 4 or pos + 2 + count > len(data):
+                raise DerError("bad length")
+            length = int.from_bytes(data[pos + 2 : pos + 2 + count], "big")
+            head += count
+        stop = pos + head + length
+        if stop > len(data):
+            raise DerError("truncated")
+        out.append(_Tlv(tag, data[pos:stop], data[pos + head : stop]))
+        pos = stop
+    return out
+
+
+def _one(data: bytes, tag: int) -> _Tlv:
+    items = _tlvs(data)
+    if len(items) != 1 or items[0].tag != tag:
+        raise DerError(f"expected one element with tag {tag:#x}")
+    return items[0]
+
+
+def _fields(tlv: _Tlv, tag: int = 0x30, least: int = 1) -> list[_Tlv]:
+    if tlv.tag != tag:
+        raise DerError(f"expected tag {tag:#x}, found {tlv.tag:#x}")
+    items = _tlvs(tlv.body)
+    if len(items) < least:
+        raise DerError("too few fields")
+    return items
+
+
+def _oid(tlv: _Tlv) -> str:
+    if tlv.tag != 0x06 or not tlv.body:
+        raise DerError("expected an object identifier")
+    parts, value = [], 0
+    for byte in tlv.body:
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            parts.append(value)
+            value = 0
+    first = min(parts[0] // 40, 2)
+    return ".".join(str(n) for n in [first, parts[0] - 40 * first, *parts[1:]])
+
+
+def _hash_of(algorithm: _Tlv) -> str:
+    name = _HASHES.get(_oid(_fields(algorithm)[0]))
+    if name is None:
+        raise DerError("unsupported hash algorithm")
+    return name
+
+
+@dataclass(frozen=True)
+class TimeStampToken:
+    """The parts of an RFC 3161 TimeStampResp a verifier needs, as DER bytes."""
+
+    tst_info: bytes  # the DER TSTInfo (what the TSA signed, through the signed attributes)
+    imprint_hash: str
+    imprint: bytes
+    gen_time: str
+    digest_hash: str  # the SignerInfo's digest algorithm
+    signed_attrs: bytes  # re-tagged as the SET the signature covers
+    message_digest: bytes
+    content_type: str
+    signing_cert_hash: bytes | None  # ESSCertIDv2 (SHA-256) of the signer's certificate
+    signature: bytes
+    sid: _Tlv
+    certificates: tuple[bytes, ...]
+
+
+def parse_token(data: bytes) -> TimeStampToken:
+    """Read a TimeStampResp (RFC 3161 section 2.4.2); DerError when it is not one."""
+    resp = _fields(_one(data, 0x30), least=2)
+    status = _fields(resp[0])[0]
+    if status.tag != 0x02 or int.from_bytes(status.body, "big") not in (0, 1):
+        raise DerError("the TSA did not grant the timestamp")
+    content_info = _fields(resp[1], least=2)
+    if _oid(content_info[0]) != _SIGNED_DATA:
+        raise DerError("not CMS SignedData")
+    signed = _fields(_one(_fields(content_info[1], tag=0xA0)[0].raw, 0x30))
+    encap = _fields(signed[2], least=2)
+    if _oid(encap[0]) != _TST_INFO:
+        raise DerError("the signed content is not a TSTInfo")
+    tst_der = _one(_fields(encap[1], tag=0xA0)[0].raw, 0x04).body
+    tst = _fields(_one(tst_der, 0x30), least=5)
+    imprint = _fields(tst[2], least=2)
+    rest = signed[3:]
+    certificates: tuple[bytes, ...] = ()
+    if rest and rest[0].tag == 0xA0:
+        certificates = tuple(c.raw for c in _tlvs(rest[0].body))
+    rest = [r for r in rest if r.tag not in (0xA0, 0xA1)]
+    if not rest or not _tlvs(rest[-1].body if rest[-1].tag == 0x31 else b""):
+        raise DerError("no signer")
+    signer = _fields(_tlvs(rest[-1].body)[0], least=5)
+    attrs_tlv = signer[3]
+    if attrs_tlv.tag != 0xA0:
+        raise DerError("no signed attributes")
+    attributes: dict[str, _Tlv] = {}
+    for attr in _tlvs(attrs_tlv.body):
+        kind, values = _fields(attr, least=2)[:2]
+        attributes[_oid(kind)] = _fields(values, tag=0x31)[0]
+    if _MESSAGE_DIGEST not in attributes or _CONTENT_TYPE not in attributes:
+        raise DerError("signed attributes lack messageDigest or contentType")
+    cert_hash = None
+    if _SIGNING_CERT_V2 in attributes:
+        first_id = _fields(_fields(_fields(attributes[_SIGNING_CERT_V2])[0])[0], least=1)
+        if first_id[0].tag == 0x30 and _hash_of(first_id[0]) == "sha256":
+            cert_hash = first_id[1].body
+        elif first_id[0].tag == 0x04:  # hashAlgorithm left out: SHA-256 by default
+            cert_hash = first_id[0].body
+    if signer[5].tag != 0x04:
+        raise DerError("no signature")
+    return TimeStampToken(
+        tst_info=tst_der,
+        imprint_hash=_hash_of(imprint[0]),
+        imprint=imprint[1].body,
+        gen_time=tst[4].body.decode("ascii", "replace"),
+        digest_hash=_hash_of(signer[2]),
+        # The signature covers the DER of the attributes as a SET, not the [0] they sit in.
+        signed_attrs=b"\x31" + attrs_tlv.raw[1:],
+        message_digest=attributes[_MESSAGE_DIGEST].body,
+        content_type=_oid(attributes[_CONTENT_TYPE]),
+        signing_cert_hash=cert_hash,
+        signature=signer[5].body,
+        sid=signer[1],
+        certificates=certificates,
+    )
+
+
+def _is_signer(cert: Any, sid: _Tlv) -> bool:
+    from cryptography import x509
+
+    if sid.tag == 0x80:  # subjectKeyIdentifier
+        try:
+            ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+        except x509.ExtensionNotFound:
+            return False
+        return bool(ski.value.digest == sid.body)
+    issuer, serial = _fields(sid, least=2)[:2]
+    number = int.from_bytes(serial.body, "big", signed=True)
+    return bool(cert.issuer.public_bytes() == issuer.raw and cert.serial_number == number)
+
+
+def _signature_holds(cert: Any, token: TimeStampToken) -> bool:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+    key = cert.public_key()
+    kinds: dict[str, hashes.HashAlgorithm] = {
+        "sha256": hashes.SHA256(),
+        "sha384": hashes.SHA384(),
+        "sha512": hashes.SHA512(),
+    }
+    digest = kinds[token.digest_hash]
+    try:
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(token.signature, token.signed_attrs, padding.PKCS1v15(), digest)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(token.signature, token.signed_attrs, ec.ECDSA(digest))
+        elif isinstance(key, Ed25519PublicKey):
+            key.verify(token.signature, token.signed_attrs)
+        else:
+            return False
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _name(cert: Any) -> str:
+    return str(cert.subject.rfc4514_string())
+
+
 def token_problem(token: bytes, message: bytes, roots: Sequence[Any]) -> str | None:
     """Why an RFC 3161 response does not timestamp `message` (None: it does).
 
-    Raises ImportError where rfc3161-client is not installed."""
-    from rfc3161_client import VerificationError, VerifierBuilder, decode_timestamp_response
+    The TSTInfo's message imprint must be the hash of `message`; the signed attributes'
+    messageDigest the hash of the TSTInfo; the signature over those attributes must verify
+    with the TSA certificate's key; and, with `roots` given, that certificate must be
+    issued by one of them (or be one), carry the critical timeStamping key usage and be
+    valid at the token's time."""
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
 
     try:
-        response = decode_timestamp_response(token)
+        tst = parse_token(token)
+        carried = [x509.load_der_x509_certificate(c) for c in tst.certificates]
     except ValueError as exc:
         return f"not an RFC 3161 response ({exc})"
-    if response.tst_info.message_imprint.message != sha256(message):
+    if tst.imprint != hashlib.new(tst.imprint_hash, message).digest():
         return "it timestamps another message (message imprint differs)"
+    if tst.content_type != _TST_INFO:
+        return "TSA signature does not verify (signed content type is not TSTInfo)"
+    if tst.message_digest != hashlib.new(tst.digest_hash, tst.tst_info).digest():
+        return "TSA signature does not verify (the TSTInfo differs from the one signed)"
+    signer = next((c for c in [*carried, *roots] if _is_signer(c, tst.sid)), None)
+    if signer is None:
+        return None if not roots else "the token names a TSA certificate that is not given"
+    if not _signature_holds(signer, tst):
+        return "TSA signature does not verify (altered, or signed by another key)"
+    if (
+        tst.signing_cert_hash is not None
+        and tst.signing_cert_hash
+        != hashlib.sha256(signer.public_bytes(serialization.Encoding.DER)).digest()
+    ):
+        return "TSA signature does not verify (signed for another TSA certificate)"
     if not roots:
         return None
-    builder = VerifierBuilder()
-    for cert in roots:
-        builder = builder.add_root_certificate(cert)
+    if signer not in roots and not any(_issued_by(signer, ca) for ca in roots):
+        return f"TSA certificate ({_name(signer)}) is not issued by a given TSA CA"
     try:
-        builder.build().verify_message(response, message)
-    except VerificationError as exc:
-        return f"TSA signature does not verify ({exc})"
+        eku = signer.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    except x509.ExtensionNotFound:
+        eku = None
+    if eku is None or not eku.critical or ExtendedKeyUsageOID.TIME_STAMPING not in eku.value:
+        return f"TSA certificate ({_name(signer)}) is not for timestamping (critical EKU)"
+    at = _gen_time(tst.gen_time)
+    if at is not None and not signer.not_valid_before_utc <= at <= signer.not_valid_after_utc:
+        return f"TSA certificate ({_name(signer)}) was not valid at {at.isoformat()}"
     return None
 
 
-def token_time(token: bytes) -> str:
-    from rfc3161_client import decode_timestamp_response
+def _issued_by(cert: Any, ca: Any) -> bool:
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
 
-    return decode_timestamp_response(token).tst_info.gen_time.isoformat()
+
+def _gen_time(text: str) -> datetime | None:
+    """GeneralizedTime (YYYYMMDDHHMMSS[.fff]Z) as an aware datetime."""
+    try:
+        whole, _, fraction = text.rstrip("Z").partition(".")
+        at = datetime.strptime(whole, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return at.replace(microsecond=int((fraction + "000000")[:6])) if fraction else at
 
 
 # --- reading a pack -----------------------------------------------------------------
@@ -251,9 +497,6 @@ def _check_checkpoint(
             problem = token_problem(
                 _b64(token["token"]), tsa_message(cp["statement"], cp["signature"]), roots
             )
-        except ImportError:
-            tsa_state["unchecked"] += 1
-            continue
         except (KeyError, ValueError) as exc:
             problem = f"malformed token ({exc})"
         if problem:
@@ -287,8 +530,16 @@ def _tsa_roots(pack: Pack, extra: Sequence[Path], report: Report) -> list[Any]:
     return roots
 
 
-def verify(path: Path, tsa_certs: Sequence[Path] = (), expect_key: str | None = None) -> Report:
-    """Check everything in the pack at `path`; raises PackError only for unreadable input."""
+def verify(
+    path: Path,
+    tsa_certs: Sequence[Path] = (),
+    expect_key: str | None = None,
+    expect_from: str = "given with --key",
+) -> Report:
+    """Check everything in the pack at `path`; raises PackError only for unreadable input.
+
+    `expect_key` is the fingerprint the pack must be signed with, `expect_from` where it
+    came from (said in the report)."""
     pack = Pack(path)
     report = Report()
     manifest_bytes = pack.read("manifest.json")
@@ -312,12 +563,17 @@ def verify(path: Path, tsa_certs: Sequence[Path] = (), expect_key: str | None = 
     key = _load_key(pack, report)
     if key is not None:
         report.summary["key_fingerprint"] = fingerprint(key)
-        if expect_key and fingerprint(key) != expect_key.lower().replace(":", ""):
-            report.problems.append(
-                f"public_key.pem: key {fingerprint(key)} is not the expected key {expect_key}"
-            )
+        if expect_key:
+            wanted = "".join(expect_key.lower().replace(":", "").split())
+            report.summary["key_expected_from"] = expect_from
+            if fingerprint(key) != wanted:
+                report.problems.append(
+                    f"public_key.pem: the pack is signed by key {fingerprint(key)}, which is "
+                    f"not the expected key {wanted} ({expect_from}): re-signed, or made by "
+                    "another installation"
+                )
     roots = _tsa_roots(pack, tsa_certs, report)
-    tsa_state = {"checked": 0, "unchecked": 0, "untimestamped": 0}
+    tsa_state = {"checked": 0, "untimestamped": 0}
 
     # 2. Checkpoints, and each day's chain and tree from the chain rows.
     statements: list[dict[str, Any]] = []
@@ -418,11 +674,7 @@ def verify(path: Path, tsa_certs: Sequence[Path] = (), expect_key: str | None = 
     else:
         _check_seal(pack.json("seal.json"), manifest_bytes, key, roots, report, tsa_state)
 
-    if tsa_state["unchecked"]:
-        report.notes.append(
-            f"{tsa_state['unchecked']} timestamp tokens not checked: pip install rfc3161-client"
-        )
-    elif tsa_state["checked"] and not roots:
+    if tsa_state["checked"] and not roots:
         report.notes.append(
             "timestamp tokens match the checkpoints; give --tsa-cert to check who signed them"
         )
@@ -471,7 +723,14 @@ def render(report: Report) -> str:
         f"records: {s.get('records')}  days: {s.get('days')}  media files: {s.get('media_files')}",
         f"first observation: {s.get('first_observation')}",
         f"last observation: {s.get('last_observation')}",
-        f"signing key fingerprint: {s.get('key_fingerprint')}",
+        f"signing key fingerprint: {pretty(s.get('key_fingerprint'))}",
+        (
+            f"  checked against the expected key ({s['key_expected_from']})"
+            if s.get("key_expected_from")
+            else "  compare it with the fingerprint the installation published (`chanwatch "
+            "key` there, its bot's /status): a pack re-signed with another key verifies "
+            "against that key too; give the published one with --key to have it checked"
+        ),
         f"timestamp tokens verified: {s.get('timestamp_tokens_verified')}, "
         f"checkpoints untimestamped: {s.get('checkpoints_untimestamped')}",
     ]
@@ -481,6 +740,12 @@ def render(report: Report) -> str:
         "OK: the pack verifies" if report.ok else f"FAILED: {len(report.problems)} problems"
     )
     return "\n".join(lines)
+
+
+def pretty(fp: Any) -> str:
+    """A fingerprint in groups of four, as people read it aloud."""
+    text = str(fp)
+    return " ".join(text[i : i + 4] for i in range(0, len(text), 4))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -494,12 +759,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(args.pack or Path(__file__).resolve().parent, args.tsa_cert, args.key)
 
 
-def run(path: Path, tsa_certs: Sequence[Path] = (), expect_key: str | None = None) -> int:
+def run(
+    path: Path,
+    tsa_certs: Sequence[Path] = (),
+    expect_key: str | None = None,
+    expect_from: str = "given with --key",
+) -> int:
     try:
         for cert in tsa_certs:
             if not cert.is_file():
                 raise PackError(f"TSA certificate {cert} does not exist")
-        report = verify(path, tsa_certs, expect_key)
+        report = verify(path, tsa_certs, expect_key, expect_from)
     except PackError as exc:
         print(f"verify: {exc}", file=sys.stderr)
         return 1

@@ -390,10 +390,12 @@ async def observe_posts(
             await _seen_again(session, channel, post, seen, now, announce, out)
         if channel.last_post_at is None or seen.date > channel.last_post_at:
             channel.last_post_at = seen.date
+    # What each first sighting showed, worked out once for the post, its version and its record.
+    shown = {m: content.details(p) for m, p in fresh.items()}
     if fresh:
-        await _new_posts(session, channel, list(fresh.values()), now, announce, out)
+        await _new_posts(session, channel, list(fresh.values()), shown, now, announce, out)
     await ledger.note_posts(
-        session, channel, fresh.values(), existing.values(), versions_before, source
+        session, channel, fresh.values(), existing.values(), versions_before, source, shown
     )
     return out
 
@@ -402,6 +404,7 @@ async def _new_posts(
     session: AsyncSession,
     channel: Channel,
     batch: list[PostSeen],
+    shown: dict[int, dict[str, Any]],
     now: datetime,
     announce: bool,
     out: Recorded,
@@ -414,7 +417,7 @@ async def _new_posts(
             "grouped_id": p.grouped_id,
             "text": p.text,
             "media_kind": p.media_kind,
-            "details": content.details(p),
+            "details": shown[p.message_id],
             "date": p.date,
             # The preview's edit mark has no date: first seen edited stands in for it.
             "edit_date": p.edit_date or (now if p.edited else None),
@@ -427,9 +430,9 @@ async def _new_posts(
         }
         for p in batch
     ]
-    result = await session.execute(
-        insert(Post).returning(Post.id, Post.message_id, sort_by_parameter_order=True), rows
-    )
+    # Ids are matched by message_id, so the rows need not come back in order: that lets
+    # SQLite take the batch in one statement too.
+    result = await session.execute(insert(Post).returning(Post.id, Post.message_id), rows)
     ids = {message_id: post_id for post_id, message_id in result.all()}
     await session.execute(
         insert(PostVersion),
@@ -438,7 +441,7 @@ async def _new_posts(
                 "post_id": ids[p.message_id],
                 "version": 1,
                 "text": p.text,
-                "details": content.details(p),
+                "details": shown[p.message_id],
                 "edit_date": p.edit_date or (now if p.edited else None),
                 "seen_at": now,
             }

@@ -12,16 +12,19 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from chanwatch import cli, proofcheck
-from chanwatch.keys import load_or_create
+from chanwatch.keys import load_or_create, pretty
 from chanwatch.pack import build as pack_build
 from storage import changes, checkpoints, ledger
 from storage.db import SessionMaker, create_engine, session_factory, transaction
 from storage.models import Checkpoint, LogRecord
 from storage.observations import PostSeen
+from storage.types import utcnow
 from tests import dbs, proofkit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,6 +88,50 @@ async def test_changes_are_logged_in_a_chain_the_database_keeps(
 # --- packs and tampering ----------------------------------------------------------------
 
 
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(st.text(), _JSON, max_size=8))
+def test_canonical_json_is_sorted_compact_utf8(value: dict[str, object]) -> None:
+    """The documented canonical form: what json.dumps writes with sorted keys, no
+    whitespace and UTF-8 as is (RFC 8785's form for these values)."""
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert ledger.canonical(value) == expected.encode()
+
+
+def test_canonical_json_refuses_floats_and_non_json() -> None:
+    for bad in ({"a": 1.5}, {"a": [{"b": 2.0}]}, {1: "x"}, {"a": 2**64}, {"at": utcnow()}):
+        with pytest.raises(TypeError):
+            ledger.canonical(bad)
+
+
+async def test_an_append_rolled_back_leaves_the_chain_whole(
+    sessions: SessionMaker, tmp_path: Path
+) -> None:
+    """The appender chains onto the head it wrote last; when that transaction rolls back,
+    the next append must follow the head that was committed, not the one it remembers."""
+    cid = await proofkit.history(sessions, tmp_path / "media")
+
+    async def edit_then_fail(s):  # type: ignore[no-untyped-def]
+        await changes.observe_posts(s, cid, [PostSeen(message_id=900, date=utcnow(), text="x")])
+        raise RuntimeError("the transaction fails after its append")
+
+    with pytest.raises(RuntimeError):
+        await transaction(sessions, edit_then_fail)
+    later = [PostSeen(message_id=901, date=utcnow(), text="y")]
+    await transaction(sessions, lambda s: changes.observe_posts(s, cid, later))
+    log = await _log(sessions)
+    assert [r.seq for r in log] == list(range(1, len(log) + 1))
+    assert json.loads(log[-1].record)["message_id"] == 901
+    async with sessions() as s:
+        problems, count = await ledger.check_db(s)
+    assert problems == [] and count == len(log)
+
+
 def _files(pack: Path) -> dict[str, bytes]:
     with zipfile.ZipFile(pack) as zf:
         return {n: zf.read(n) for n in zf.namelist()}
@@ -136,7 +183,7 @@ async def test_pack_verifies_and_every_tampering_is_named(
     assert await asyncio.to_thread(cli.main, ["verify", str(result.path)]) == 0
     out = capsys.readouterr().out
     assert "records: 11" in out and "media files: 1" in out and "OK: the pack verifies" in out
-    assert load_or_create(tmp_path / "keys" / "signing_key.pem").fingerprint in out
+    assert pretty(load_or_create(tmp_path / "keys" / "signing_key.pem").fingerprint) in out
 
     lines = files["records.jsonl"].decode().splitlines()
     seqs = [json.loads(x)["seq"] for x in lines]
@@ -208,15 +255,85 @@ async def test_pack_verifies_and_every_tampering_is_named(
     )
 
 
+async def test_verify_shows_the_key_and_on_the_installation_compares_it(
+    sessions: SessionMaker,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A pack signed by another key than the installation's is caught without --key when
+    `chanwatch verify` runs where that installation's key is; elsewhere the fingerprint
+    is shown with what to compare it with."""
+    media = tmp_path / "media"
+    await proofkit.history(sessions, media)
+    pack = str((await proofkit.make_pack(sessions, tmp_path, media)).path)
+    signed_by = load_or_create(tmp_path / "keys" / "signing_key.pem").fingerprint
+
+    # A machine without the installation's key: shown, with the instruction; no key made.
+    monkeypatch.setenv("SIGNING_KEY_PATH", str(tmp_path / "elsewhere" / "key.pem"))
+    assert await asyncio.to_thread(cli.main, ["verify", pack]) == 0
+    out = capsys.readouterr().out
+    assert f"signing key fingerprint: {pretty(signed_by)}" in out
+    assert "compare it with the fingerprint the installation published (`chanwatch key`" in out
+    assert not (tmp_path / "elsewhere").exists()
+
+    # The installation that signed it: compared, and said so.
+    monkeypatch.setenv("SIGNING_KEY_PATH", str(tmp_path / "keys" / "signing_key.pem"))
+    assert await asyncio.to_thread(cli.main, ["verify", pack]) == 0
+    assert "checked against the expected key (this installation's key" in capsys.readouterr().out
+
+    # An installation with another key: the pack is not its own, and verify says why.
+    other = load_or_create(tmp_path / "other" / "key.pem")
+    monkeypatch.setenv("SIGNING_KEY_PATH", str(tmp_path / "other" / "key.pem"))
+    assert await asyncio.to_thread(cli.main, ["verify", pack]) == 1
+    out = capsys.readouterr().out
+    assert (
+        f"FAIL: public_key.pem: the pack is signed by key {signed_by}, which is not the "
+        f"expected key {other.fingerprint} (this installation's key, SIGNING_KEY_PATH="
+    ) in out
+    assert "re-signed, or made by another installation" in out
+    # --key names the publisher's key instead (as printed by `chanwatch key`, grouped).
+    assert await asyncio.to_thread(cli.main, ["verify", pack, "--key", pretty(signed_by)]) == 0
+
+
+async def _timestamped_pack(sessions: SessionMaker, tmp_path: Path) -> tuple[Path, Path]:
+    """A pack whose checkpoints carry tokens from OpenSSL's TSA; the pack and the TSA folder."""
+    from chanwatch.tsa import Timestamper
+    from tests import tsa_openssl
+
+    tsa_dir = tmp_path / "tsa"
+    tsa_openssl.make_tsa(tsa_dir)
+    media = tmp_path / "media"
+    await proofkit.history(sessions, media)
+    signer = proofkit.signer(tmp_path)
+    await transaction(sessions, lambda s: checkpoints.seal(s, signer, today=True))
+    async with tsa_openssl.serve_tsa(tsa_dir) as url:
+        stamper = Timestamper(sessions, [url])
+        assert await stamper.run_once() == 1
+        result = await pack_build(
+            sessions, "@putdomoi", signer, tmp_path / "putdomoi.zip", media_dir=media,
+            timestamper=stamper,
+        )  # fmt: skip
+    return result.path, tsa_dir
+
+
+def _retoken(token_b64: str, change: object) -> str:
+    import base64
+
+    token = base64.b64decode(token_b64)
+    return base64.b64encode(change(token)).decode()  # type: ignore[operator]
+
+
 async def test_bundled_verify_py_runs_without_chanwatch(
     sessions: SessionMaker, tmp_path: Path
 ) -> None:
-    """The pack's verify.py in a venv that has only `cryptography`, in the unpacked folder."""
-    media = tmp_path / "media"
-    await proofkit.history(sessions, media)
-    result = await proofkit.make_pack(sessions, tmp_path, media)
+    """The pack's verify.py in a venv that has only `cryptography` (no chanwatch, no
+    rfc3161-client), in the unpacked folder, timestamp tokens included."""
+    from tests import tsa_openssl
+
+    pack, tsa_dir = await _timestamped_pack(sessions, tmp_path)
     folder = tmp_path / "unpacked"
-    with zipfile.ZipFile(result.path) as zf:
+    with zipfile.ZipFile(pack) as zf:
         zf.extractall(folder)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -224,16 +341,44 @@ async def test_bundled_verify_py_runs_without_chanwatch(
     subprocess.run(
         [str(py), "-m", "pip", "install", "-q", "cryptography"], check=True, capture_output=True
     )
-    probe = subprocess.run([str(py), "-c", "import chanwatch"], cwd=folder, capture_output=True)
-    assert probe.returncode != 0  # really without chanwatch
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    ok = subprocess.run([str(py), "verify.py"], cwd=folder, capture_output=True, text=True, env=env)
+    for module in ("chanwatch", "rfc3161_client"):
+        probe = subprocess.run([str(py), "-c", f"import {module}"], cwd=folder, env=env)
+        assert probe.returncode != 0, module  # really without it
+
+    def verify(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(py), "verify.py", *args], cwd=folder, capture_output=True, text=True, env=env
+        )
+
+    ca = str(tsa_dir / "ca.pem")
+    ok = verify("--tsa-cert", ca)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "OK: the pack verifies" in ok.stdout and "records: 11" in ok.stdout
-    (folder / "posts.jsonl").write_bytes(b"{}\n")
-    bad = subprocess.run(
-        [str(py), "verify.py"], cwd=folder, capture_output=True, text=True, env=env
+    assert "timestamp tokens verified: 2" in ok.stdout  # the day's and the seal's
+
+    # A token from another root: a CA that did not issue this TSA's certificate.
+    other = tmp_path / "other"
+    tsa_openssl.make_tsa(other)
+    wrong_root = verify("--tsa-cert", str(other / "ca.pem"))
+    assert wrong_root.returncode == 1
+    assert "TSA certificate (CN=chanwatch test TSA) is not issued by a given TSA CA" in (
+        wrong_root.stdout
     )
+
+    # One flipped byte of the TSA's signature (the last bytes of the token).
+    original = (folder / "checkpoints.json").read_bytes()
+    cps = json.loads(original)
+    token = cps[0]["tsa_tokens"][0]
+    token["token"] = _retoken(token["token"], lambda t: _flip(t, len(t) - 1))
+    (folder / "checkpoints.json").write_text(json.dumps(cps))
+    flipped = verify("--tsa-cert", ca)
+    assert flipped.returncode == 1
+    assert "TSA signature does not verify (altered, or signed by another key)" in flipped.stdout
+
+    (folder / "checkpoints.json").write_bytes(original)
+    (folder / "posts.jsonl").write_bytes(b"{}\n")
+    bad = verify("--tsa-cert", ca)
     assert bad.returncode == 1 and "posts.jsonl: SHA-256 differs from manifest.json" in bad.stdout
 
 
@@ -424,4 +569,13 @@ async def test_openssl_tsa_timestamps_checkpoints_and_a_down_tsa_is_retried(
     other_ca = tmp_path / "other"
     tsa_openssl.make_tsa(other_ca)
     problems = proofcheck.verify(result.path, [other_ca / "ca.pem"]).problems
-    assert any("TSA signature does not verify" in p for p in problems), problems
+    assert any("is not issued by a given TSA CA" in p for p in problems), problems
+    # A TSTInfo changed after signing (its last byte sits inside the signed content).
+    cps = json.loads(files["checkpoints.json"])
+    tst = proofcheck.parse_token(proofcheck._b64(cps[0]["tsa_tokens"][0]["token"])).tst_info
+    cps[0]["tsa_tokens"][0]["token"] = _retoken(
+        cps[0]["tsa_tokens"][0]["token"], lambda t: t.replace(tst, _flip(tst, len(tst) - 1))
+    )
+    altered = _write(result.path, {**files, "checkpoints.json": json.dumps(cps).encode()})
+    problems = proofcheck.verify(altered, [ca]).problems
+    assert any("the TSTInfo differs from the one signed" in p for p in problems), problems
