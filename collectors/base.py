@@ -137,14 +137,16 @@ class CollectorBase:
 
     def _refresh_due(self, ch: Channel, now: datetime) -> bool:
         last_refresh = self._last_refresh(ch)
-        if ch.id in self._refresh_now or last_refresh is None:
+        if ch.id in self._refresh_now:
             return True
         if not self._readable(ch):
             backoff = min(
                 self.config.refresh_every * 2 ** min(ch.retry_count, 10), self.config.retry_max
             )
             last = ch.last_checked_at or last_refresh
-            return now - last >= timedelta(seconds=backoff)
+            return last is None or now - last >= timedelta(seconds=backoff)
+        if last_refresh is None:
+            return True
         return now - last_refresh >= timedelta(seconds=self.config.refresh_every)
 
     def _poll_due(self, ch: Channel, now: datetime) -> bool:

@@ -22,7 +22,7 @@ from collectors.webpreview.collector import PAGE, WebCollector
 from collectors.webpreview.fetch import Fetcher, HostBudget
 from simulator.mtproto import World, make_simulated_client
 from simulator.webpreview import WebPreviewSimulator
-from storage import changes, channels, coverage, kinds, ledger
+from storage import changes, channels, coverage, kinds, ledger, status
 from storage.db import SessionMaker, transaction
 from storage.models import Channel, ChannelSnapshot, Event, LogRecord, Post
 from storage.observations import ChannelSeen, MetricsSeen, PostSeen
@@ -53,7 +53,7 @@ class Both:
             await self.account.run_once()
             await self.web.run_once()
 
-    async def events(self) -> list[tuple[str, str]]:
+    async def events(self) -> list[tuple[str, str | None]]:
         async with self.sessions() as s:
             rows = await s.execute(
                 select(Event.kind, Channel.username)
@@ -83,9 +83,7 @@ class Both:
     async def covered(self) -> set[str]:
         async with self.sessions() as s:
             watched = list(await channels.watched(s))
-            ids = await coverage.web_covers(
-                s, [c.id for c in watched], account=ACCOUNT, poll_cap=0
-            )
+            ids = await coverage.web_covers(s, [c.id for c in watched], account=ACCOUNT, poll_cap=0)
         return {c.username or "" for c in watched if c.id in ids}
 
 
@@ -104,9 +102,7 @@ async def both(sessions: SessionMaker) -> AsyncIterator[Both]:
     await client.connect()
     async with aiohttp.ClientSession() as http:
         fetcher = Fetcher(http, sim.base_url, HostBudget(rate=1000.0))
-        web = WebCollector(
-            fetcher, sessions, CONFIG, covers=covers, answers_requests=lambda: False
-        )
+        web = WebCollector(fetcher, sessions, CONFIG, covers=covers, answers_requests=lambda: False)
         yield Both(world, client, account, web, sim, sessions)
     await account.stop()
     await client.disconnect()
@@ -143,7 +139,9 @@ async def test_beyond_the_join_cap_and_poll_budget_the_preview_collects(both: Bo
     assert await b.post_sources("beta_ch", new) == {web_source}
     assert web_source not in await b.post_sources("alpha_ch", live)
     async with b.sessions() as s:
-        post = await s.scalar(select(Post).where(Post.channel_id == beta.id, Post.message_id == new))
+        post = await s.scalar(
+            select(Post).where(Post.channel_id == beta.id, Post.message_id == new)
+        )
         assert post is not None and post.text == "beta: новый пост, исправленный"
 
 
@@ -181,17 +179,20 @@ async def test_a_channel_gone_for_everyone_is_still_news(both: Both) -> None:
     assert await b.events() == [(kinds.UNAVAILABLE, "gamma_ch")]
 
 
-async def _api_and_web(sessions: SessionMaker) -> tuple[int, ChannelSeen, ChannelSeen]:
-    now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
+async def _added(sessions: SessionMaker, tg_id: int, username: str, title: str) -> int:
     async def add(s: AsyncSession) -> int:
         ch, _ = await channels.add_or_rewatch(
-            s, tg_id=555, access_hash=1, username="putdomoi", title="Путь домой",
+            s, tg_id=tg_id, access_hash=1, username=username, title=title,
             handle="x", added_by=None,
         )  # fmt: skip
         return ch.id
 
-    cid = await transaction(sessions, add)
+    return await transaction(sessions, add)
+
+
+async def _api_and_web(sessions: SessionMaker) -> tuple[int, ChannelSeen, ChannelSeen]:
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    cid = await _added(sessions, 555, "putdomoi", "Путь домой")
     api = ChannelSeen(
         tg_id=555, observed_at=now, title="Путь домой", username="PutDomoi",
         username_known=True, about="Движение жён и матерей.\n", participants=48_000,
@@ -207,7 +208,7 @@ async def _api_and_web(sessions: SessionMaker) -> tuple[int, ChannelSeen, Channe
 
 
 async def test_web_readings_never_replace_what_the_api_gave(sessions: SessionMaker) -> None:
-    cid, api, web = await _api_and_web(sessions)
+    cid, _, web = await _api_and_web(sessions)
     rec = await transaction(sessions, lambda s: changes.observe_channel(s, cid, web))
     assert rec.event_ids == []
     async with sessions() as s:
@@ -270,3 +271,54 @@ async def test_subscriber_jump_seen_by_the_preview_counts_only_what_rounding_all
         assert (jump.payload["before"], jump.payload["after"]) == (48_000, 53_050)
         assert jump.payload["approximate"] is True
         assert await s.scalar(select(ChannelSnapshot).limit(1)) is not None
+
+
+async def test_the_accounts_first_look_sets_labels_even_after_the_preview(
+    sessions: SessionMaker,
+) -> None:
+    """The preview looked first (the account was flood-waited): FAKE it then reads is the
+    channel's state, not news; a later change is."""
+    cid, api, web = await _api_and_web_channel_only(sessions)
+    await transaction(sessions, lambda s: changes.observe_channel(s, cid, web))
+    fake = dataclasses.replace(api, fake=True, observed_at=web.observed_at + timedelta(hours=1))
+    first = await transaction(sessions, lambda s: changes.observe_channel(s, cid, fake))
+    assert first.event_ids == []
+    cleared = dataclasses.replace(
+        fake, fake=False, observed_at=fake.observed_at + timedelta(hours=1)
+    )
+    second = await transaction(sessions, lambda s: changes.observe_channel(s, cid, cleared))
+    async with sessions() as s:
+        assert [(await s.get(Event, i)).payload["label"] for i in second.event_ids] == ["fake"]  # type: ignore[union-attr]
+
+
+async def _api_and_web_channel_only(
+    sessions: SessionMaker,
+) -> tuple[int, ChannelSeen, ChannelSeen]:
+    cid = await _added(sessions, 556, "fakeish", "Фейк")
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    api = ChannelSeen(
+        tg_id=556, observed_at=now, title="Фейк", username="fakeish", username_known=True,
+        about="", fake=False, scam=False, verified=False, restricted=False, restrictions=(),
+    )  # fmt: skip
+    web = ChannelSeen(
+        tg_id=556, observed_at=now, title="Фейк", username="fakeish", username_known=True,
+        about="", participants=900, verified=False, source="web",
+    )  # fmt: skip
+    return cid, api, web
+
+
+async def test_a_flood_wait_the_account_reported_hands_every_channel_to_the_preview(
+    sessions: SessionMaker,
+) -> None:
+    cid, _, _ = await _api_and_web_channel_only(sessions)
+    now = datetime.now(UTC)
+    await transaction(
+        sessions,
+        lambda s: status.put(
+            s, coverage.COLLECTOR_STATUS, {"flood_waits": {"GetHistoryRequest": 30}}
+        ),
+    )
+    async with sessions() as s:
+        assert await coverage.web_covers(s, [cid], account=ACCOUNT, now=now) == {cid}
+        later = now + timedelta(seconds=31)
+        assert await coverage.web_covers(s, [cid], account=ACCOUNT, now=later) == set()

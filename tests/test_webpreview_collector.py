@@ -424,7 +424,11 @@ async def test_beside_the_account_the_preview_adds_only_its_own_news(rig: Rig) -
     """COLLECTOR=both while the account is fine: withheld/restored only, schedule untouched."""
     cid = await _watched(rig)
     before = await rig.channel(cid)
-    rig.collector._full = lambda _ch: False
+
+    async def nothing(_s: AsyncSession, _ids: list[int]) -> set[int]:
+        return set()  # the account reads every channel
+
+    rig.collector._covers = nothing
     rig.world.post("putdomoi", "Новый пост")
     rig.world.rename("putdomoi", "Другое имя")
     rig.sim.withhold("putdomoi", WITHHELD)
@@ -463,7 +467,9 @@ async def test_a_channel_without_posts_is_watched_by_name_until_its_first_post(
             await c.poll(channel.id)
             async with sessions() as s:
                 rows = list(await s.scalars(select(Channel)))
-                got = [(e.kind, e.payload.get("message_id")) for e in await s.scalars(select(Event))]
+                got = [
+                    (e.kind, e.payload.get("message_id")) for e in await s.scalars(select(Event))
+                ]
             assert [(r.id, r.tg_id) for r in rows] == [(channel.id, world.channel("fresh").id)]
             assert got == [(kinds.POST_NEW, first)]
             problems, _ = await _check_log(sessions)

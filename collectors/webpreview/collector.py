@@ -276,9 +276,7 @@ class WebCollector(CollectorBase):
         )
         return out
 
-    async def _learn_id(
-        self, ch: Channel, name: str, tg_id: int, now: datetime
-    ) -> Channel | None:
+    async def _learn_id(self, ch: Channel, name: str, tg_id: int, now: datetime) -> Channel | None:
         """The first message of a channel watched by name shows its id: keep it.
 
         When that id is already another watched or archived channel's, the name has moved
