@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import insert_ignore_rows
 from storage.models import Channel, ServiceStatus
 from storage.types import utcnow
 
@@ -101,10 +102,17 @@ async def lost_by(session: AsyncSession, account: str) -> dict[int, str]:
 
 async def _locked(session: AsyncSession, account: str) -> ServiceStatus:
     name = _row_name(account)
-    row = await session.get(ServiceStatus, name, with_for_update=True)
-    if row is None:
-        row = ServiceStatus(name=name, data={"lost": {}}, updated_at=utcnow())
-        session.add(row)
+    # Made if missing without a race (two jobs may lose the account's access at once),
+    # then locked: what is lost is read, changed and written back by one writer at a time.
+    await insert_ignore_rows(
+        session,
+        ServiceStatus,
+        [{"name": name, "data": {"lost": {}}, "updated_at": utcnow()}],
+        conflict=["name"],
+        returning=[ServiceStatus.name],
+    )
+    row = await session.get(ServiceStatus, name, with_for_update=True, populate_existing=True)
+    assert row is not None
     return row
 
 

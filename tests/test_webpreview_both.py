@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -50,8 +52,18 @@ class Both:
 
     async def passes(self, n: int = 1) -> None:
         for _ in range(n):
+            await asyncio.sleep(0.06)  # past the polling interval: every poll is due again
             await self.account.run_once()
             await self.web.run_once()
+
+    async def until(self, what: str, check: Callable[[], Awaitable[bool]]) -> None:
+        deadline = time.monotonic() + 10
+        while not await check():
+            assert time.monotonic() < deadline, what
+            await self.passes()
+
+    async def n_events(self, n: int) -> bool:
+        return len(await self.events()) >= n
 
     async def events(self) -> list[tuple[str, str | None]]:
         async with self.sessions() as s:
@@ -109,6 +121,10 @@ async def both(sessions: SessionMaker) -> AsyncIterator[Both]:
     await sim.stop()
 
 
+async def _is(value: Awaitable[set[str]], expected: set[str]) -> bool:
+    return await value == expected
+
+
 async def _watch_all(b: Both, names: tuple[str, ...]) -> None:
     for name in names:
         channel, code = await b.account.watch(f"@{name}", added_by=1)
@@ -124,10 +140,11 @@ async def test_beyond_the_join_cap_and_poll_budget_the_preview_collects(both: Bo
     assert alpha.joined and not beta.joined  # JOIN_CAP=1; ACCOUNT_POLL_CAP=0
     assert await b.covered() == {"beta_ch"}
     new = w.post("beta_ch", "beta: новый пост")
-    await b.passes(2)
+    await b.until("beta's new post", lambda: b.n_events(1))
     w.edit("beta_ch", new, "beta: новый пост, исправленный")
-    await b.passes(2)
+    await b.until("beta's edit", lambda: b.n_events(2))
     live = w.post("alpha_ch", "alpha: новый пост")
+    await b.until("alpha's new post", lambda: b.n_events(3))
     await b.passes(2)
     assert await b.events() == [
         (kinds.POST_NEW, "beta_ch"),
@@ -150,11 +167,12 @@ async def test_a_channel_banned_for_the_account_is_read_from_the_preview(both: B
     await _watch_all(b, ("gamma_ch",))
     assert (await b.channel("gamma_ch")).joined and await b.covered() == set()
     w.ban("gamma_ch", ACCOUNT)  # the account only: the public page still shows the channel
-    await b.passes(2)
+    await b.until("the account's loss", lambda: _is(b.covered(), {"gamma_ch"}))
     assert await b.covered() == {"gamma_ch"}
     new = w.post("gamma_ch", "gamma: пост после бана")
-    await b.passes(2)
+    await b.until("the new post", lambda: b.n_events(1))
     w.edit("gamma_ch", new, "gamma: пост после бана, исправленный")
+    await b.until("the edit", lambda: b.n_events(2))
     await b.passes(2)
     # The account losing access is not "Telegram blocked the channel": the public sees it.
     assert await b.events() == [(kinds.POST_NEW, "gamma_ch"), (kinds.POST_EDITED, "gamma_ch")]
@@ -163,8 +181,8 @@ async def test_a_channel_banned_for_the_account_is_read_from_the_preview(both: B
     async with b.sessions() as s:
         assert await coverage.lost_by(s, ACCOUNT) == {gamma.id: "banned"}
     w.restore("gamma_ch")
-    await b.passes(3)  # the account's next refresh reads it again
-    assert await b.covered() == set()
+    # The account tries the channel again after its refresh period, and reads it.
+    await b.until("the account takes it back", lambda: _is(b.covered(), set()))
     async with b.sessions() as s:
         assert await coverage.lost_by(s, ACCOUNT) == {}
     assert len(await b.events()) == 2
@@ -175,7 +193,8 @@ async def test_a_channel_gone_for_everyone_is_still_news(both: Both) -> None:
     b, w = both, both.world
     await _watch_all(b, ("gamma_ch",))
     w.delete_channel("gamma_ch")
-    await b.passes(3)
+    await b.until("the channel gone", lambda: b.n_events(1))
+    await b.passes(2)
     assert await b.events() == [(kinds.UNAVAILABLE, "gamma_ch")]
 
 
