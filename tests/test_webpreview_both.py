@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest_asyncio
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 from telethon import TelegramClient
 
 from chanwatch.telegram import CLIENT_OPTIONS
@@ -28,6 +27,7 @@ from storage import changes, channels, coverage, kinds, ledger, status
 from storage.db import SessionMaker, transaction
 from storage.models import Channel, ChannelSnapshot, Event, LogRecord, Post
 from storage.observations import ChannelSeen, MetricsSeen, PostSeen
+from tests.support import watched_channel
 
 ACCOUNT = "main"  # the simulated world's default account
 CONFIG = CollectorConfig(
@@ -198,20 +198,9 @@ async def test_a_channel_gone_for_everyone_is_still_news(both: Both) -> None:
     assert await b.events() == [(kinds.UNAVAILABLE, "gamma_ch")]
 
 
-async def _added(sessions: SessionMaker, tg_id: int, username: str, title: str) -> int:
-    async def add(s: AsyncSession) -> int:
-        ch, _ = await channels.add_or_rewatch(
-            s, tg_id=tg_id, access_hash=1, username=username, title=title,
-            handle="x", added_by=None,
-        )  # fmt: skip
-        return ch.id
-
-    return await transaction(sessions, add)
-
-
 async def _api_and_web(sessions: SessionMaker) -> tuple[int, ChannelSeen, ChannelSeen]:
     now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-    cid = await _added(sessions, 555, "putdomoi", "Путь домой")
+    cid = await watched_channel(sessions, 555, "putdomoi")
     api = ChannelSeen(
         tg_id=555, observed_at=now, title="Путь домой", username="PutDomoi",
         username_known=True, about="Движение жён и матерей.\n", participants=48_000,
@@ -313,14 +302,14 @@ async def test_the_accounts_first_look_sets_labels_even_after_the_preview(
 async def _api_and_web_channel_only(
     sessions: SessionMaker,
 ) -> tuple[int, ChannelSeen, ChannelSeen]:
-    cid = await _added(sessions, 556, "fakeish", "Фейк")
+    cid = await watched_channel(sessions, 556, "fakeish")
     now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     api = ChannelSeen(
-        tg_id=556, observed_at=now, title="Фейк", username="fakeish", username_known=True,
+        tg_id=556, observed_at=now, title="Путь домой", username="fakeish", username_known=True,
         about="", fake=False, scam=False, verified=False, restricted=False, restrictions=(),
     )  # fmt: skip
     web = ChannelSeen(
-        tg_id=556, observed_at=now, title="Фейк", username="fakeish", username_known=True,
+        tg_id=556, observed_at=now, title="Путь домой", username="fakeish", username_known=True,
         about="", participants=900, verified=False, source="web",
     )  # fmt: skip
     return cid, api, web
