@@ -48,7 +48,8 @@ async def web_covers(
       only the account gives (banned, private, deleted);
     - an unjoined channel beyond the account's poll budget: `poll_cap` unjoined channels
       are polled by the account (oldest watched first), joined ones get live updates; the
-      rest are the preview's. `None`: the account polls every unjoined channel.
+      rest are the preview's, but for those without a public name (no preview to read).
+      `None`: the account polls every unjoined channel.
 
     This is the one place that decides it: the multi-account assignments (leases) are to
     feed the same decision later, with the same ids-in, set-out shape.
@@ -61,7 +62,13 @@ async def web_covers(
         return ids
     rows = (
         await session.execute(
-            select(Channel.id, Channel.joined, Channel.reachable, Channel.unavailable_reason)
+            select(
+                Channel.id,
+                Channel.username,
+                Channel.joined,
+                Channel.reachable,
+                Channel.unavailable_reason,
+            )
             .where(Channel.watched.is_(True))
             .order_by(Channel.id)
         )
@@ -71,8 +78,9 @@ async def web_covers(
     }
     covered = lost & ids
     if poll_cap is not None:
-        polled = [r.id for r in rows if not r.joined and r.reachable and r.id not in lost]
-        covered |= set(polled[poll_cap:]) & ids
+        polled = [r for r in rows if not r.joined and r.reachable and r.id not in lost]
+        # A channel without a public name has no preview: the account keeps it, over budget.
+        covered |= {r.id for r in polled[poll_cap:] if r.username} & ids
     return covered
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest_asyncio
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from telethon import TelegramClient
 
 from chanwatch.telegram import CLIENT_OPTIONS
@@ -107,7 +108,7 @@ async def both(sessions: SessionMaker) -> AsyncIterator[Both]:
         world.post(name, f"{name}: старый пост")
     sim = WebPreviewSimulator(world)
     await sim.start()
-    client = make_simulated_client(world, **CLIENT_OPTIONS)
+    client = make_simulated_client(world, **CLIENT_OPTIONS)  # type: ignore[arg-type]
     covers = functools.partial(coverage.web_covers, account=ACCOUNT, poll_cap=0)
     account = Collector(client, sessions, CONFIG, account=ACCOUNT, web_covers=covers)
     account.attach()
@@ -330,3 +331,22 @@ async def test_a_flood_wait_the_account_reported_hands_every_channel_to_the_prev
         assert await coverage.web_covers(s, [cid], account=ACCOUNT, now=now) == {cid}
         later = now + timedelta(seconds=31)
         assert await coverage.web_covers(s, [cid], account=ACCOUNT, now=later) == set()
+
+
+async def test_over_the_poll_budget_only_named_channels_go_to_the_preview(
+    sessions: SessionMaker,
+) -> None:
+    first = await watched_channel(sessions, 601, "first_one")
+    second = await watched_channel(sessions, 602, "second_one")
+    unnamed = await watched_channel(sessions, 603, "third_one")
+
+    async def drop_name(s: AsyncSession) -> None:
+        ch = await s.get(Channel, unnamed)
+        assert ch is not None
+        ch.username = None  # private now: no t.me page to read
+
+    await transaction(sessions, drop_name)
+    async with sessions() as s:
+        ids = [first, second, unnamed]
+        assert await coverage.web_covers(s, ids, account=ACCOUNT, poll_cap=1) == {second}
+        assert await coverage.web_covers(s, ids, account=ACCOUNT, poll_cap=None) == set()
