@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import Callable
@@ -39,17 +40,16 @@ from chanwatch.settings import Settings
 from chanwatch.supervise import Beat, Supervisor
 from chanwatch.telegram import build_bot, build_client
 from chanwatch.tsa import Timestamper
-from collectors.base import CollectorBase
-from collectors.collector import CHANNELS, HISTORY, Collector, CollectorConfig
+from collectors.base import CollectorBase, Covers
+from collectors.collector import Collector, CollectorConfig
 from collectors.downloads import DownloadConfig, Downloader
 from collectors.flood import FloodGate
 from collectors.webpreview.collector import WebCollector
 from collectors.webpreview.fetch import Fetcher, HostBudget
-from storage import checkpoints, ledger
+from storage import checkpoints, coverage, ledger
 from storage.db import SessionMaker, create_engine, ensure_sqlite_dir, session_factory, transaction
 from storage.mediastore import MediaStore
 from storage.migrate import upgrade
-from storage.models import Channel
 
 log = logging.getLogger(__name__)
 CHECKPOINT_MINUTES = 10
@@ -150,21 +150,23 @@ def build_web_collector(
         return WebCollector(
             fetcher, sessions, collector_config(settings), notify=notify, clock=clock
         )
-    gate = account.gate
-
-    def full(_ch: Channel) -> bool:
-        # While the account is flood-waited the preview stands in for it; otherwise the
-        # preview adds only its own news (withheld/restored) and never overwrites the API.
-        return gate.remaining(HISTORY) > 0 or gate.remaining(CHANNELS) > 0
-
     return WebCollector(
         fetcher,
         sessions,
         collector_config(settings),
         notify=notify,
-        full=full,
+        # The preview reads in full what the account cannot; for the rest it adds only its
+        # own news (withheld/restored) and never overwrites what the API gave.
+        covers=web_covers(settings, account.account),
         answers_requests=lambda: False,  # the account resolves names (and their access hash)
         clock=clock,
+    )
+
+
+def web_covers(settings: Settings, account: str) -> Covers:
+    """The one decision both collectors follow with COLLECTOR=both (storage.coverage)."""
+    return functools.partial(
+        coverage.web_covers, account=account, poll_cap=settings.account_poll_cap
     )
 
 
@@ -227,6 +229,9 @@ async def build_app(
             downloads=downloads,
             account=settings.telethon_session.stem,
             clock=clock,
+            web_covers=(
+                web_covers(settings, settings.telethon_session.stem) if kind == "both" else None
+            ),
         )
     else:
         client = None

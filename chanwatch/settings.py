@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     # Requests per second to the web preview's host (0.5: one every 2 s).
     web_preview_rate: float = Field(default=0.5, gt=0)
     web_preview_max_bytes: int = Field(default=2_000_000, gt=0)
+    # With both: unjoined channels the account polls itself; the rest are the preview's.
+    account_poll_cap: int | None = Field(default=None, ge=0)
 
     @field_validator("collector")
     @classmethod
@@ -138,7 +140,7 @@ class Settings(BaseSettings):
             return items
         return value
 
-    @field_validator("media_max_total_gb", mode="before")
+    @field_validator("media_max_total_gb", "account_poll_cap", mode="before")
     @classmethod
     def _empty_is_unlimited(cls, value: object) -> object:
         return None if value == "" else value

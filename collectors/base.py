@@ -27,6 +27,9 @@ from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# Which of these channel ids the web preview reads in full beside the account
+# (storage.coverage.web_covers, bound to the account); None: no account beside it.
+Covers = Callable[[AsyncSession, list[int]], Awaitable[set[int]]]
 
 
 @dataclass(frozen=True)
@@ -124,24 +127,35 @@ class CollectorBase:
 
     # --- scheduling ---------------------------------------------------------------
 
+    def _readable(self, ch: Channel) -> bool:
+        """Whether this collector can read the channel now (unreachable ones are retried)."""
+        return ch.reachable
+
+    def _last_refresh(self, ch: Channel) -> datetime | None:
+        """When this collector's source last read the channel's record."""
+        return ch.last_refreshed_at
+
     def _refresh_due(self, ch: Channel, now: datetime) -> bool:
-        if ch.id in self._refresh_now or ch.last_refreshed_at is None:
+        last_refresh = self._last_refresh(ch)
+        if ch.id in self._refresh_now:
             return True
-        if not ch.reachable:
+        if not self._readable(ch):
             backoff = min(
                 self.config.refresh_every * 2 ** min(ch.retry_count, 10), self.config.retry_max
             )
-            last = ch.last_checked_at or ch.last_refreshed_at
-            return now - last >= timedelta(seconds=backoff)
-        return now - ch.last_refreshed_at >= timedelta(seconds=self.config.refresh_every)
+            last = ch.last_checked_at or last_refresh
+            return last is None or now - last >= timedelta(seconds=backoff)
+        if last_refresh is None:
+            return True
+        return now - last_refresh >= timedelta(seconds=self.config.refresh_every)
 
     def _poll_due(self, ch: Channel, now: datetime) -> bool:
         poll_due = ch.next_poll_at is None or ch.next_poll_at <= now
-        return ch.reachable and (poll_due or ch.id not in self._caught_up)
+        return self._readable(ch) and (poll_due or ch.id not in self._caught_up)
 
     def _reconcile_due(self, ch: Channel, mono: float) -> bool:
         last = self._reconciled.get(ch.id, -1e18)
-        return ch.reachable and mono - last >= self.config.reconcile_every
+        return self._readable(ch) and mono - last >= self.config.reconcile_every
 
     async def _run_bounded(self, jobs: list[Callable[[], Awaitable[object]]]) -> None:
         sem = asyncio.Semaphore(self.config.concurrency)

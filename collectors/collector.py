@@ -19,12 +19,12 @@ from telethon import TelegramClient, errors, events, utils
 from telethon.tl import functions, types
 
 from collectors import convert
-from collectors.base import CollectorBase, CollectorConfig
+from collectors.base import CollectorBase, CollectorConfig, Covers
 from collectors.downloads import Downloader
 from collectors.flood import Deferred, FloodGate
 from collectors.handles import HandleError, parse_handle
 from collectors.resolve import ResolveError, resolve
-from storage import changes, channels, status
+from storage import changes, channels, coverage, status
 from storage.db import DatabaseUnavailable, SessionMaker, transaction
 from storage.models import Channel, Post
 from storage.observations import PostSeen, Recorded
@@ -56,11 +56,19 @@ class Collector(CollectorBase):
         downloads: Downloader | None = None,
         account: str = "default",
         clock: Callable[[], datetime] | None = None,
+        web_covers: Covers | None = None,
     ) -> None:
         super().__init__(sessions, config, notify=notify, account=account, clock=clock)
         self.client = client
         self.gate = gate or FloodGate()
         self.downloads = downloads
+        # With the web preview beside it (COLLECTOR=both): the channels the preview reads in
+        # full this pass are not polled here, and losing access to a public channel is the
+        # account's loss, not the channel's (the preview says whether the public sees it).
+        self._web_covers = web_covers
+        self._covered: set[int] = set()
+        self._lost: set[int] = set()
+        self._lost_tried: dict[int, float] = {}
         self._join_full = False
         self._unresolvable: dict[str, tuple[float, str]] = {}
         self.last_update_at: datetime | None = None
@@ -105,6 +113,7 @@ class Collector(CollectorBase):
             return
         await self.process_watch_requests()
         watched = await self._load_watched()
+        await self._load_coverage(watched)
         now = utcnow()
         mono = time.monotonic()
         due: list[Callable[[], Awaitable[object]]] = []
@@ -114,6 +123,8 @@ class Collector(CollectorBase):
         for ch in watched:
             if refresh_open and self._refresh_due(ch, now):
                 due.append(lambda c=ch.id: self.refresh(c))
+            if ch.id in self._covered:
+                continue  # the web preview reads it this pass
             if self._poll_due(ch, now):
                 due.append(lambda c=ch.id: self.poll(c))
             if self._reconcile_due(ch, mono):
@@ -125,6 +136,46 @@ class Collector(CollectorBase):
 
     async def _call(self, kind: str, request: Awaitable[T]) -> T:
         return await self.gate.call(kind, request)
+
+    async def _load_coverage(self, watched: list[Channel]) -> None:
+        if self._web_covers is None:
+            return
+        async with self.sessions() as s:
+            self._covered = await self._web_covers(s, [c.id for c in watched])
+            self._lost = set(await coverage.lost_by(s, self.account))
+
+    def _last_refresh(self, ch: Channel) -> datetime | None:
+        # Beside the preview the record is re-read on the account's own schedule: the
+        # preview's looks do not make FAKE, SCAM or a restriction any fresher.
+        return ch.api_refreshed_at if self._web_covers is not None else ch.last_refreshed_at
+
+    def _refresh_due(self, ch: Channel, now: datetime) -> bool:
+        if ch.id in self._lost:
+            tried = self._lost_tried.get(ch.id)
+            return tried is None or time.monotonic() - tried >= self.config.refresh_every
+        return super()._refresh_due(ch, now)
+
+    async def _unavailable(
+        self, channel_id: int, reason: str, detail: str | None, now: datetime
+    ) -> Recorded:
+        if self._web_covers is not None and reason in coverage.ACCOUNT_REASONS:
+            ch = await self._channel(channel_id)
+            if ch.username:
+                self._lost_tried[channel_id] = time.monotonic()
+                new = await self._write(
+                    lambda s: coverage.account_lost(s, self.account, channel_id, reason, now)
+                )
+                if new:
+                    log.warning(
+                        "account %s cannot read @%s (%s): the web preview reads it instead",
+                        self.account,
+                        ch.username,
+                        reason,
+                    )
+                self._lost.add(channel_id)
+                self._covered.add(channel_id)
+                return Recorded()
+        return await super()._unavailable(channel_id, reason, detail, now)
 
     async def _write(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         result = await super()._write(work)
@@ -243,8 +294,12 @@ class Collector(CollectorBase):
         except errors.ChannelIdInvalidError:
             return await self._gone(channel_id, "deleted", "CHANNEL_ID_INVALID", now)
         seen = convert.channel_seen(chat, full.full_chat, now=now)
-        return await self._write(
-            lambda s: changes.observe_channel(
+        regained = channel_id in self._lost
+
+        async def work(s: AsyncSession) -> Recorded:
+            if regained:
+                await coverage.account_regained(s, self.account, channel_id)
+            return await changes.observe_channel(
                 s,
                 channel_id,
                 seen,
@@ -252,7 +307,13 @@ class Collector(CollectorBase):
                 jump_window=self.config.jump_window,
                 source=self._source("refresh"),
             )
-        )
+
+        out = await self._write(work)
+        if regained:
+            log.info("account %s reads channel %s again", self.account, channel_id)
+            self._lost.discard(channel_id)
+            self._lost_tried.pop(channel_id, None)
+        return out
 
     async def _gone(self, channel_id: int, reason: str, answer: str, now: datetime) -> Recorded:
         """Deleted or private: either way the channel holds no public name any more."""
@@ -415,7 +476,7 @@ class Collector(CollectorBase):
         for ch in watched:
             if joined >= self.config.join_cap:
                 break
-            if ch.joined or not ch.reachable or ch.last_refreshed_at is None:
+            if ch.joined or not ch.reachable or ch.last_refreshed_at is None or ch.id in self._lost:
                 continue
             try:
                 await self._call(

@@ -9,6 +9,7 @@ SQLite: writers are serialized anyway). Dedupe keys back that up.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -74,6 +75,9 @@ async def observe_channel(
         channel.access_hash = seen.access_hash
     # The account's record outranks the preview for the photo and the subscriber count.
     web_after_api = seen.source == "web" and channel.api_refreshed_at is not None
+    # FAKE, SCAM and restrictions come from the account only: its first look sets them,
+    # even when the preview looked at the channel before.
+    first_api_look = channel.api_refreshed_at is None
     if seen.source == "api" and not seen.is_min:
         channel.api_refreshed_at = now
 
@@ -87,6 +91,10 @@ async def observe_channel(
         if channel.unavailable_reason != USERNAME_RELEASED or seen.username:
             await _mark_available(session, channel, now, out)
 
+    if web_after_api and seen.title is not None and _same_text(seen.title, channel.title):
+        seen = replace(seen, title=None)  # the page's rendering of the API's title
+    if web_after_api and seen.about is not None and _same_text(seen.about, channel.about):
+        seen = replace(seen, about=None)
     if seen.title is not None and seen.title != channel.title and channel.title:
         await change(payloads.Renamed(before=channel.title, after=seen.title), "title")
     if seen.title is not None:
@@ -98,7 +106,9 @@ async def observe_channel(
             await change(payloads.UsernameChanged(before=before, after=after), "username")
             if after:  # Telegram just showed who holds the name now
                 await channels.release_username(session, after, keep=channel.tg_id, source=source)
-        channel.username = after
+            channel.username = after
+        elif not web_after_api:
+            channel.username = after
         if before and not after and channel.reachable:
             # Without its public link the channel is gone for everyone who is not a member.
             released = payloads.Unavailable(
@@ -137,7 +147,7 @@ async def observe_channel(
             for r in channel.restriction_reasons
         }
         # The first look at a channel sets its state; labels it already had are not news.
-        if channel.last_refreshed_at is not None:
+        if channel.last_refreshed_at is not None and not first_api_look:
             for label in sorted(new - old):
                 await change(payloads.LabelAdded(label=label, text=texts.get(label)), label)
             for label in sorted(old - new):
@@ -170,6 +180,11 @@ async def observe_channel(
     channel.last_checked_at = now
     await ledger.note_channel(session, channel, source)
     return out
+
+
+def _same_text(a: str, b: str | None) -> bool:
+    """The same words, whatever the spacing: the page trims and joins what the API keeps."""
+    return b is not None and a.split() == b.split()
 
 
 async def _participants(
@@ -525,10 +540,12 @@ async def _seen_again(
     out: Recorded,
 ) -> None:
     post.last_seen_at = now
-    for name in ("views", "forwards", "reactions"):
-        value = getattr(seen, name)
-        if value is not None:
-            setattr(post, name, value)
+    # The preview's counters are rounded ("38.2K"): they never replace a full source's.
+    if not (seen.partial and not (post.details or {}).get("partial")):
+        for name in ("views", "forwards", "reactions"):
+            value = getattr(seen, name)
+            if value is not None:
+                setattr(post, name, value)
     if seen.media_kind and not post.media_kind:
         post.media_kind = seen.media_kind
     # The web preview marks an edit without its date: the time we saw the mark stands in.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 from sqlalchemy import func, select
@@ -10,6 +11,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage import ledger
 from storage.models import Channel
 from storage.types import utcnow
+
+
+def pending_tg_id(username: str) -> int:
+    """The key of a channel watched by name before Telegram's id for it is known.
+
+    The web preview shows a channel's id only in its messages' data-view; a new or empty
+    channel is stored under this stand-in until the first message shows the real id.
+    Telegram's channel ids are positive; this one is negative and the same for the same
+    name in any case, so watching the name twice is still one row.
+    """
+    digest = hashlib.sha256(b"chanwatch-pending:" + username.lower().encode()).digest()
+    return -(int.from_bytes(digest[:8], "big") >> 2) - 1
+
+
+def is_pending(tg_id: int) -> bool:
+    return tg_id < 0
 
 
 async def get(session: AsyncSession, channel_id: int) -> Channel | None:
@@ -59,6 +76,11 @@ async def add_or_rewatch(
     if username:
         await release_username(session, username, keep=tg_id, source=source)
     channel = await by_tg_id(session, tg_id)
+    if channel is None and username and not is_pending(tg_id):
+        # Watched by name before its id was known: this is that row, now with its id.
+        channel = await by_tg_id(session, pending_tg_id(username))
+        if channel is not None:
+            channel.tg_id = tg_id
     if channel is not None:
         was_watched = channel.watched
         channel.watched = True
@@ -100,6 +122,19 @@ async def release_username(
         channel.username = None
         await ledger.note_channel(session, channel, source)
     return holders
+
+
+async def learn_id(session: AsyncSession, channel: Channel, tg_id: int) -> Channel | None:
+    """Give a channel watched by name the id its first message showed.
+
+    Returns the other row when that id is already another channel's: the name now leads
+    to a channel known under another name (a takeover), and the rows are not merged.
+    """
+    other = await by_tg_id(session, tg_id)
+    if other is not None and other.id != channel.id:
+        return other
+    channel.tg_id = tg_id
+    return None
 
 
 async def unwatch(session: AsyncSession, channel: Channel) -> None:

@@ -22,7 +22,7 @@ from collectors.webpreview.parse import parse_page
 from simulator.mtproto import World
 from simulator.webpreview import WebPreviewSimulator, abbreviate
 from simulator.webpreview.server import render_channel
-from storage import changes, channels, kinds
+from storage import changes, channels, kinds, ledger
 from storage.db import SessionMaker, transaction
 from storage.models import Channel, Event, Post, WatchRequest
 from storage.observations import ChannelSeen
@@ -424,7 +424,11 @@ async def test_beside_the_account_the_preview_adds_only_its_own_news(rig: Rig) -
     """COLLECTOR=both while the account is fine: withheld/restored only, schedule untouched."""
     cid = await _watched(rig)
     before = await rig.channel(cid)
-    rig.collector._full = lambda _ch: False
+
+    async def nothing(_s: AsyncSession, _ids: list[int]) -> set[int]:
+        return set()  # the account reads every channel
+
+    rig.collector._covers = nothing
     rig.world.post("putdomoi", "Новый пост")
     rig.world.rename("putdomoi", "Другое имя")
     rig.sim.withhold("putdomoi", WITHHELD)
@@ -440,3 +444,103 @@ async def test_beside_the_account_the_preview_adds_only_its_own_news(rig: Rig) -
         before.last_message_id,
         before.title,
     )
+
+
+async def test_a_channel_without_posts_is_watched_by_name_until_its_first_post(
+    sessions: SessionMaker,
+) -> None:
+    """A new channel shows its header and no message: watched under its name; the first
+    post shows the id, and the same row takes it (no second channel)."""
+    world = World(service_messages=False)
+    world.create_channel(username="fresh", title="Новый канал", participants=12)
+    sim = WebPreviewSimulator(world)
+    await sim.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            c = WebCollector(Fetcher(http, sim.base_url, HostBudget(1000.0)), sessions, CONFIG)
+            channel, code = await c.watch("@fresh", added_by=1)
+            assert code == "added" and channel is not None
+            assert channels.is_pending(channel.tg_id) and channel.title == "Новый канал"
+            assert (await c.watch("https://t.me/Fresh", added_by=1))[1] == "already"
+            await c.poll(channel.id)
+            first = world.post("fresh", "Первый пост")
+            await c.poll(channel.id)
+            async with sessions() as s:
+                rows = list(await s.scalars(select(Channel)))
+                got = [
+                    (e.kind, e.payload.get("message_id")) for e in await s.scalars(select(Event))
+                ]
+            assert [(r.id, r.tg_id) for r in rows] == [(channel.id, world.channel("fresh").id)]
+            assert got == [(kinds.POST_NEW, first)]
+            problems, _ = await _check_log(sessions)
+            assert problems == []
+    finally:
+        await sim.stop()
+
+
+async def _check_log(sessions: SessionMaker) -> tuple[list[str], int]:
+    async with sessions() as s:
+        return await ledger.check_db(s)
+
+
+async def test_a_new_channel_shows_its_id_in_the_channel_created_message(rig: Rig) -> None:
+    ch = rig.world.create_channel(username="brandnew", title="Brand new")  # "Channel created"
+    channel, code = await rig.collector.watch("@brandnew", added_by=1)
+    assert code == "added" and channel is not None and channel.tg_id == ch.id
+
+
+async def test_a_name_taken_before_the_first_post_is_told_apart(sessions: SessionMaker) -> None:
+    """Watched by name, empty; then a channel already known under another name takes the
+    name: ours gave it up, and the known one gets no second row."""
+    world = World(service_messages=False)
+    world.create_channel(username="empty_one", title="Пустой")
+    known = world.create_channel(username="known_one", title="Известный")
+    world.post(known, "пост")
+    sim = WebPreviewSimulator(world)
+    await sim.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            c = WebCollector(Fetcher(http, sim.base_url, HostBudget(1000.0)), sessions, CONFIG)
+            empty, _ = await c.watch("@empty_one", added_by=1)
+            other, _ = await c.watch("@known_one", added_by=1)
+            assert empty is not None and other is not None
+            await c.poll(empty.id)
+            world.set_username("empty_one", None)
+            world.set_username(known, "empty_one")
+            await c.poll(empty.id)
+            async with sessions() as s:
+                rows = {r.id: r for r in await s.scalars(select(Channel))}
+                events = list(await s.scalars(select(Event)))
+            assert len(rows) == 2 and rows[other.id].tg_id == known.id
+            assert not rows[empty.id].reachable
+            assert [(e.kind, e.channel_id) for e in events] == [(kinds.UNAVAILABLE, empty.id)]
+            assert events[0].payload["detail"] == f"@empty_one now belongs to channel {known.id}"
+    finally:
+        await sim.stop()
+
+
+def test_channels_add_of_a_channel_without_posts(tmp_path: Path) -> None:
+    """`chanwatch channels add @name` (COLLECTOR=web) for a channel that has posted nothing."""
+    import asyncio
+    import subprocess
+
+    from tests.test_cli import chanwatch
+
+    async def scenario() -> subprocess.CompletedProcess[str]:
+        world = World(service_messages=False)
+        world.create_channel(username="quiet", title="Тихий канал")
+        sim = WebPreviewSimulator(world)
+        await sim.start()
+        try:
+            env = {"BOT_TOKEN": "1:x", "WEB_PREVIEW_BASE_URL": sim.base_url}
+            return await asyncio.to_thread(
+                chanwatch, "channels", "add", "@quiet", cwd=tmp_path, env=env
+            )
+        finally:
+            await sim.stop()
+
+    result = asyncio.run(scenario())
+    assert result.returncode == 0, result.stderr
+    assert "now watching Тихий канал" in result.stdout
+    listed = chanwatch("channels", "list", cwd=tmp_path, env={"BOT_TOKEN": "1:x"})
+    assert "@quiet" in listed.stdout and "Тихий канал" in listed.stdout

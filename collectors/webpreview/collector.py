@@ -18,11 +18,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from collectors.base import CollectorBase, CollectorConfig
+from collectors.base import CollectorBase, CollectorConfig, Covers
 from collectors.handles import HandleError, parse_handle
 from collectors.webpreview.fetch import Fetcher, FetchError
 from collectors.webpreview.parse import Page
-from storage import changes, channels, status
+from storage import changes, channels, coverage, ledger, status
 from storage.db import SessionMaker, transaction
 from storage.models import Channel, Post
 from storage.observations import PostSeen, Recorded
@@ -44,9 +44,10 @@ REUSE_SECONDS = 30.0
 class WebCollector(CollectorBase):
     """Polls watched channels' public previews.
 
-    `full(channel)` says whether this collector is the channel's whole source (COLLECTOR=web,
-    or with both while the account cannot cover it); otherwise only the preview's own news
-    (withheld/restored) is recorded. `answers_requests()` says whether it answers /watch.
+    Alone (COLLECTOR=web) it is every channel's whole source. Beside the account, `covers`
+    (storage.coverage.web_covers) names the channels it reads in full this pass; for the
+    others only the preview's own news (withheld/restored) is recorded.
+    `answers_requests()` says whether it answers /watch.
     """
 
     def __init__(
@@ -57,12 +58,13 @@ class WebCollector(CollectorBase):
         *,
         notify: Callable[[], None] | None = None,
         clock: Callable[[], datetime] | None = None,
-        full: Callable[[Channel], bool] | None = None,
+        covers: Covers | None = None,
         answers_requests: Callable[[], bool] | None = None,
     ) -> None:
         super().__init__(sessions, config, notify=notify, account="web", clock=clock)
         self.fetcher = fetcher
-        self._full = full or (lambda _ch: True)
+        self._covers = covers
+        self._covered: set[int] = set()
         self._answers = answers_requests or (lambda: True)
         self.fetch_errors = 0
         self._first_page: dict[int, tuple[float, Page]] = {}
@@ -77,6 +79,9 @@ class WebCollector(CollectorBase):
         if self._answers():
             await self.process_watch_requests()
         watched = await self._load_watched()
+        if self._covers is not None:
+            async with self.sessions() as s:
+                self._covered = await self._covers(s, [c.id for c in watched])
         now = utcnow()
         mono = time.monotonic()
         due: list[Callable[[], Awaitable[object]]] = []
@@ -95,6 +100,14 @@ class WebCollector(CollectorBase):
 
     def _wait_floor(self) -> float:
         return self.fetcher.budget.backoff(self.fetcher.host)
+
+    def _full(self, ch: Channel) -> bool:
+        """Whether this collector is the channel's whole source now."""
+        return self._covers is None or ch.id in self._covered
+
+    def _readable(self, ch: Channel) -> bool:
+        # What only the account was refused, the public page may still show.
+        return ch.reachable or ch.unavailable_reason in coverage.ACCOUNT_REASONS
 
     # --- watch requests ---------------------------------------------------------
 
@@ -121,12 +134,14 @@ class WebCollector(CollectorBase):
                 return await self._refuse(request_id, "unreachable")
             if page.kind == "not_found":
                 return await self._refuse(request_id, "not_found")
-            if page.channel_id is None:
-                # Without a post on the preview the channel's id cannot be learned.
+            if page.kind != "posts" or page.header.title is None:
+                # A withheld preview shows Telegram's notice, not the channel: nothing to key on.
                 return await self._refuse(request_id, "no_posts")
-            tg_id = page.channel_id
             username = page.header.username or handle.username
             title = page.header.title or handle.username
+            # A new or empty channel shows no message and so no id: it is kept under its
+            # name until the first message shows the id (see `_learn_id`).
+            tg_id = page.channel_id or channels.pending_tg_id(username)
         return await self._add(
             text=text,
             added_by=added_by,
@@ -174,6 +189,11 @@ class WebCollector(CollectorBase):
             if not full:
                 return Recorded()
             return await self._unavailable(ch.id, changes.USERNAME_RELEASED, f"@{name}", now)
+        if page.channel_id is not None and channels.is_pending(ch.tg_id):
+            learned = await self._learn_id(ch, name, page.channel_id, now)
+            if learned is None:
+                return Recorded()
+            ch = learned
         if page.channel_id is not None and page.channel_id != ch.tg_id:
             # The name now leads to another channel: ours gave it up.
             if not full:
@@ -202,6 +222,10 @@ class WebCollector(CollectorBase):
             )
         )
         if withheld or not page.posts:
+            return out
+        if channels.is_pending(ch.tg_id):
+            # Posts are logged under the channel's id: none is archived before it is known.
+            log.warning("@%s: posts shown but no channel id read from them; not archived", name)
             return out
         if ch.next_poll_at is None:
             # First look at a newly watched channel: archive what the page shows, quietly.
@@ -252,6 +276,34 @@ class WebCollector(CollectorBase):
             )
         )
         return out
+
+    async def _learn_id(self, ch: Channel, name: str, tg_id: int, now: datetime) -> Channel | None:
+        """The first message of a channel watched by name shows its id: keep it.
+
+        When that id is already another watched or archived channel's, the name has moved
+        to that channel: ours gave it up (told as for any takeover), and no second row is
+        made for the other one. None then; else the channel with its id.
+        """
+        source = self._source(PAGE)
+
+        async def work(s: AsyncSession) -> Channel | None:
+            locked = await changes.lock_channel(s, ch.id)
+            if not channels.is_pending(locked.tg_id):
+                return locked  # learned meanwhile (the account resolved the name)
+            other = await channels.learn_id(s, locked, tg_id)
+            if other is not None:
+                detail = f"@{name} now belongs to channel {tg_id}"
+                await changes.observe_unavailable(
+                    s, ch.id, changes.USERNAME_RELEASED, detail, now, source=source
+                )
+                return None
+            await ledger.note_channel(s, locked, source)  # the log states the id from now on
+            return locked
+
+        learned = await self._write(work)
+        if learned is not None:
+            log.info("@%s: channel id %d learned from its first message", name, learned.tg_id)
+        return learned
 
     async def _known_ids(self, channel_id: int, ids: list[int]) -> set[int]:
         if not ids:

@@ -90,7 +90,7 @@ class Page:
     kind: PageKind
     header: Header = field(default_factory=Header)
     posts: tuple[PostSeen, ...] = ()
-    # The channel's numeric id, from the posts' data-view (None without posts).
+    # The channel's numeric id, from the messages' data-view (None without any message).
     channel_id: int | None = None
     # Where `?before=` continues to older posts (None: this is the oldest page).
     before: int | None = None
@@ -446,7 +446,11 @@ def parse_page(html: str) -> Page:
         if node is not None and (m := _CONTACT_RE.search(node.text(deep=True))):
             return Page(kind="not_found", missing_name=m.group(1))
     if has_channel:
-        return Page(kind="posts", header=_header(tree))  # a channel without any post yet
+        # A channel without any post yet; a service message ("Channel created") still
+        # carries the id in its data-view.
+        return Page(
+            kind="posts", header=_header(tree), channel_id=ids.pop() if len(ids) == 1 else None
+        )
     return Page(kind="unknown")
 
 
