@@ -156,7 +156,14 @@ class Collector(CollectorBase):
         return super()._refresh_due(ch, now)
 
     async def _unavailable(
-        self, channel_id: int, reason: str, detail: str | None, now: datetime
+        self,
+        channel_id: int,
+        reason: str,
+        detail: str | None,
+        now: datetime,
+        *,
+        answer: str | None = None,
+        releases_username: bool = False,
     ) -> Recorded:
         if self._web_covers is not None and reason in coverage.ACCOUNT_REASONS:
             ch = await self._channel(channel_id)
@@ -175,7 +182,9 @@ class Collector(CollectorBase):
                 self._lost.add(channel_id)
                 self._covered.add(channel_id)
                 return Recorded()
-        return await super()._unavailable(channel_id, reason, detail, now)
+        return await super()._unavailable(
+            channel_id, reason, detail, now, answer=answer, releases_username=releases_username
+        )
 
     async def _write(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         result = await super()._write(work)
