@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from bench.digest import NOW
 from storage.db import SessionMaker, transaction
@@ -47,17 +47,15 @@ async def _vary_readers(sessions: SessionMaker) -> None:
         )
         # Readers 2..6 follow exactly what reader 7 follows (in two languages).
         same = list(
-            await s.scalars(
-                select(Subscription.channel_id).where(Subscription.subscriber_id == 7)
-            )
+            await s.scalars(select(Subscription.channel_id).where(Subscription.subscriber_id == 7))
         )
         for sid in (2, 3, 4, 5, 6):
-            await s.execute(Subscription.__table__.delete().where(Subscription.subscriber_id == sid))
+            await s.execute(delete(Subscription).where(Subscription.subscriber_id == sid))
             for cid in same:
                 s.add(Subscription(subscriber_id=sid, channel_id=cid))
         # Reader 8 follows one channel; reader 9 only the quiet ones (every 17th is quiet).
         for sid, channels in ((8, [3]), (9, [17])):
-            await s.execute(Subscription.__table__.delete().where(Subscription.subscriber_id == sid))
+            await s.execute(delete(Subscription).where(Subscription.subscriber_id == sid))
             for cid in channels:
                 s.add(Subscription(subscriber_id=sid, channel_id=cid))
 
