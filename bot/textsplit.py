@@ -306,7 +306,13 @@ def _split_html_item(html: str, limit: int) -> list[str]:
     return pieces
 
 
-def split_html(parts: Sequence[str], limit: int = MESSAGE_LIMIT, sep: str = "\n") -> list[str]:
+def split_html(
+    parts: Sequence[str],
+    limit: int = MESSAGE_LIMIT,
+    sep: str = "\n",
+    *,
+    sizes: Sequence[int] | None = None,
+) -> list[str]:
     """Pack HTML ``parts`` in order into as few messages as possible.
 
     Items in one message are joined with ``sep`` (which counts towards the limit).
@@ -314,18 +320,25 @@ def split_html(parts: Sequence[str], limit: int = MESSAGE_LIMIT, sep: str = "\n"
     between items, except that an item longer than ``limit`` on its own is cut at
     natural boundaries of its visible text, with open tags closed at the cut and
     reopened after it; entities are never cut.
+
+    ``sizes``, when given, are the parts' :func:`visible_len` (a caller that packs
+    the same pieces for many readers measures each piece once).
     """
     if limit < 2:
         raise ValueError("limit must be at least 2 UTF-16 units")
+    if sizes is not None and len(sizes) != len(parts):
+        raise ValueError("sizes must give one size per part")
     sep_len = utf16_len(sep)
     messages: list[str] = []
     current: list[str] = []
     current_len = 0
-    for part in parts:
-        size = visible_len(part)
-        pieces = [part] if size <= limit else _split_html_item(part, limit)
-        for piece in pieces:
-            size = visible_len(piece)
+    for index, part in enumerate(parts):
+        size = visible_len(part) if sizes is None else sizes[index]
+        if size <= limit:
+            measured = [(part, size)]
+        else:
+            measured = [(piece, visible_len(piece)) for piece in _split_html_item(part, limit)]
+        for piece, size in measured:
             if current and current_len + sep_len + size <= limit:
                 current.append(piece)
                 current_len += sep_len + size

@@ -55,7 +55,7 @@ def _sentence(rng: random.Random, lo: int, hi: int) -> str:
     return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(lo, hi)))
 
 
-def _title(i: int) -> str:
+def channel_title(i: int) -> str:
     kind = i % 5
     if kind == 0:
         return f"Путь домой №{i}"
@@ -110,7 +110,7 @@ async def seed_world(
                 "id": i,
                 "tg_id": 1_000_000 + i,
                 "username": None if i % 7 == 0 else f"chan{i}",
-                "title": _title(i),
+                "title": channel_title(i),
                 "about": "",
                 "participants": 1000 * i,
                 "restriction_reasons": [],
@@ -214,7 +214,7 @@ async def seed_world(
                     ("channel.label_added", {"label": "scam", "text": None}),
                     (
                         "channel.renamed",
-                        {"before": f"Old <{channel_id}>", "after": _title(channel_id)},
+                        {"before": f"Old <{channel_id}>", "after": channel_title(channel_id)},
                     ),
                     (
                         "channel.username_changed",

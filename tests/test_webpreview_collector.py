@@ -524,7 +524,7 @@ def test_channels_add_of_a_channel_without_posts(tmp_path: Path) -> None:
     import asyncio
     import subprocess
 
-    from tests.test_cli import chanwatch
+    from tests.clikit import chanwatch
 
     async def scenario() -> subprocess.CompletedProcess[str]:
         world = World(service_messages=False)

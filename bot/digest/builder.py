@@ -31,7 +31,7 @@ import html
 import logging
 import re
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any, TypeVar
@@ -437,6 +437,9 @@ class Composer:
         self._texts: dict[tuple[int, str], _ChannelText] = {}
         self._period_labels: dict[str, str] = {}
         self._wording: dict[tuple[Any, ...], str] = {}
+        # Visible lengths of the pieces readers share (channel texts, wording), so
+        # that packing a reader's messages measures only what is theirs alone.
+        self._sizes: dict[str, int] = {}
 
     # -- helpers -------------------------------------------------------------------
 
@@ -447,6 +450,13 @@ class Composer:
         if text is None:
             text = self._wording[memo] = self.t.get(lang, key, **args)
         return text
+
+    def measure(self, piece: str) -> int:
+        """``visible_len`` of a piece shared by readers, remembered."""
+        size = self._sizes.get(piece)
+        if size is None:
+            size = self._sizes[piece] = visible_len(piece)
+        return size
 
     def lang(self, lang: str | None) -> str:
         return lang if lang in self.t.languages else self.t.default
@@ -604,6 +614,11 @@ class Composer:
                 ),
             ),
         )
+        for piece in (text.overview, text.caption):
+            self.measure(piece)
+        for group in (text.events, text.deleted, text.edits, text.top_views, text.top_forwards):
+            for entry in group:
+                self.measure(entry[-1])
         self._texts[key] = text
         return text
 
@@ -647,14 +662,22 @@ class Composer:
 
         texts = [self.channel_text(w, lang) for w in weeks]
         items: list[str] = []
+        sizes: list[int] = []  # visible_len of each item, from its pieces' sizes
 
-        def section(head: str, body: list[str]) -> None:
+        def section(head: str, body: list[str], body_sizes: list[int]) -> None:
             head_html = f"<b>{_esc(head)}</b>"
+            head_size = visible_len(head_html)
             if body:
                 items.append(f"{head_html}\n{body[0]}")
+                sizes.append(head_size + 1 + body_sizes[0])
                 items.extend(body[1:])
+                sizes.extend(body_sizes[1:])
             else:
                 items.append(head_html)
+                sizes.append(head_size)
+
+        def shared(body: list[str]) -> list[int]:
+            return [self.measure(piece) for piece in body]
 
         summary = [self.get(lang, "dg-count-channels", count=len(weeks))]
         summary += self._counts(lang, totals["posts"], totals["deleted"], totals["edits"])
@@ -663,13 +686,15 @@ class Composer:
             f"<b>{_esc(title)}</b>\n{_esc(' · '.join(summary))}\n"
             f"<i>{_esc(self.get(lang, 'dg-timezone', tz=self.tz_name()))}</i>"
         )
+        sizes.append(visible_len(items[-1]))
 
         # What happened to the channels comes first: it is what readers most need.
         events = sorted((e for text in texts for e in text.events), key=lambda e: e[:2])
         body = [e[2] for e in events] or [_esc(self.get(lang, "dg-events-none"))]
-        section(self.get(lang, "dg-section-events"), body)
+        section(self.get(lang, "dg-section-events"), body, shared(body))
 
-        section(self.get(lang, "dg-section-channels"), [text.overview for text in texts])
+        body = [text.overview for text in texts]
+        section(self.get(lang, "dg-section-channels"), body, shared(body))
 
         tops: dict[str, list[list[int]]] = {}
         for name, key in (
@@ -679,9 +704,11 @@ class Composer:
             best = sorted(e for text in texts for e in getattr(text, name))[:TOP_N]
             tops[name] = [[cid, -neg_mid, -neg_value] for neg_value, cid, neg_mid, _ in best]
             if best:
+                # "1. " is ASCII: its visible length is its length.
                 section(
                     self.get(lang, key),
                     [f"{i}. {entry[3]}" for i, entry in enumerate(best, start=1)],
+                    [len(f"{i}. ") + self.measure(entry[3]) for i, entry in enumerate(best, 1)],
                 )
 
         deleted_shown: list[list[int]] = []
@@ -692,7 +719,9 @@ class Composer:
             if totals["deleted"] > len(shown):
                 more = self.get(lang, "dg-deleted-more", count=totals["deleted"] - len(shown))
                 body.append(f"<i>{_esc(more)}</i>")
-            section(self.get(lang, "dg-section-deleted", count=totals["deleted"]), body)
+            section(
+                self.get(lang, "dg-section-deleted", count=totals["deleted"]), body, shared(body)
+            )
 
         edits_shown: list[list[int]] = []
         if totals["notable_edits"]:
@@ -705,9 +734,9 @@ class Composer:
                     lang, "dg-edits-more", count=totals["notable_edits"] - len(shown_edits)
                 )
                 body.append(f"<i>{_esc(more)}</i>")
-            section(self.get(lang, "dg-section-edits"), body)
+            section(self.get(lang, "dg-section-edits"), body, shared(body))
 
-        messages = split_html(items, MESSAGE_LIMIT)
+        messages = split_html(items, MESSAGE_LIMIT, sizes=sizes)
         charted = [w for w in weeks if w.has_counts]
         charted.sort(key=lambda w: (-(w.subscribers_end or 0), w.id))
         chart_channels = [w.id for w in charted[: chart.MAX_PANELS]]
@@ -726,16 +755,23 @@ class Composer:
         )
         return Composed(items, messages, caption, chart_channels, stats)
 
+    def _chart_more(self, lang: str, count: int) -> str:
+        memo = (lang, "dg-chart-more-html", ("count", count))
+        text = self._wording.get(memo)
+        if text is None:
+            text = self._wording[memo] = _esc(self.get(lang, "dg-chart-more", count=count))
+        return text
+
     def _caption(self, lang: str, texts: list[_ChannelText]) -> str:
         head = f"<b>{_esc(self.get(lang, 'dg-chart-caption', period=self.period_label(lang)))}</b>"
         lines = [head]
-        used = visible_len(head)
+        used = self.measure(head)
         for i, text in enumerate(texts):
-            size = visible_len(text.caption) + 1
+            size = self.measure(text.caption) + 1
             rest = len(texts) - i
-            more = _esc(self.get(lang, "dg-chart-more", count=rest))
+            more = self._chart_more(lang, rest)
             # Keep room for the "and N more" line unless this is the last channel.
-            reserve = 0 if rest == 1 else visible_len(more) + 1
+            reserve = 0 if rest == 1 else self.measure(more) + 1
             if used + size + reserve > CAPTION_LIMIT:
                 lines.append(more)
                 break
@@ -778,9 +814,15 @@ class Charts:
     and the day labels (per language, the same under every curve).
     """
 
-    def __init__(self, composer: Composer) -> None:
+    def __init__(
+        self, composer: Composer, languages: Mapping[int, Collection[str]] | None = None
+    ) -> None:
+        """``languages``: the languages of each channel's readers, when known, so that
+        a channel's title strips are drawn together (its name once)."""
         self.composer = composer
+        self.languages = languages or {}
         self._strips: dict[tuple[Any, ...], chart.Strip] = {}
+        self._painter = chart.Painter()
         self.drawn = 0
 
     def png(self, lang: str, channel_ids: Sequence[int]) -> bytes | None:
@@ -811,20 +853,30 @@ class Charts:
         return self._strip(("header", lang), lambda: chart.render_header(title, subtitle))
 
     def _title(self, channel_id: int, lang: str) -> chart.Strip:
+        key = ("title", channel_id, lang)
+        strip = self._strips.get(key)
+        if strip is not None:
+            return strip
         week = self.composer.weeks[channel_id]
-        return self._strip(
-            ("title", channel_id, lang),
-            lambda: chart.render_title(
-                _plain_title(week.ref), week.subscribers_start, week.subscribers_end, lang
-            ),
+        known = {self.composer.lang(other) for other in self.languages.get(channel_id, ())}
+        others = sorted(
+            k for k in known if k != lang and ("title", channel_id, k) not in self._strips
         )
+        langs = [lang, *others]
+        drawn = self._painter.titles(
+            _plain_title(week.ref), week.subscribers_start, week.subscribers_end, langs
+        )
+        for other, other_strip in zip(langs, drawn, strict=True):
+            self._strips[("title", channel_id, other)] = other_strip
+        self.drawn += len(drawn)
+        return drawn[0]
 
     def _curve(self, channel_id: int) -> chart.Strip:
         c = self.composer
         week = c.weeks[channel_id]
         return self._strip(
             ("curve", channel_id),
-            lambda: chart.render_curve(
+            lambda: self._painter.curve(
                 week.series, c.period.start, c.period.end, c.tz, week.subscribers_start
             ),
         )

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from functools import cache
+from typing import Any
 
 import numpy as np
 from babel.dates import format_date
@@ -40,8 +41,11 @@ from matplotlib import font_manager
 
 # Figures are drawn on the Agg canvas directly, never through pyplot, so no backend is chosen
 # at import time and no display is ever needed.
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 __all__ = [
@@ -49,6 +53,7 @@ __all__ = [
     "MAX_PANELS",
     "PANEL_HEIGHT",
     "WIDTH",
+    "Painter",
     "Strip",
     "change_text",
     "chart_size",
@@ -142,6 +147,11 @@ def _lut() -> np.ndarray:
 
 def _to_strip(canvas: FigureCanvasAgg) -> Strip:
     canvas.draw()
+    return _buffer_strip(canvas)
+
+
+def _buffer_strip(canvas: FigureCanvasAgg) -> Strip:
+    """The strip of what is on the canvas now (drawn in full, or blitted onto)."""
     rgba = np.asarray(canvas.buffer_rgba())
     r = rgba[..., 0].astype(np.uint16) >> 3
     g = rgba[..., 1].astype(np.uint16) >> 3
@@ -230,33 +240,141 @@ def render_header(title: str, subtitle: str) -> Strip:
         return _to_strip(canvas)
 
 
-def render_title(title: str, start: int | None, end: int | None, lang: str) -> Strip:
-    """A channel's name, and its count at the start and end of the period."""
-    with _DRAW_LOCK:
-        fig, canvas = _figure(TITLE_HEIGHT)
-        fig.text(
-            _LEFT,
-            0.4,
-            drawable(title),
-            fontsize=10,
-            weight="bold",
-            color=_TEXT,
-            va="center",
-            parse_math=False,
-        )
-        if start is not None and end is not None:
+class Painter:
+    """Draws title and curve strips, keeping one figure of each kind between strips.
+
+    Building a matplotlib figure with its axes and ticks costs more than drawing it;
+    the strips of one run differ only in their texts, colours and data, so those
+    are set on the kept figure and it is drawn again. The pixels are the same as
+    from a fresh figure (tests/test_digest_content.py pins them).
+    """
+
+    def __init__(self) -> None:
+        self._title: tuple[FigureCanvasAgg, Text, Text] | None = None
+        self._curve: tuple[FigureCanvasAgg, Axes, Line2D] | None = None
+        self._curve_axis: tuple[datetime, datetime, tzinfo] | None = None
+        # The curve strip's background and x axis, the same under every curve.
+        self._curve_background: Any = None
+
+    def titles(
+        self, title: str, start: int | None, end: int | None, langs: Sequence[str]
+    ) -> list[Strip]:
+        """A channel's name, and its count at the start and end of the period, in each
+        of ``langs`` (the name is drawn once, the counts once per language)."""
+        with _DRAW_LOCK:
+            if self._title is None:
+                fig, canvas = _figure(TITLE_HEIGHT)
+                name = fig.text(
+                    _LEFT,
+                    0.4,
+                    "",
+                    fontsize=10,
+                    weight="bold",
+                    color=_TEXT,
+                    va="center",
+                    parse_math=False,
+                )
+                change = fig.text(
+                    _RIGHT, 0.4, "", fontsize=9, ha="right", va="center", parse_math=False
+                )
+                self._title = (canvas, name, change)
+            canvas, name, change = self._title
+            name.set_text(drawable(title))
+            change.set_visible(False)
+            canvas.draw()
+            if start is None or end is None:
+                strip = _buffer_strip(canvas)
+                return [strip for _ in langs]
+            # Blitting, as for curves: the counts are drawn after the name, as in a full draw.
+            background = canvas.copy_from_bbox(canvas.figure.bbox)
             ink = _UP if end > start else (_DOWN if end < start else None)
-            fig.text(
-                _RIGHT,
-                0.4,
-                change_text(start, end, lang),
-                fontsize=9,
-                ha="right",
-                va="center",
-                parse_math=False,
-                color=_MUTED if ink is None else tuple(c / 255 for c in ink),
+            change.set_color(_MUTED if ink is None else tuple(c / 255 for c in ink))
+            change.set_visible(True)
+            strips = []
+            for lang in langs:
+                canvas.restore_region(background)
+                change.set_text(change_text(start, end, lang))
+                canvas.figure.draw_artist(change)
+                strips.append(_buffer_strip(canvas))
+            return strips
+
+    def curve(
+        self,
+        series: Sequence[tuple[datetime, int]],
+        start: datetime,
+        end: datetime,
+        tz: tzinfo,
+        start_count: int | None,
+    ) -> Strip:
+        """A channel's count over the period as a step curve; no words, so any language."""
+        x0, x1 = _local(start, tz), _local(end, tz)
+        points = [(_local(t, tz), v) for t, v in series]
+        if start_count is not None:
+            points.insert(0, (x0, start_count))
+        if points:
+            points.append((x1, points[-1][1]))
+        with _DRAW_LOCK:
+            canvas, ax, line = self._curve_figure()
+            if self._curve_axis != (start, end, tz):
+                ax.set_xlim(x0, x1)
+                ax.set_xticks(day_ticks(start, end, tz))
+                self._curve_axis = (start, end, tz)
+                self._curve_background = self._draw_background(canvas, ax, line)
+            if points:
+                ys = [p[1] for p in points]
+                line.set_data([p[0] for p in points], ys)
+                line.set_visible(True)
+                low, high = min(ys), max(ys)
+                pad = max((high - low) * 0.15, max(high, 1) * 0.005, 1)
+                ax.set_ylim(low - pad, high + pad)
+                ax.yaxis.set_major_locator(MaxNLocator(nbins=3, integer=True))
+            else:
+                line.set_visible(False)
+                ax.set_yticks([])
+            # Matplotlib's blitting: the parts that differ are drawn over the kept
+            # background in the order a full draw uses (axes by z-order: the y axis
+            # with the x axis, below the line, below the spines), so the pixels are
+            # those of a full draw.
+            canvas.restore_region(self._curve_background)
+            for artist in (ax.yaxis, line, ax.spines["left"], ax.spines["bottom"]):
+                if artist.get_visible():
+                    ax.draw_artist(artist)
+            return _buffer_strip(canvas)
+
+    @staticmethod
+    def _draw_background(canvas: FigureCanvasAgg, ax: Axes, line: Line2D) -> Any:
+        varying = (ax.yaxis, line, ax.spines["left"], ax.spines["bottom"])
+        shown = [artist.get_visible() for artist in varying]
+        for artist in varying:
+            artist.set_visible(False)
+        canvas.draw()
+        background = canvas.copy_from_bbox(canvas.figure.bbox)
+        for artist, visible in zip(varying, shown, strict=True):
+            artist.set_visible(visible)
+        return background
+
+    def _curve_figure(self) -> tuple[FigureCanvasAgg, Axes, Line2D]:
+        if self._curve is None:
+            fig, canvas = _figure(CURVE_HEIGHT)
+            ax = fig.add_axes((_LEFT, 0.08, _RIGHT - _LEFT, 0.86))
+            for side in ("top", "right"):
+                ax.spines[side].set_visible(False)
+            for side in ("left", "bottom"):
+                ax.spines[side].set_color(_GRID)
+            ax.tick_params(labelsize=8, colors=_MUTED, length=3, labelbottom=False)
+            ax.grid(True, color=_GRID, linewidth=0.8)
+            ax.set_axisbelow(True)
+            (line,) = ax.plot(
+                [],
+                [],
+                color=tuple(c / 255 for c in _LINE),
+                linewidth=1.6,
+                drawstyle="steps-post",
             )
-        return _to_strip(canvas)
+            # Labels show only where there are ticks: a curve without counts has none.
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _grouped(v)))
+            self._curve = (canvas, ax, line)
+        return self._curve
 
 
 def _local(dt: datetime, tz: tzinfo) -> datetime:
@@ -282,6 +400,11 @@ def _grouped(value: float) -> str:
     return f"{round(value):,}".replace(",", "\u2009").replace("-", "−")
 
 
+def render_title(title: str, start: int | None, end: int | None, lang: str) -> Strip:
+    """One title strip on a figure of its own (see :meth:`Painter.titles`)."""
+    return Painter().titles(title, start, end, [lang])[0]
+
+
 def render_curve(
     series: Sequence[tuple[datetime, int]],
     start: datetime,
@@ -289,42 +412,8 @@ def render_curve(
     tz: tzinfo,
     start_count: int | None,
 ) -> Strip:
-    """A channel's count over the period as a step curve; no words, so any language."""
-    x0, x1 = _local(start, tz), _local(end, tz)
-    points = [(_local(t, tz), v) for t, v in series]
-    if start_count is not None:
-        points.insert(0, (x0, start_count))
-    if points:
-        points.append((x1, points[-1][1]))
-    with _DRAW_LOCK:
-        fig, canvas = _figure(CURVE_HEIGHT)
-        ax = fig.add_axes((_LEFT, 0.08, _RIGHT - _LEFT, 0.86))
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
-        for side in ("left", "bottom"):
-            ax.spines[side].set_color(_GRID)
-        ax.tick_params(labelsize=8, colors=_MUTED, length=3, labelbottom=False)
-        ax.grid(True, color=_GRID, linewidth=0.8)
-        ax.set_axisbelow(True)
-        ax.set_xlim(x0, x1)
-        ax.set_xticks(day_ticks(start, end, tz))
-        if points:
-            ys = [p[1] for p in points]
-            ax.plot(
-                [p[0] for p in points],
-                ys,
-                color=tuple(c / 255 for c in _LINE),
-                linewidth=1.6,
-                drawstyle="steps-post",
-            )
-            low, high = min(ys), max(ys)
-            pad = max((high - low) * 0.15, max(high, 1) * 0.005, 1)
-            ax.set_ylim(low - pad, high + pad)
-            ax.yaxis.set_major_locator(MaxNLocator(nbins=3, integer=True))
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _grouped(v)))
-        else:
-            ax.set_yticks([])
-        return _to_strip(canvas)
+    """One curve strip on a figure of its own (see :meth:`Painter.curve`)."""
+    return Painter().curve(series, start, end, tz, start_count)
 
 
 def render_days(start: datetime, end: datetime, tz: tzinfo, lang: str) -> Strip:

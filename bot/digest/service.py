@@ -198,16 +198,40 @@ class DigestService:
             async with self.sessions() as s:
                 weeks = await load_weeks(s, period, channels)
             composer = Composer(self.t, self.tz, period, weeks)
-            charts = Charts(composer)
-            for i in range(0, len(readers), self.batch_size):
-                batch = readers[i : i + self.batch_size]
+            languages: dict[int, set[str]] = {}
+            for reader in readers:
+                for channel_id in reader.channels:
+                    languages.setdefault(channel_id, set()).add(reader.language)
+            charts = Charts(composer, languages)
+            batches = [
+                readers[i : i + self.batch_size] for i in range(0, len(readers), self.batch_size)
+            ]
+
+            def build(batch: Sequence[_Reader]) -> asyncio.Future[list[_Built]]:
                 # Composing and drawing are CPU work: keep the event loop (bot, sender) free.
-                built = await asyncio.to_thread(self._build, composer, charts, batch, failed)
-                stored = await self._store(period, built)
-                if stored:
-                    enqueued += stored
-                    self.wake_sender()  # sending can start while the rest is built
-                await self._after_batch(period, [r.id for r in batch])
+                return asyncio.ensure_future(
+                    asyncio.to_thread(self._build, composer, charts, batch, failed)
+                )
+
+            # The next batch is built while this one is written: the database's own
+            # work (SQLite's C code, or the PostgreSQL server) overlaps the building.
+            pending = build(batches[0])
+            try:
+                for n, batch in enumerate(batches):
+                    built = await pending
+                    if n + 1 < len(batches):
+                        pending = build(batches[n + 1])
+                    stored = await self._store(period, built)
+                    if stored:
+                        enqueued += stored
+                        self.wake_sender()  # sending can start while the rest is built
+                    await self._after_batch(period, [r.id for r in batch])
+            finally:
+                # A failed write leaves no build running behind it.
+                if not pending.done():
+                    await asyncio.wait([pending])
+                if not pending.cancelled():
+                    pending.exception()  # seen: the error raised is the write's
             log.info(
                 "digest %s: %d readers, %d channels, %d chart strips drawn, %d enqueued",
                 period.key,
