@@ -10,7 +10,8 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import partial
 from typing import TypeVar
 
 from sqlalchemy import func, select
@@ -19,12 +20,13 @@ from telethon import TelegramClient, errors, events, utils
 from telethon.tl import functions, types
 
 from collectors import convert
-from collectors.base import CollectorBase, CollectorConfig
+from collectors.base import CollectorBase, CollectorConfig, Job
 from collectors.downloads import Downloader
 from collectors.flood import Deferred, FloodGate
-from collectors.handles import HandleError, parse_handle
+from collectors.handles import Handle, HandleError, parse_handle
 from collectors.resolve import ResolveError, resolve
-from storage import changes, channels, status
+from storage import assignments, changes, channels, status
+from storage.assignments import Held
 from storage.db import SessionMaker, transaction
 from storage.models import Channel, Post
 from storage.observations import PostSeen, Recorded
@@ -42,6 +44,16 @@ MESSAGES = "GetMessagesRequest"
 RESOLVE = "ResolveUsernameRequest"
 JOIN = "JoinChannelRequest"
 LEAVE = "LeaveChannelRequest"
+# The requests that collect: a long flood wait on one of them limits the account.
+READING = (HISTORY, CHANNELS, FULL, MESSAGES)
+# Telegram's answers that the account itself is limited or gone, and for how long it
+# then holds no channel (a dead session or account until the next start).
+ACCOUNT_LIMITS: dict[type[Exception], tuple[str, timedelta]] = {
+    errors.PeerFloodError: ("PeerFlood", timedelta(days=1)),
+    errors.AuthKeyUnregisteredError: ("AuthKeyUnregistered", timedelta(days=36500)),
+    errors.UserDeactivatedError: ("UserDeactivated", timedelta(days=36500)),
+    errors.UserDeactivatedBanError: ("UserDeactivatedBan", timedelta(days=36500)),
+}
 
 
 class Collector(CollectorBase):
@@ -64,6 +76,43 @@ class Collector(CollectorBase):
         self._join_full = False
         self._unresolvable: dict[str, tuple[float, str]] = {}
         self.last_update_at: datetime | None = None
+        # Where collectors divide the channels: this account's own access hashes (Telegram
+        # gives every account its own), the channels it is a member of, and its limit.
+        self._hashes: dict[int, int] = {}
+        self._member: set[int] = set()
+        self._fatal: tuple[datetime, str] | None = None
+        # Set on the division's lease (storage.assignments.rebalance) by the composition root.
+        self.lease = 60.0
+
+    # --- the division ------------------------------------------------------------
+
+    def _on_hold(self, held: Held) -> None:
+        self._hashes = dict(held.hashes)
+        self._member = set(held.joined)
+
+    def limited(self) -> tuple[datetime, str] | None:
+        now = utcnow()
+        if self._fatal is not None and self._fatal[0] > now:
+            return self._fatal
+        waits = {kind: self.gate.remaining(kind) for kind in READING}
+        kind, wait = max(waits.items(), key=lambda kv: kv[1])
+        if wait > self.config.flood_handover:
+            return now + timedelta(seconds=wait), f"FLOOD_WAIT {wait:.0f}s on {kind}"
+        return None
+
+    def _limited_by(self, exc: BaseException) -> bool:
+        for kind, (reason, span) in ACCOUNT_LIMITS.items():
+            if isinstance(exc, kind):
+                log.warning("Telegram limits this account (%s): its channels go to another", reason)
+                self._fatal = (utcnow() + span, reason)
+                self.last_error = reason
+                self._ask_round()
+                return True
+        return False
+
+    def _verified(self, ch: Channel) -> bool:
+        """Whether this account has its own access hash for the channel (always, undivided)."""
+        return self.held is None or ch.id in self._hashes
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -107,14 +156,16 @@ class Collector(CollectorBase):
         watched = await self._load_watched()
         now = utcnow()
         mono = time.monotonic()
-        due: list[Callable[[], Awaitable[object]]] = []
+        due: list[Job] = []
         for ch in watched:
             if self._refresh_due(ch, now):
-                due.append(lambda c=ch.id: self.refresh(c))
+                due.append((ch.id, partial(self.refresh, ch.id)))
+            if not self._verified(ch):
+                continue  # read only with this account's own access hash: refresh first
             if self._poll_due(ch, now):
-                due.append(lambda c=ch.id: self.poll(c))
+                due.append((ch.id, partial(self.poll, ch.id)))
             if self._reconcile_due(ch, mono):
-                due.append(lambda c=ch.id: self.reconcile(c))
+                due.append((ch.id, partial(self.reconcile, ch.id)))
         await self._run_bounded(due)
         # Joining waits for a first refresh (a channel must be reachable to join).
         await self._manage_joins(await self._load_watched())
@@ -182,15 +233,22 @@ class Collector(CollectorBase):
 
     # --- per-channel work --------------------------------------------------------
 
-    @staticmethod
-    def _peer(ch: Channel) -> types.InputPeerChannel:
-        return types.InputPeerChannel(ch.tg_id, ch.access_hash or 0)
+    def _hash(self, ch: Channel) -> int:
+        # This account's own hash; else the one stored with the channel (another account's,
+        # or from before accounts divided the channels), tried once and re-resolved if wrong.
+        return self._hashes.get(ch.id) or ch.access_hash or 0
 
-    async def refresh(self, channel_id: int) -> Recorded:
+    def _peer(self, ch: Channel) -> types.InputPeerChannel:
+        return types.InputPeerChannel(ch.tg_id, self._hash(ch))
+
+    def _input(self, ch: Channel) -> types.InputChannel:
+        return types.InputChannel(ch.tg_id, self._hash(ch))
+
+    async def refresh(self, channel_id: int, *, again: bool = True) -> Recorded:
         """Re-read the channel's record and diff it: labels, names, about, subscribers."""
         ch = await self._channel(channel_id)
         self._refresh_now.discard(channel_id)
-        input_channel = types.InputChannel(ch.tg_id, ch.access_hash or 0)
+        input_channel = self._input(ch)
         now = self.clock()
         try:
             result = await self._call(
@@ -198,6 +256,8 @@ class Collector(CollectorBase):
             )
             chat = result.chats[0] if result.chats else None
             if isinstance(chat, types.ChannelForbidden):
+                if await self._banned_here(channel_id, now):
+                    return Recorded()  # this account's ban: another account holds it now
                 return await self._unavailable(channel_id, "banned", None, now)
             if not isinstance(chat, types.Channel):
                 return await self._unavailable(channel_id, "deleted", None, now)
@@ -207,10 +267,16 @@ class Collector(CollectorBase):
         except errors.ChannelPrivateError:
             return await self._unavailable(channel_id, "private", None, now)
         except (errors.ChannelInvalidError, errors.ChannelIdInvalidError):
+            if again and await self._resolve_own(ch):
+                return await self.refresh(channel_id, again=False)
             return await self._unavailable(channel_id, "deleted", None, now)
         seen = convert.channel_seen(chat, full.full_chat, now=now)
-        return await self._write(
-            lambda s: changes.observe_channel(
+        me, verified = self.collector_id, input_channel.access_hash
+
+        async def work(s: AsyncSession) -> Recorded:
+            if me is not None and self._hashes.get(channel_id) != verified:
+                await assignments.note_hash(s, me, channel_id, verified)
+            return await changes.observe_channel(
                 s,
                 channel_id,
                 seen,
@@ -218,7 +284,48 @@ class Collector(CollectorBase):
                 jump_window=self.config.jump_window,
                 source=self._source("refresh"),
             )
+
+        out = await self._write(work)
+        if me is not None:
+            self._hashes[channel_id] = verified
+        return out
+
+    async def _resolve_own(self, ch: Channel) -> bool:
+        """The stored access hash is not this account's: resolve the channel's name with this
+        account (once) and keep the hash it gets. False where there is no name to resolve."""
+        if self.collector_id is None or not ch.username or ch.id in self._hashes:
+            return False
+        try:
+            found = await self._call(RESOLVE, resolve(self.client, Handle(username=ch.username)))
+        except ResolveError as exc:
+            if exc.code == "flood":
+                self.gate.block(RESOLVE, exc.seconds)
+                raise Deferred(RESOLVE, exc.seconds) from None
+            return False
+        if found.tg_id != ch.tg_id:
+            return False  # the name now belongs to another channel
+        me = self.collector_id
+        await transaction(
+            self.sessions, lambda s: assignments.note_hash(s, me, ch.id, found.access_hash)
         )
+        self._hashes[ch.id] = found.access_hash
+        return True
+
+    async def _banned_here(self, channel_id: int, now: datetime) -> bool:
+        """The channel banned this account: note it and ask the division for another holder.
+        True when another account may hold it (the ban is not news about the channel)."""
+        me = self.collector_id
+        if me is None:
+            return False
+        lease = self.lease
+        others = await transaction(
+            self.sessions, lambda s: assignments.note_banned(s, me, channel_id, now, lease)
+        )
+        self._member.discard(channel_id)
+        if others:
+            log.warning("channel %s banned this account; another account takes it", channel_id)
+            self._ask_round()
+        return others
 
     async def poll(self, channel_id: int) -> Recorded:
         """Read history after the stored cursor, in order, without gaps."""
@@ -232,7 +339,8 @@ class Collector(CollectorBase):
                 out = await self._catch_up(ch, peer)
         except errors.ChannelPrivateError:
             await transaction(self.sessions, lambda s: self._reschedule(s, channel_id, 0))
-            return await self._unavailable(channel_id, "private", None, utcnow())
+            # Private for everyone, or a ban of this account only: the record tells.
+            return await self.refresh(channel_id)
         except Deferred:
             await transaction(self.sessions, lambda s: self._reschedule(s, channel_id, 0))
             raise
@@ -323,7 +431,7 @@ class Collector(CollectorBase):
             try:
                 found = await self._call(MESSAGES, self.client.get_messages(peer, ids=chunk))
             except errors.ChannelPrivateError:
-                return await self._unavailable(channel_id, "private", None, utcnow())
+                return await self.refresh(channel_id)
             present = [m for m in found if convert.is_post(m)]
             gone.extend(i for i, m in zip(chunk, found, strict=True) if m is None)
             seen = [self._seen(ch.tg_id, m) for m in present]
@@ -350,40 +458,42 @@ class Collector(CollectorBase):
         return out
 
     async def _manage_joins(self, watched: list[Channel]) -> None:
-        """Join watched channels up to the cap (live updates); leave unwatched ones."""
+        """Join watched channels up to the cap (live updates); leave those no longer ours:
+        unwatched ones, and, where accounts divide the channels, those another one holds."""
         async with self.sessions() as s:
-            stale = list(
-                await s.scalars(
-                    select(Channel).where(Channel.watched.is_(False), Channel.joined.is_(True))
+            if self.held is None:
+                stale = list(
+                    await s.scalars(
+                        select(Channel).where(Channel.watched.is_(False), Channel.joined.is_(True))
+                    )
                 )
-            )
+            else:
+                # Leaving frees the join slot for channels this account holds.
+                gone = self._member - {c.id for c in watched}
+                stale = list(await s.scalars(select(Channel).where(Channel.id.in_(gone))))
         for ch in stale:
             with contextlib.suppress(Deferred, errors.RPCError):
                 await self._call(
-                    LEAVE,
-                    self.client(
-                        functions.channels.LeaveChannelRequest(
-                            types.InputChannel(ch.tg_id, ch.access_hash or 0)
-                        )
-                    ),
+                    LEAVE, self.client(functions.channels.LeaveChannelRequest(self._input(ch)))
                 )
             await self._set_joined(ch.id, False)
-        joined = sum(1 for c in watched if c.joined)
+        if self.held is None:
+            joined = sum(1 for c in watched if c.joined)
+        else:
+            joined = len(self._member)
         if self._join_full:
             return
         for ch in watched:
             if joined >= self.config.join_cap:
                 break
-            if ch.joined or not ch.reachable or ch.last_refreshed_at is None:
+            member = ch.id in self._member if self.held is not None else ch.joined
+            if member or not ch.reachable or ch.last_refreshed_at is None:
+                continue
+            if not self._verified(ch):
                 continue
             try:
                 await self._call(
-                    JOIN,
-                    self.client(
-                        functions.channels.JoinChannelRequest(
-                            types.InputChannel(ch.tg_id, ch.access_hash or 0)
-                        )
-                    ),
+                    JOIN, self.client(functions.channels.JoinChannelRequest(self._input(ch)))
                 )
             except Deferred:
                 return
@@ -398,6 +508,14 @@ class Collector(CollectorBase):
             joined += 1
 
     async def _set_joined(self, channel_id: int, joined: bool) -> None:
+        me = self.collector_id
+        if me is not None:
+            await transaction(
+                self.sessions, lambda s: assignments.note_joined(s, me, channel_id, joined)
+            )
+            (self._member.add if joined else self._member.discard)(channel_id)
+            return
+
         async def work(s: AsyncSession) -> None:
             ch = await s.get(Channel, channel_id)
             if ch is not None:
@@ -408,8 +526,10 @@ class Collector(CollectorBase):
     # --- live updates -------------------------------------------------------------
 
     def _known(self, peer: object) -> int | None:
-        channel_id = getattr(peer, "channel_id", None)
-        return self._by_tg.get(channel_id) if channel_id is not None else None
+        """Our channel's row id, for a channel this collector holds now."""
+        tg_id = getattr(peer, "channel_id", None)
+        channel_id = self._by_tg.get(tg_id) if tg_id is not None else None
+        return channel_id if channel_id is not None and self.holds(channel_id) else None
 
     async def _on_new(self, event: events.NewMessage.Event) -> None:
         await self._live_post(event.message)
@@ -451,7 +571,7 @@ class Collector(CollectorBase):
 
     async def _on_channel(self, update: types.UpdateChannel) -> None:
         # UpdateChannel says only "something changed": re-read the channel and diff it.
-        channel_id = self._by_tg.get(update.channel_id)
+        channel_id = self._known(types.PeerChannel(update.channel_id))
         if channel_id is None:
             return
         self.last_update_at = utcnow()
