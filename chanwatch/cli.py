@@ -222,7 +222,7 @@ async def _db(args: argparse.Namespace, settings: Settings) -> int:
 async def _status(args: argparse.Namespace, settings: Settings) -> int:
     """What the running chanwatch last stored about itself; exit 1 when a part is stale."""
     from chanwatch.supervise import STATUS_PREFIX, is_stale
-    from storage import outbox, status
+    from storage import assignments, outbox, status
     from storage.db import session_factory
     from storage.types import utcnow
 
@@ -233,9 +233,10 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
             collector = await status.get(s, "collector")
             depth = await outbox.depth(s)
             digest = await status.last_digest(s)
+            now = utcnow()
+            division = await assignments.overview(s, now, settings.collector_lease_seconds)
     finally:
         await engine.dispose()
-    now = utcnow()
     stale = []
     if not parts:
         print("parts: none reported yet (is `chanwatch run` running on this database?)")
@@ -259,6 +260,16 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
         )
         waits = c.get("flood_waits") or {}
         print("flood waits: " + (", ".join(f"{k} {v}s" for k, v in waits.items()) or "none"))
+    for row in division:
+        line = (
+            f"collector {row.kind} {row.name}: {row.channels} channels, {row.joined} joined "
+            f"(cap {row.join_cap}), heartbeat {row.heartbeat_age:.0f}s ago"
+        )
+        if not row.alive:
+            line += " (not alive: its channels are taken over)"
+        if row.limited_until is not None:
+            line += f", limited until {row.limited_until.isoformat()} ({row.limited_reason})"
+        print(line)
     print(
         f"outbox: {depth['pending']} pending, {depth['sending']} sending, {depth['failed']} failed"
     )

@@ -180,6 +180,7 @@ async def test_web_collectors_take_what_no_account_can_hold(sessions: SessionMak
     # The account dies: the preview takes everything after the lease.
     hw = await _round(sessions, w, 2 + LEASE + 1)
     assert hw.channels == frozenset(ids)
+
     # Unwatched channels leave the division.
     async def unwatch(s: AsyncSession) -> None:
         ch = await s.get(Channel, ids[1])
