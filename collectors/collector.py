@@ -87,7 +87,8 @@ class Collector(CollectorBase):
     # --- the division ------------------------------------------------------------
 
     def _on_hold(self, held: Held) -> None:
-        self._hashes = dict(held.hashes)
+        # Hashes learned since the round read them stay (they do not go stale).
+        self._hashes.update(held.hashes)
         self._member = set(held.joined)
 
     def limited(self) -> tuple[datetime, str] | None:
@@ -157,11 +158,15 @@ class Collector(CollectorBase):
         now = utcnow()
         mono = time.monotonic()
         due: list[Job] = []
-        for ch in watched:
+        # Channels not caught up since this collector got them (a start, a takeover) first.
+        for ch in sorted(watched, key=lambda c: c.id in self._caught_up):
+            if not self._verified(ch):
+                # Read only with this account's own access hash: the refresh checks it (or
+                # resolves the channel afresh), then the channel is caught up at once.
+                due.append((ch.id, partial(self._take_up, ch.id)))
+                continue
             if self._refresh_due(ch, now):
                 due.append((ch.id, partial(self.refresh, ch.id)))
-            if not self._verified(ch):
-                continue  # read only with this account's own access hash: refresh first
             if self._poll_due(ch, now):
                 due.append((ch.id, partial(self.poll, ch.id)))
             if self._reconcile_due(ch, mono):
@@ -170,6 +175,12 @@ class Collector(CollectorBase):
         # Joining waits for a first refresh (a channel must be reachable to join).
         await self._manage_joins(await self._load_watched())
         await self._report()
+
+    async def _take_up(self, channel_id: int) -> None:
+        await self.refresh(channel_id)
+        ch = await self._channel(channel_id)
+        if self._verified(ch) and self._poll_due(ch, utcnow()) and self.holds(channel_id):
+            await self.poll(channel_id)
 
     async def _call(self, kind: str, request: Awaitable[T]) -> T:
         return await self.gate.call(kind, request)
