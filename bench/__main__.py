@@ -19,6 +19,7 @@ BENCHMARKS = {
     "media": "bench.media",
     "archive": "bench.archive",
     "webpreview": "bench.webpreview",
+    "scaleout": "bench.scaleout",
 }
 
 

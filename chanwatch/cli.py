@@ -260,15 +260,15 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
         )
         waits = c.get("flood_waits") or {}
         print("flood waits: " + (", ".join(f"{k} {v}s" for k, v in waits.items()) or "none"))
-    for row in division:
+    for held in division:
         line = (
-            f"collector {row.kind} {row.name}: {row.channels} channels, {row.joined} joined "
-            f"(cap {row.join_cap}), heartbeat {row.heartbeat_age:.0f}s ago"
+            f"collector {held.kind} {held.name}: {held.channels} channels, {held.joined} joined "
+            f"(cap {held.join_cap}), heartbeat {held.heartbeat_age:.0f}s ago"
         )
-        if not row.alive:
+        if not held.alive:
             line += " (not alive: its channels are taken over)"
-        if row.limited_until is not None:
-            line += f", limited until {row.limited_until.isoformat()} ({row.limited_reason})"
+        if held.limited_until is not None:
+            line += f", limited until {held.limited_until.isoformat()} ({held.limited_reason})"
         print(line)
     print(
         f"outbox: {depth['pending']} pending, {depth['sending']} sending, {depth['failed']} failed"

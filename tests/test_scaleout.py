@@ -18,23 +18,22 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from bench.scaleout import CollectorProcesses, seed_world
+from bench.scaleout import holders as held_by
 from simulator.mtproto import World, WorldServer
-from storage import channels, kinds
-from storage.db import SessionMaker, create_engine, session_factory, transaction
-from storage.models import Channel, ChannelAssignment, CollectorRow, Event, Post
+from storage import kinds
+from storage.db import SessionMaker, create_engine, session_factory
+from storage.models import Channel, Event, Post
 from tests import dbs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,89 +55,21 @@ async def pg(tmp_path: Path) -> AsyncIterator[tuple[str, SessionMaker]]:
         await engine.dispose()
 
 
-class Collectors:
-    def __init__(self, url: str, world_url: str, workdir: Path) -> None:
-        self.url, self.world_url, self.workdir = url, world_url, workdir
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.state = ""
-
-    def start(self, account: str) -> None:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("TELEGRAM_", "BOT_", "DATABASE_", "MODERATOR_"))
-        }
-        env.update(
-            PYTHONPATH=str(ROOT),
-            DATABASE_URL=self.url,
-            MTPROTO_SIMULATOR=self.world_url,
-            TELETHON_SESSION=f"data/{account}.session",
-            COLLECTOR="telethon",
-            JOIN_CAP=str(JOIN_CAP),
-            COLLECTOR_LEASE_SECONDS=str(LEASE),
-            POLL_MIN_SECONDS="3",
-            POLL_MAX_SECONDS="6",
-            REFRESH_SECONDS="60",
-            RECONCILE_SECONDS="600",
-            LOG_LEVEL="INFO",
-        )
-        log = (self.workdir / f"{account}.log").open("ab")
-        self.procs[account] = subprocess.Popen(
-            [sys.executable, "-m", "chanwatch", "run", "--role", "collector"],
-            cwd=self.workdir,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def kill9(self, account: str) -> None:
-        proc = self.procs.pop(account)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        self.procs.clear()
-
-    def logs(self) -> str:
-        return "\n".join(
-            f"--- {p.name}\n" + p.read_text(errors="replace")[-3000:]
-            for p in sorted(self.workdir.glob("acc*.log"))
-        )
-
-    def check_alive(self) -> None:
-        for name, proc in self.procs.items():
-            if proc.poll() is not None:
-                raise AssertionError(f"collector {name} exited ({proc.returncode})\n{self.logs()}")
-
-
-async def _until(
-    what: str, check: Callable[[], Awaitable[bool]], procs: Collectors, within: float
-) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        procs.check_alive()
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what} ({procs.state})\n{procs.logs()}")
-        await asyncio.sleep(0.3)
-
-
-async def _holders(sessions: SessionMaker) -> dict[int, str]:
-    """Telegram channel id -> the account holding it."""
-    async with sessions() as s:
-        rows = await s.execute(
-            select(Channel.tg_id, CollectorRow.name)
-            .join(ChannelAssignment, ChannelAssignment.channel_id == Channel.id)
-            .join(CollectorRow, CollectorRow.id == ChannelAssignment.collector_id)
-        )
-        return {tg: name for tg, name in rows.all()}
+def _collectors(url: str, world_url: str, workdir: Path) -> CollectorProcesses:
+    return CollectorProcesses(
+        url,
+        world_url,
+        workdir,
+        {
+            "JOIN_CAP": str(JOIN_CAP),
+            "COLLECTOR_LEASE_SECONDS": str(LEASE),
+            "POLL_MIN_SECONDS": "3",
+            "POLL_MAX_SECONDS": "6",
+            "REFRESH_SECONDS": "60",
+            "RECONCILE_SECONDS": "600",
+            "LOG_LEVEL": "INFO",
+        },
+    )
 
 
 def _reads(world: World, since: float = 0.0) -> dict[int, list[tuple[float, str]]]:
@@ -156,28 +87,12 @@ async def test_three_accounts_divide_take_over_and_lose_nothing(
     pg: tuple[str, SessionMaker], tmp_path: Path
 ) -> None:
     url, sessions = pg
-    world = World(per_account_access_hash=True, service_messages=False)
-    chans = [world.create_channel(f"chan{i:04d}", f"Канал {i}") for i in range(CHANNELS)]
-    for ch in chans:
-        world.post(ch.id, f"old post of {ch.username}")
-
-    async def seed(s: AsyncSession) -> None:
-        # Watched as /watch by the first account leaves them: its access hash stored.
-        for ch in chans:
-            await channels.add_or_rewatch(
-                s,
-                tg_id=ch.id,
-                access_hash=world.access_hash_for(ch, "acc1"),
-                username=ch.username,
-                title=ch.title,
-                handle=f"@{ch.username}",
-                added_by=None,
-            )
-
-    await transaction(sessions, seed)
+    # Watched as /watch by the first account leaves them: its access hashes stored; every
+    # other account has hashes of its own.
+    world = await seed_world(sessions, CHANNELS, per_account=True)
+    chans = list(world.channels.values())
     server = await WorldServer(world).start()
-    procs = Collectors(url, server.url, tmp_path)
-    (tmp_path / "data").mkdir()
+    procs = _collectors(url, server.url, tmp_path)
     posted: list[tuple[int, int]] = []
     rng = random.Random(15)
 
@@ -197,7 +112,7 @@ async def test_three_accounts_divide_take_over_and_lose_nothing(
 
         async def settled() -> bool:
             joins_within_cap()
-            holders = await _holders(sessions)
+            holders = await held_by(sessions)
             counts = Counter(holders.values())
             async with sessions() as s:
                 unpolled = await s.scalar(
@@ -210,24 +125,24 @@ async def test_three_accounts_divide_take_over_and_lose_nothing(
                 and unpolled == 0
             )
 
-        await _until("three fair shares, every channel backfilled", settled, procs, 180)
+        await procs.until("three fair shares, every channel backfilled", settled, 180)
         for _ in range(5):
             post_some(20)
             await asyncio.sleep(0.5)
         joins_within_cap()
 
         # kill -9 of one collector: its channels are read again within two leases.
-        before = await _holders(sessions)
+        before = await held_by(sessions)
         lost = {tg for tg, who in before.items() if who == "acc2"}
         killed_at = world.time()
         procs.kill9("acc2")
         post_some(20)
 
         async def taken_over() -> bool:
-            holders = await _holders(sessions)
+            holders = await held_by(sessions)
             return all(holders.get(tg) in ("acc1", "acc3") for tg in lost)
 
-        await _until("acc2's channels taken over", taken_over, procs, 4 * LEASE)
+        await procs.until("acc2's channels taken over", taken_over, 4 * LEASE)
 
         async def read_again() -> bool:
             reads = _reads(world, killed_at)
@@ -238,7 +153,7 @@ async def test_three_accounts_divide_take_over_and_lose_nothing(
             procs.state = f"{len(waiting)} unread, requests since the kill {dict(recent)}"
             return not waiting
 
-        await _until("acc2's channels read again", read_again, procs, 4 * LEASE)
+        await procs.until("acc2's channels read again", read_again, 4 * LEASE)
         reads = _reads(world, killed_at)
         first = {tg: min(t for t, a in reads[tg] if a != "acc2") for tg in lost}
         slowest = max(first.values()) - killed_at
@@ -262,16 +177,16 @@ async def test_three_accounts_divide_take_over_and_lose_nothing(
         )
 
         # A channel bans the account holding it: another account takes it.
-        holders = await _holders(sessions)
+        holders = await held_by(sessions)
         target = next(ch for ch in chans if holders[ch.id] == "acc1")
         world.ban(target.id, account="acc1")
         banned_at = world.time()
         posted.append((target.id, world.post(target.id, "after the ban")))
 
         async def moved() -> bool:
-            return (await _holders(sessions)).get(target.id) == "acc3"
+            return (await held_by(sessions)).get(target.id) == "acc3"
 
-        await _until("the banned channel moved to acc3", moved, procs, 4 * LEASE)
+        await procs.until("the banned channel moved to acc3", moved, 4 * LEASE)
         post_some(20)
 
         # Every post is exactly one event; nothing lost across the handovers.
@@ -283,7 +198,7 @@ async def test_three_accounts_divide_take_over_and_lose_nothing(
                 )
             return n is not None and n >= len(posted)
 
-        await _until("every post as an event", all_seen, procs, 60)
+        await procs.until("every post as an event", all_seen, 60)
         await asyncio.sleep(2 * LEASE)  # late duplicates would show up now
         async with sessions() as s:
             rows = (
@@ -295,9 +210,7 @@ async def test_three_accounts_divide_take_over_and_lose_nothing(
                 )
             ).all()
             unavailable = await s.scalar(
-                select(func.count())
-                .select_from(Event)
-                .where(Event.kind == kinds.UNAVAILABLE)
+                select(func.count()).select_from(Event).where(Event.kind == kinds.UNAVAILABLE)
             )
         assert Counter((tg, mid) for tg, mid in rows) == Counter(posted)
         assert unavailable == 0  # one account's ban is not news about the channel
