@@ -338,6 +338,7 @@ class CollectorBase:
 
         channel = await self._write(add)
         self._refresh_now.add(channel.id)
+        self._ask_round()  # a new channel joins the division now, not a third of a lease later
         self.wake()
         return channel, code
 
