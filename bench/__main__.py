@@ -20,6 +20,7 @@ BENCHMARKS = {
     "archive": "bench.archive",
     "webpreview": "bench.webpreview",
     "memory": "bench.memory",
+    "scaleout": "bench.scaleout",
 }
 
 

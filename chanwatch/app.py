@@ -37,16 +37,17 @@ from chanwatch.health import start_health
 from chanwatch.keys import Signer, load_or_create
 from chanwatch.secrets import setup_logging
 from chanwatch.settings import Settings
-from chanwatch.supervise import Beat, Supervisor
+from chanwatch.supervise import Beat, PartRun, Supervisor
 from chanwatch.telegram import build_bot, build_client
 from chanwatch.tsa import Timestamper
+from collectors.assignment import Assigner, Member
 from collectors.base import CollectorBase, Covers
 from collectors.collector import Collector, CollectorConfig
 from collectors.downloads import DownloadConfig, Downloader
 from collectors.flood import FloodGate
 from collectors.webpreview.collector import WebCollector
 from collectors.webpreview.fetch import Fetcher, HostBudget
-from storage import checkpoints, coverage, ledger
+from storage import assignments, checkpoints, coverage, ledger
 from storage.db import SessionMaker, create_engine, ensure_sqlite_dir, session_factory, transaction
 from storage.mediastore import MediaStore
 from storage.migrate import upgrade
@@ -67,6 +68,32 @@ class BotAPIUnreachable(Exception):
     """Polling could not start: the Bot API did not answer (the supervisor retries)."""
 
 
+# `chanwatch run --role ...`: each role is a set of supervised parts, so every role can run
+# as a process of its own on one PostgreSQL. The checkpoint job signs days with the
+# installation's key and runs on the digest's scheduler; downloads use the collector's
+# Telegram account, so they go with it.
+ROLES = ("collector", "bot", "router", "sender", "digest")
+ROLE_PARTS = {
+    "collector": ("assignment", "collector", "webpreview", "downloads"),
+    "bot": ("polling",),
+    "router": ("router",),
+    "sender": ("sender",),
+    "digest": ("scheduler",),
+}
+ALL_ROLES = frozenset(ROLES)
+
+
+def parse_roles(values: list[str] | None) -> frozenset[str]:
+    """`--role` values (repeatable, comma lists allowed; `all` or none = every role)."""
+    names = [v.strip().lower() for raw in values or [] for v in raw.split(",") if v.strip()]
+    unknown = [n for n in names if n != "all" and n not in ROLES]
+    if unknown:
+        raise ValueError(f"unknown role {unknown[0]!r}: use all, {', '.join(ROLES)}")
+    if not names or "all" in names:
+        return ALL_ROLES
+    return frozenset(names)
+
+
 # How long each part may go without reporting progress before it counts as stale.
 # Polling long-polls for POLLING_TIMEOUT seconds, so it reports at least that often.
 POLLING_TIMEOUT = 10
@@ -78,6 +105,7 @@ PART_INTERVALS = {
     "scheduler": 60.0,
     "downloads": 120.0,
     "webpreview": 120.0,
+    "assignment": 120.0,
 }
 SCHEDULER_CHECK_SECONDS = 10.0
 
@@ -88,7 +116,8 @@ class App:
     engine: AsyncEngine
     sessions: SessionMaker
     translator: Translator
-    bot: Bot
+    # Only the roles that talk to the Bot API (bot, sender) have a bot.
+    bot: Bot | None
     # The account's collector (COLLECTOR=telethon or both) and the web preview's (web or both);
     # downloads go with the account (Telethon's download_media).
     client: TelegramClient | None
@@ -97,15 +126,21 @@ class App:
     web: WebCollector | None
     http: aiohttp.ClientSession | None
     router: EventRouter
-    sender: Sender
+    sender: Sender | None
     digests: DigestService
     scheduler: AsyncIOScheduler
-    dispatcher: Dispatcher
+    dispatcher: Dispatcher | None
     supervisor: Supervisor
-    signer: Signer
+    # The installation's key: for the roles that sign (digest's checkpoints) or show it (bot).
+    signer: Signer | None
     timestamper: Timestamper
+    roles: frozenset[str] = ALL_ROLES
+    assigner: Assigner | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     health: aioweb.AppRunner | None = None
+
+    def runs(self, part: str) -> bool:
+        return any(part in ROLE_PARTS[r] for r in self.roles)
 
 
 def collector_config(settings: Settings) -> CollectorConfig:
@@ -118,6 +153,7 @@ def collector_config(settings: Settings) -> CollectorConfig:
         reconcile_window=timedelta(hours=settings.reconcile_window_hours),
         jump_pct=settings.subscribers_jump_pct,
         jump_window=timedelta(hours=settings.subscribers_jump_window_hours),
+        flood_handover=settings.flood_handover_seconds,
     )
 
 
@@ -150,7 +186,7 @@ def build_web_collector(
         return WebCollector(
             fetcher, sessions, collector_config(settings), notify=notify, clock=clock
         )
-    return WebCollector(
+    web = WebCollector(
         fetcher,
         sessions,
         collector_config(settings),
@@ -160,7 +196,9 @@ def build_web_collector(
         covers=web_covers(settings, account.account),
         answers_requests=lambda: False,  # the account resolves names (and their access hash)
         clock=clock,
+        beside=account,
     )
+    return web
 
 
 def web_covers(settings: Settings, account: str) -> Covers:
@@ -173,32 +211,40 @@ def web_covers(settings: Settings, account: str) -> Covers:
 async def build_app(
     settings: Settings,
     *,
+    roles: frozenset[str] = ALL_ROLES,
     client: TelegramClient | None = None,
     bot: Bot | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> App:
-    """Every long-lived object, wired; the database is migrated first."""
+    """Every long-lived object the roles need, wired; the database is migrated first."""
     ensure_sqlite_dir(settings.database_url)
     engine = create_engine(settings.database_url)
     await upgrade(engine)
     sessions = session_factory(engine)
     # Made at first start: every checkpoint of this installation is signed with it.
-    signer = load_or_create(settings.signing_key_path)
+    signer = load_or_create(settings.signing_key_path) if roles & {"bot", "digest"} else None
     timestamper = Timestamper(sessions, settings.tsa_urls)
     translator = Translator.load()
-    if bot is None:
+    talks_to_bot_api = bool(roles & {"bot", "sender"})
+    if bot is None and talks_to_bot_api:
         assert settings.bot_token is not None
         bot = build_bot(settings.bot_token.get_secret_value(), settings.bot_api_base_url)
     store = MediaStore(settings.media_dir)
-    sender = Sender(
-        bot,
-        sessions,
-        rate=settings.delivery_rate,
-        per_chat=settings.delivery_per_chat_rate,
-        media_store=store,
-    )
-    router = EventRouter(sessions, translator, notify=sender.wake)
-    kind = settings.collector_kind
+    sender: Sender | None = None
+    if bot is not None and "sender" in roles:
+        sender = Sender(
+            bot,
+            sessions,
+            rate=settings.delivery_rate,
+            per_chat=settings.delivery_per_chat_rate,
+            media_store=store,
+        )
+    # In a process without the sender, the sender elsewhere finds new rows by polling.
+    wake_sender: Callable[[], None] = sender.wake if sender is not None else (lambda: None)
+    router = EventRouter(sessions, translator, notify=wake_sender)
+    kind = settings.collector_kind if "collector" in roles else ""
+    # The process's collectors are named by their session: one account per session.
+    name = settings.telethon_session.stem
     collector: Collector | None = None
     downloads: Downloader | None = None
     if kind in ("telethon", "both"):
@@ -209,7 +255,7 @@ async def build_app(
             await tell_moderators(
                 sessions, translator, settings.moderator_ids, "notice-media-nearly-full", used=used
             )
-            sender.wake()
+            wake_sender()
 
         downloads = Downloader(
             client,
@@ -227,12 +273,15 @@ async def build_app(
             notify=router.wake,
             gate=gate,
             downloads=downloads,
-            account=settings.telethon_session.stem,
+            account=name,
             clock=clock,
             web_covers=(
                 web_covers(settings, settings.telethon_session.stem) if kind == "both" else None
             ),
         )
+        collector.lease = settings.collector_lease_seconds
+        downloads.scope = lambda: collector.held if collector is not None else None
+        downloads.peer_of = collector._peer
     else:
         client = None
     web: WebCollector | None = None
@@ -242,16 +291,26 @@ async def build_app(
         web = build_web_collector(
             settings, sessions, http, notify=router.wake, account=collector, clock=clock
         )
-    digests = DigestService(sessions, translator, settings, wake_sender=sender.wake)
-    scheduler = AsyncIOScheduler(timezone=settings.tz)
-    dispatcher = build_dispatcher(
-        sessions=sessions,
-        translator=translator,
-        settings=settings,
-        wake_sender=sender.wake,
-        digests=digests,
-        signer=signer,
+    members = []
+    if collector is not None:
+        members.append(Member(collector, assignments.ACCOUNT, name, settings.join_cap))
+    if web is not None:
+        members.append(Member(web, assignments.WEB, name, 0))
+    assigner = (
+        Assigner(sessions, members, lease=settings.collector_lease_seconds) if members else None
     )
+    digests = DigestService(sessions, translator, settings, wake_sender=wake_sender)
+    scheduler = AsyncIOScheduler(timezone=settings.tz)
+    dispatcher = None
+    if "bot" in roles:
+        dispatcher = build_dispatcher(
+            sessions=sessions,
+            translator=translator,
+            settings=settings,
+            wake_sender=wake_sender,
+            digests=digests,
+            signer=signer,
+        )
     return App(
         settings,
         engine,
@@ -271,6 +330,8 @@ async def build_app(
         Supervisor(sessions),
         signer,
         timestamper,
+        roles=roles,
+        assigner=assigner,
     )
 
 
@@ -298,6 +359,7 @@ def supervise_parts(app: App) -> None:
     sup = app.supervisor
 
     async def polling(beat: Beat) -> None:
+        assert app.dispatcher is not None and app.bot is not None
         run = asyncio.create_task(
             app.dispatcher.start_polling(
                 app.bot,
@@ -323,6 +385,7 @@ def supervise_parts(app: App) -> None:
             raise
 
     async def sender(beat: Beat) -> None:
+        assert app.sender is not None
         await app.sender.recover()
         await app.sender.run(beat)
 
@@ -336,44 +399,52 @@ def supervise_parts(app: App) -> None:
             beat()
             await asyncio.sleep(SCHEDULER_CHECK_SECONDS)
 
-    app.bot.session.middleware(_PollingReports(sup))
-    sup.add("polling", polling, interval=PART_INTERVALS["polling"])
-    if app.collector is not None:
-        sup.add("collector", app.collector.run, interval=PART_INTERVALS["collector"])
-    if app.web is not None:
-        sup.add("webpreview", app.web.run, interval=PART_INTERVALS["webpreview"])
-    sup.add("router", app.router.run, interval=PART_INTERVALS["router"])
-    sup.add("sender", sender, interval=PART_INTERVALS["sender"])
-    sup.add("scheduler", scheduler, interval=PART_INTERVALS["scheduler"])
-    if app.downloads is not None:
-        sup.add("downloads", app.downloads.run, interval=PART_INTERVALS["downloads"])
+    parts: dict[str, PartRun | None] = {
+        "polling": polling if app.dispatcher is not None else None,
+        "assignment": app.assigner.run if app.assigner is not None else None,
+        "collector": app.collector.run if app.collector is not None else None,
+        "webpreview": app.web.run if app.web is not None else None,
+        "router": app.router.run,
+        "sender": sender if app.sender is not None else None,
+        "scheduler": scheduler,
+        "downloads": app.downloads.run if app.downloads is not None else None,
+    }
+    if app.bot is not None and app.dispatcher is not None:
+        app.bot.session.middleware(_PollingReports(sup))
+    for name, run in parts.items():
+        if run is not None and app.runs(name):
+            sup.add(name, run, interval=PART_INTERVALS[name])
 
 
 async def start(app: App) -> None:
     """Start every part under supervision; returns once they run in the background."""
     if app.collector is not None:
         app.collector.attach()
-    app.digests.schedule(app.scheduler)
-    # Checkpoints and their timestamps run beside collection and never hold it up;
-    # the supervised scheduler part starts the scheduler.
-    app.scheduler.add_job(
-        _checkpoints,
-        "interval",
-        args=[app],
-        minutes=CHECKPOINT_MINUTES,
-        next_run_time=datetime.now(app.settings.tz),
-        id="checkpoints",
-        max_instances=1,
-        coalesce=True,
-    )
+    if app.runs("scheduler"):
+        app.digests.schedule(app.scheduler)
+        # Checkpoints and their timestamps run beside collection and never hold it up;
+        # the supervised scheduler part starts the scheduler.
+        app.scheduler.add_job(
+            _checkpoints,
+            "interval",
+            args=[app],
+            minutes=CHECKPOINT_MINUTES,
+            next_run_time=datetime.now(app.settings.tz),
+            id="checkpoints",
+            max_instances=1,
+            coalesce=True,
+        )
     supervise_parts(app)
     await app.supervisor.start()
     if app.settings.health_port:
         app.health = await start_health(
             app.supervisor, app.settings.health_host, app.settings.health_port
         )
-    app.tasks.append(asyncio.create_task(_catch_up_digests(app), name="digest-catch-up"))
-    app.tasks.append(asyncio.create_task(_commands(app), name="commands"))
+    if app.runs("scheduler"):
+        app.tasks.append(asyncio.create_task(_catch_up_digests(app), name="digest-catch-up"))
+    if app.bot is not None and app.dispatcher is not None:
+        bot = app.bot
+        app.tasks.append(asyncio.create_task(_commands(app, bot), name="commands"))
 
 
 async def check_bot(bot: Bot) -> None:
@@ -395,8 +466,10 @@ async def check_bot(bot: Bot) -> None:
 
 async def _checkpoints(app: App) -> None:
     """Sign every finished UTC day, then ask the TSAs for the tokens still missing."""
+    signer = app.signer
+    assert signer is not None  # the digest role, which runs this job, has the key
     try:
-        await transaction(app.sessions, lambda s: checkpoints.seal(s, app.signer))
+        await transaction(app.sessions, lambda s: checkpoints.seal(s, signer))
         await app.timestamper.run_once()
     except Exception:  # the next run tries again; collection goes on meanwhile
         log.exception("checkpoint job failed")
@@ -409,10 +482,10 @@ async def _catch_up_digests(app: App) -> None:
         log.exception("digest catch-up failed")
 
 
-async def _commands(app: App) -> None:
+async def _commands(app: App, bot: Bot) -> None:
     try:
         chats = await moderator_chat_ids(app.sessions, app.settings)
-        await set_commands(app.bot, app.translator, chats)
+        await set_commands(bot, app.translator, chats)
     except Exception:  # menus are a convenience; the bot works without them
         log.exception("setting command menus failed")
 
@@ -423,8 +496,9 @@ async def stop(app: App) -> None:
         app.health = None
     # Parts first: a part that ends while the supervisor still runs counts as a crash.
     await app.supervisor.stop()
-    with contextlib.suppress(Exception):
-        await app.dispatcher.stop_polling()
+    if app.dispatcher is not None:
+        with contextlib.suppress(Exception):
+            await app.dispatcher.stop_polling()
     for task in app.tasks:
         task.cancel()
     for task in app.tasks:
@@ -438,31 +512,37 @@ async def stop(app: App) -> None:
     if app.downloads is not None:
         await app.downloads.stop()
     await app.router.stop()
-    await app.sender.stop()
+    if app.sender is not None:
+        await app.sender.stop()
     if app.client is not None:
         with contextlib.suppress(Exception):
             await app.client.disconnect()
     if app.http is not None:
         await app.http.close()
-    await app.bot.session.close()
+    if app.bot is not None:
+        await app.bot.session.close()
     await app.engine.dispose()
 
 
-async def run(settings: Settings) -> None:
-    """`chanwatch run`: everything in one process until SIGINT or SIGTERM."""
+async def run(settings: Settings, roles: frozenset[str] = ALL_ROLES) -> None:
+    """`chanwatch run`: the parts of these roles in one process until SIGINT or SIGTERM."""
     secrets = [s.get_secret_value() for s in (settings.bot_token, settings.telegram_api_hash) if s]
     setup_logging(settings.log_level, secrets)
-    assert settings.bot_token is not None
-    bot = build_bot(settings.bot_token.get_secret_value(), settings.bot_api_base_url)
-    try:
-        await check_bot(bot)
-    except BotRejected:
-        await bot.session.close()
-        raise
-    app = await build_app(settings, bot=bot)
+    bot: Bot | None = None
+    if roles & {"bot", "sender"}:
+        assert settings.bot_token is not None
+        bot = build_bot(settings.bot_token.get_secret_value(), settings.bot_api_base_url)
+        try:
+            await check_bot(bot)
+        except BotRejected:
+            await bot.session.close()
+            raise
+    app = await build_app(settings, roles=roles, bot=bot)
     if app.client is not None:
         await _logged_in(app, settings)
-    log.info("collectors: %s", settings.collector_kind)
+    log.info("roles: %s", ", ".join(r for r in ROLES if r in roles))
+    if "collector" in roles:
+        log.info("collectors: %s", settings.collector_kind)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

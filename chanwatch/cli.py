@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
@@ -14,11 +15,17 @@ from typing import Any
 from chanwatch.settings import Settings, SettingsError, load_settings
 
 EXIT_USAGE = 2
+# A session's name becomes a file name in the session folder.
+SESSION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 EXIT_FAIL = 1
 
 
 class CliError(Exception):
     """A user-facing failure: printed as one line, exit 1."""
+
+
+class UsageError(CliError):
+    """A wrong argument: printed as one line, exit 2."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,7 +34,14 @@ def _parser() -> argparse.ArgumentParser:
         description="Watch public Telegram channels and tell people what happened to them.",
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("run", help="run collector, bot, delivery and scheduler (migrates first)")
+    run = sub.add_parser("run", help="run collector, bot, delivery and scheduler (migrates first)")
+    run.add_argument(
+        "--role",
+        action="append",
+        metavar="ROLE",
+        help="run only these parts: all (default), collector, bot, router, sender, digest "
+        "(repeatable); each role can be a process of its own on one PostgreSQL",
+    )
     demo = sub.add_parser(
         "demo", help="a scripted week against the simulated Telegram, no credentials"
     )
@@ -37,7 +51,15 @@ def _parser() -> argparse.ArgumentParser:
         default="telethon",
         help="read the simulated Telegram with an account (telethon) or its t.me/s pages (web)",
     )
-    sub.add_parser("login", help="log the collector's Telegram account in (writes the session)")
+    login = sub.add_parser(
+        "login", help="log the collector's Telegram account in (writes the session)"
+    )
+    login.add_argument(
+        "--session",
+        metavar="NAME",
+        help="write the session file NAME.session in the session folder (one per account; "
+        "TELETHON_SESSION=<folder>/NAME.session selects it)",
+    )
     sub.add_parser(
         "status", help="each part's last report, outbox, flood waits, last digest (exit 1 if stale)"
     )
@@ -88,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except CliError as exc:
         print(f"chanwatch: {exc}", file=sys.stderr)
-        return EXIT_FAIL
+        return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAIL
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -200,7 +222,7 @@ async def _db(args: argparse.Namespace, settings: Settings) -> int:
 async def _status(args: argparse.Namespace, settings: Settings) -> int:
     """What the running chanwatch last stored about itself; exit 1 when a part is stale."""
     from chanwatch.supervise import STATUS_PREFIX, is_stale
-    from storage import outbox, status
+    from storage import assignments, outbox, status
     from storage.db import session_factory
     from storage.types import utcnow
 
@@ -211,9 +233,10 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
             collector = await status.get(s, "collector")
             depth = await outbox.depth(s)
             digest = await status.last_digest(s)
+            now = utcnow()
+            division = await assignments.overview(s, now, settings.collector_lease_seconds)
     finally:
         await engine.dispose()
-    now = utcnow()
     stale = []
     if not parts:
         print("parts: none reported yet (is `chanwatch run` running on this database?)")
@@ -237,6 +260,16 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
         )
         waits = report.get("flood_waits") or {}
         print("flood waits: " + (", ".join(f"{k} {v}s" for k, v in waits.items()) or "none"))
+    for held in division:
+        line = (
+            f"collector {held.kind} {held.name}: {held.channels} channels, {held.joined} joined "
+            f"(cap {held.join_cap}), heartbeat {held.heartbeat_age:.0f}s ago"
+        )
+        if not held.alive:
+            line += " (not alive: its channels are taken over)"
+        if held.limited_until is not None:
+            line += f", limited until {held.limited_until.isoformat()} ({held.limited_reason})"
+        print(line)
     print(
         f"outbox: {depth[outbox.Status.PENDING]} pending, "
         f"{depth[outbox.Status.SENDING]} sending, {depth[outbox.Status.FAILED]} failed"
@@ -543,19 +576,32 @@ async def _login(args: argparse.Namespace, settings: Settings) -> int:
     missing = [m for m in settings.missing_telegram_credentials() if m != "BOT_TOKEN"]
     if missing:
         raise CliError(f"login needs {', '.join(missing)} (get them at my.telegram.org)")
+    if args.session is not None:
+        if not SESSION_NAME.fullmatch(args.session):
+            raise UsageError(
+                f"{args.session[:40]!r} is not a session name (letters, digits, _ and -)"
+            )
+        folder = settings.telethon_session.parent
+        settings = settings.model_copy(update={"telethon_session": folder / args.session})
     client = build_client(settings)
     await client.start()  # Telethon asks for the phone number and code on the terminal
     me = await client.get_me()
     await client.disconnect()
     print(
         f"logged in as {getattr(me, 'username', None) or getattr(me, 'id', '?')}; "
-        f"session saved to {settings.telethon_session}"
+        f"session saved to {settings.telethon_session.with_suffix('.session')}"
     )
     return 0
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
-    missing = settings.missing_telegram_credentials()
+    from chanwatch.app import parse_roles
+
+    try:
+        roles = parse_roles(args.role)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    missing = settings.missing_telegram_credentials(roles)
     if missing:
         raise CliError(
             f"missing {', '.join(missing)}: set them in .env (see .env.example), "
@@ -566,7 +612,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             "DATABASE_URL is an in-memory SQLite database: everything would be lost at exit; "
             "give a file, e.g. sqlite+aiosqlite:///./data/chanwatch.db"
         )
-    if not settings.mtproto_simulator:
+    if not settings.mtproto_simulator and "collector" in roles:
         from chanwatch.secrets import private_session_path
 
         private_session_path(settings.telethon_session)  # a bad path is one line, before work
@@ -575,7 +621,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     try:
         with hold(settings.database_url):
-            await run(settings)
+            await run(settings, roles)
     except (NotLoggedIn, BotRejected, AlreadyRunning) as exc:
         raise CliError(str(exc)) from None
     return 0

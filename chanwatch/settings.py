@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
@@ -67,6 +68,10 @@ class Settings(BaseSettings):
     reconcile_seconds: float = Field(default=600.0, gt=0)
     subscribers_jump_pct: float = Field(default=10.0, gt=0)
     subscribers_jump_window_hours: float = Field(default=24.0, gt=0)
+    # Collectors divide the watched channels by lease; a holder renews every third of it.
+    collector_lease_seconds: float = Field(default=60.0, ge=1)
+    # A flood wait on reading longer than this hands the account's channels to another.
+    flood_handover_seconds: float = Field(default=300.0, gt=0)
     delivery_rate: float = Field(default=30.0, gt=0)
     delivery_per_chat_rate: float = Field(default=1.0, gt=0)
 
@@ -247,15 +252,17 @@ class Settings(BaseSettings):
         name = make_url(self.database_url).database or ""
         return name in ("", ":memory:") or "mode=memory" in self.database_url
 
-    def missing_telegram_credentials(self) -> list[str]:
-        """Names of the variables `chanwatch run` needs and does not have."""
+    def missing_telegram_credentials(self, roles: Collection[str] | None = None) -> list[str]:
+        """Names of the variables `chanwatch run` (with these roles, or all) needs and does
+        not have: the account's for the collector, the bot's for the bot and the sender."""
         missing = []
-        if not self.mtproto_simulator and self.collector_kind != "web":
+        collects = roles is None or "collector" in roles
+        if collects and not self.mtproto_simulator and self.collector_kind != "web":
             if self.telegram_api_id is None:
                 missing.append("TELEGRAM_API_ID")
             if self.telegram_api_hash is None:
                 missing.append("TELEGRAM_API_HASH")
-        if self.bot_token is None:
+        if self.bot_token is None and (roles is None or {"bot", "sender"} & set(roles)):
             missing.append("BOT_TOKEN")
         return missing
 

@@ -40,7 +40,13 @@ def build_client(settings: Settings) -> TelegramClient:
         address = settings.mtproto_simulator
         if "://" not in address:
             address = f"tcp://{address}"
-        return make_simulated_client(address, account="collector", **CLIENT_OPTIONS)
+        # Each session is its own simulated account, as each is its own Telegram account.
+        account = (
+            settings.telethon_session.stem
+            if "telethon_session" in settings.model_fields_set
+            else "collector"
+        )
+        return make_simulated_client(address, account=account, **CLIENT_OPTIONS)
     assert settings.telegram_api_id is not None and settings.telegram_api_hash is not None
     session = private_session_path(settings.telethon_session)
     return TelegramClient(

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from collectors.flood import Deferred
 from storage import changes, channels, ledger
+from storage.assignments import Held
 from storage.db import SessionMaker, transaction
 from storage.models import Channel, WatchRequest
 from storage.observations import Recorded
@@ -50,6 +51,11 @@ class CollectorConfig:
     # A name that did not resolve is answered from memory this long: resolving is the most
     # flood-limited request, and a repeated /watch @typo must not spend it again.
     unresolvable_ttl: float = 600.0
+    # A flood wait longer than this on reading hands the account's channels to another.
+    flood_handover: float = 300.0
+
+
+Job = tuple[int, Callable[[], Awaitable[object]]]
 
 
 class CollectorBase:
@@ -81,6 +87,56 @@ class CollectorBase:
         self._stopping = False
         self.last_error: str | None = None
         self.passes = 0
+        # Where collectors divide the channels (collectors.assignment) only the held ones
+        # are read, while their lease runs; None: this collector reads every watched one.
+        self.held: frozenset[int] | None = None
+        self.lease_until: datetime | None = None
+        self.collector_id: int | None = None
+        self._busy: dict[int, int] = {}
+        self._ask_round: Callable[[], None] = lambda: None
+
+    # --- the division ------------------------------------------------------------
+
+    def divided(self, ask_round: Callable[[], None]) -> None:
+        """From now on read only what the division gives (nothing until its first round)."""
+        self.held = frozenset()
+        self._ask_round = ask_round
+
+    def hold(self, held: Held) -> None:
+        """What the last round left this collector with."""
+        gained = held.channels - (self.held or frozenset())
+        self.held, self.lease_until = held.channels, held.lease_until
+        # A channel taken over is re-read first and caught up from its stored cursor.
+        self._refresh_now |= gained
+        self._caught_up -= gained
+        self._on_hold(held)
+        if gained:
+            self.wake()
+
+    def _on_hold(self, held: Held) -> None:
+        """What a subclass keeps of a round (an account's own access hashes, its joins)."""
+
+    def limited(self) -> tuple[datetime, str] | None:
+        """Until when and why Telegram limits this collector; None when it does not."""
+        return None
+
+    def busy(self) -> frozenset[int]:
+        """Channels with work in flight (not to be given away mid-work)."""
+        return frozenset(self._busy)
+
+    def _scope(self) -> frozenset[int] | None:
+        return self.held
+
+    def holds(self, channel_id: int) -> bool:
+        """Whether this collector may read the channel now."""
+        scope = self._scope()
+        if scope is None:
+            return True
+        return channel_id in scope and self.lease_until is not None and utcnow() < self.lease_until
+
+    def _limited_by(self, exc: BaseException) -> bool:
+        """Whether a job's error says Telegram limits the whole account (then handled)."""
+        return False
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -157,23 +213,35 @@ class CollectorBase:
         last = self._reconciled.get(ch.id, -1e18)
         return self._readable(ch) and mono - last >= self.config.reconcile_every
 
-    async def _run_bounded(self, jobs: list[Callable[[], Awaitable[object]]]) -> None:
+    async def _run_bounded(self, jobs: list[Job]) -> None:
         sem = asyncio.Semaphore(self.config.concurrency)
 
-        async def run(job: Callable[[], Awaitable[object]]) -> None:
+        async def run(channel_id: int, job: Callable[[], Awaitable[object]]) -> None:
             async with sem:
+                # Given away (or the lease ran out) since the pass began: the holder reads it.
+                if not self.holds(channel_id):
+                    return
+                self._busy[channel_id] = self._busy.get(channel_id, 0) + 1
                 try:
                     await job()
                 except Deferred as exc:
                     log.info("%s", exc)
+                    if exc.seconds > self.config.flood_handover:
+                        self._ask_round()
                 except (ConnectionError, OSError) as exc:
                     self.last_error = f"connection: {exc}"
                     log.warning("connection lost during a collector job: %s", exc)
                 except Exception as exc:
+                    if self._limited_by(exc):
+                        return
                     self.last_error = f"{type(exc).__name__}: {exc}"
                     log.exception("collector job failed")
+                finally:
+                    left = self._busy.pop(channel_id, 1) - 1
+                    if left > 0:
+                        self._busy[channel_id] = left
 
-        await asyncio.gather(*(run(j) for j in jobs))
+        await asyncio.gather(*(run(c, j) for c, j in jobs))
 
     def _interval(self, ch: Channel, new_posts: int) -> float:
         cfg = self.config
@@ -201,6 +269,9 @@ class CollectorBase:
     async def _load_watched(self) -> list[Channel]:
         async with self.sessions() as s:
             rows = list(await channels.watched(s))
+        scope = self._scope()
+        if scope is not None:
+            rows = [c for c in rows if c.id in scope]
         self._by_tg = {c.tg_id: c.id for c in rows}
         return rows
 
@@ -296,6 +367,7 @@ class CollectorBase:
 
         channel = await self._write(add)
         self._refresh_now.add(channel.id)
+        self._ask_round()  # a new channel joins the division now, not a third of a lease later
         self.wake()
         return channel, code
 

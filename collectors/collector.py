@@ -10,7 +10,8 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import partial
 from typing import TypeVar
 
 from sqlalchemy import func, select
@@ -19,12 +20,13 @@ from telethon import TelegramClient, errors, events, utils
 from telethon.tl import functions, types
 
 from collectors import convert
-from collectors.base import CollectorBase, CollectorConfig, Covers
+from collectors.base import CollectorBase, CollectorConfig, Covers, Job
 from collectors.downloads import Downloader
 from collectors.flood import Deferred, FloodGate
-from collectors.handles import HandleError, parse_handle
+from collectors.handles import Handle, HandleError, parse_handle
 from collectors.resolve import ResolveError, resolve
-from storage import changes, channels, coverage, status
+from storage import assignments, changes, channels, coverage, status
+from storage.assignments import Held
 from storage.db import DatabaseUnavailable, SessionMaker, transaction
 from storage.models import Channel, Post
 from storage.observations import PostSeen, Recorded
@@ -42,6 +44,16 @@ MESSAGES = "GetMessagesRequest"
 RESOLVE = "ResolveUsernameRequest"
 JOIN = "JoinChannelRequest"
 LEAVE = "LeaveChannelRequest"
+# The requests that collect: a long flood wait on one of them limits the account.
+READING = (HISTORY, CHANNELS, FULL, MESSAGES)
+# Telegram's answers that the account itself is limited or gone, and for how long it
+# then holds no channel (a dead session or account until the next start).
+ACCOUNT_LIMITS: dict[type[Exception], tuple[str, timedelta]] = {
+    errors.PeerFloodError: ("PeerFlood", timedelta(days=1)),
+    errors.AuthKeyUnregisteredError: ("AuthKeyUnregistered", timedelta(days=36500)),
+    errors.UserDeactivatedError: ("UserDeactivated", timedelta(days=36500)),
+    errors.UserDeactivatedBanError: ("UserDeactivatedBan", timedelta(days=36500)),
+}
 
 
 class Collector(CollectorBase):
@@ -72,6 +84,48 @@ class Collector(CollectorBase):
         self._join_full = False
         self._unresolvable: dict[str, tuple[float, str]] = {}
         self.last_update_at: datetime | None = None
+        # Where collectors divide the channels: this account's own access hashes (Telegram
+        # gives every account its own), the channels it is a member of, and its limit.
+        self._hashes: dict[int, int] = {}
+        self._member: set[int] = set()
+        self._fatal: tuple[datetime, str] | None = None
+        # Set on the division's lease (storage.assignments.rebalance) by the composition root.
+        self.lease = 60.0
+
+    # --- the division ------------------------------------------------------------
+
+    def _on_hold(self, held: Held) -> None:
+        # Hashes learned since the round read them stay (they do not go stale).
+        self._hashes.update(held.hashes)
+        self._member = set(held.joined)
+
+    def limited(self) -> tuple[datetime, str] | None:
+        now = utcnow()
+        if self._fatal is not None and self._fatal[0] > now:
+            return self._fatal
+        waits = {kind: self.gate.remaining(kind) for kind in READING}
+        kind, wait = max(waits.items(), key=lambda kv: kv[1])
+        if wait > self.config.flood_handover:
+            return now + timedelta(seconds=wait), f"FLOOD_WAIT {wait:.0f}s on {kind}"
+        return None
+
+    def _limited_by(self, exc: BaseException) -> bool:
+        for kind, (reason, span) in ACCOUNT_LIMITS.items():
+            if isinstance(exc, kind):
+                log.warning("Telegram limits this account (%s): its channels go to another", reason)
+                self._fatal = (utcnow() + span, reason)
+                self.last_error = reason
+                self._ask_round()
+                return True
+        return False
+
+    def _verified(self, ch: Channel) -> bool:
+        """Whether this account has its own access hash for the channel (always, undivided)."""
+        return self.held is None or ch.id in self._hashes
+
+    def _is_member(self, ch: Channel) -> bool:
+        """Whether this account has joined the channel (divided: its own joins)."""
+        return ch.id in self._member if self.held is not None else ch.joined
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -116,23 +170,35 @@ class Collector(CollectorBase):
         await self._load_coverage(watched)
         now = utcnow()
         mono = time.monotonic()
-        due: list[Callable[[], Awaitable[object]]] = []
+        due: list[Job] = []
         # While GetChannels is flood-waited a due refresh stays due (and is not tried): the
         # first pass after the wait runs it.
         refresh_open = self.gate.remaining(CHANNELS) <= 0
-        for ch in watched:
+        # Channels not caught up since this collector got them (a start, a takeover) first.
+        for ch in sorted(watched, key=lambda c: c.id in self._caught_up):
+            if not self._verified(ch):
+                # Read only with this account's own access hash: the refresh checks it (or
+                # resolves the channel afresh), then the channel is caught up at once.
+                due.append((ch.id, partial(self._take_up, ch.id)))
+                continue
             if refresh_open and self._refresh_due(ch, now):
-                due.append(lambda c=ch.id: self.refresh(c))
+                due.append((ch.id, partial(self.refresh, ch.id)))
             if ch.id in self._covered:
                 continue  # the web preview reads it this pass
             if self._poll_due(ch, now):
-                due.append(lambda c=ch.id: self.poll(c))
+                due.append((ch.id, partial(self.poll, ch.id)))
             if self._reconcile_due(ch, mono):
-                due.append(lambda c=ch.id: self.reconcile(c))
+                due.append((ch.id, partial(self.reconcile, ch.id)))
         await self._run_bounded(due)
         # Joining waits for a first refresh (a channel must be reachable to join).
         await self._manage_joins(await self._load_watched())
         await self._report()
+
+    async def _take_up(self, channel_id: int) -> None:
+        await self.refresh(channel_id)
+        ch = await self._channel(channel_id)
+        if self._verified(ch) and self._poll_due(ch, utcnow()) and self.holds(channel_id):
+            await self.poll(channel_id)
 
     async def _call(self, kind: str, request: Awaitable[T]) -> T:
         return await self.gate.call(kind, request)
@@ -255,11 +321,18 @@ class Collector(CollectorBase):
 
     # --- per-channel work --------------------------------------------------------
 
-    @staticmethod
-    def _peer(ch: Channel) -> types.InputPeerChannel:
-        return types.InputPeerChannel(ch.tg_id, ch.access_hash or 0)
+    def _hash(self, ch: Channel) -> int:
+        # This account's own hash; else the one stored with the channel (another account's,
+        # or from before accounts divided the channels), tried once and re-resolved if wrong.
+        return self._hashes.get(ch.id) or ch.access_hash or 0
 
-    async def refresh(self, channel_id: int) -> Recorded:
+    def _peer(self, ch: Channel) -> types.InputPeerChannel:
+        return types.InputPeerChannel(ch.tg_id, self._hash(ch))
+
+    def _input(self, ch: Channel) -> types.InputChannel:
+        return types.InputChannel(ch.tg_id, self._hash(ch))
+
+    async def refresh(self, channel_id: int, *, again: bool = True) -> Recorded:
         """Re-read the channel's record and diff it: labels, names, about, subscribers."""
         ch = await self._channel(channel_id)
         # Taken off before asking, so that a change pushed meanwhile asks again; put back
@@ -268,13 +341,13 @@ class Collector(CollectorBase):
         # the periodic refresh. Not for a bug, which would be retried every pass.
         self._refresh_now.discard(channel_id)
         try:
-            return await self._refresh(ch, channel_id)
+            return await self._refresh(ch, channel_id, again)
         except (Deferred, ConnectionError, OSError, DatabaseUnavailable):
             self._refresh_now.add(channel_id)
             raise
 
-    async def _refresh(self, ch: Channel, channel_id: int) -> Recorded:
-        input_channel = types.InputChannel(ch.tg_id, ch.access_hash or 0)
+    async def _refresh(self, ch: Channel, channel_id: int, again: bool) -> Recorded:
+        input_channel = self._input(ch)
         now = self.clock()
         try:
             result = await self._call(
@@ -282,6 +355,8 @@ class Collector(CollectorBase):
             )
             chat = result.chats[0] if result.chats else None
             if isinstance(chat, types.ChannelForbidden):
+                if await self._banned_here(channel_id, now):
+                    return Recorded()  # this account's ban: another account holds it now
                 # Banned for this account: the channel is there and keeps its name.
                 return await self._unavailable(
                     channel_id, "banned", None, now, answer="channelForbidden"
@@ -296,18 +371,22 @@ class Collector(CollectorBase):
             # A member of a private channel reads on and a banned one gets ChannelForbidden:
             # CHANNEL_PRIVATE to a member means the channel is gone. To anyone else Telegram
             # answers a private channel and a deleted one alike.
-            reason = "deleted" if ch.joined else "private_or_deleted"
+            reason = "deleted" if self._is_member(ch) else "private_or_deleted"
             return await self._gone(channel_id, reason, "CHANNEL_PRIVATE", now)
-        except errors.ChannelInvalidError:
-            return await self._gone(channel_id, "deleted", "CHANNEL_INVALID", now)
-        except errors.ChannelIdInvalidError:
-            return await self._gone(channel_id, "deleted", "CHANNEL_ID_INVALID", now)
+        except (errors.ChannelInvalidError, errors.ChannelIdInvalidError) as exc:
+            # In Telegram's words an access hash that is not this account's: resolve afresh.
+            if again and await self._resolve_own(ch):
+                return await self.refresh(channel_id, again=False)
+            return await self._gone(channel_id, "deleted", exc.message, now)
         seen = convert.channel_seen(chat, full.full_chat, now=now)
         regained = channel_id in self._lost
+        me, verified = self.collector_id, input_channel.access_hash
 
         async def work(s: AsyncSession) -> Recorded:
             if regained:
                 await coverage.account_regained(s, self.account, channel_id)
+            if me is not None and self._hashes.get(channel_id) != verified:
+                await assignments.note_hash(s, me, channel_id, verified)
             return await changes.observe_channel(
                 s,
                 channel_id,
@@ -322,6 +401,8 @@ class Collector(CollectorBase):
             log.info("account %s reads channel %s again", self.account, channel_id)
             self._lost.discard(channel_id)
             self._lost_tried.pop(channel_id, None)
+        if me is not None:
+            self._hashes[channel_id] = verified
         return out
 
     async def _gone(self, channel_id: int, reason: str, answer: str, now: datetime) -> Recorded:
@@ -329,6 +410,43 @@ class Collector(CollectorBase):
         return await self._unavailable(
             channel_id, reason, None, now, answer=answer, releases_username=True
         )
+
+    async def _resolve_own(self, ch: Channel) -> bool:
+        """The stored access hash is not this account's: resolve the channel's name with this
+        account (once) and keep the hash it gets. False where there is no name to resolve."""
+        if self.collector_id is None or not ch.username or ch.id in self._hashes:
+            return False
+        try:
+            found = await self._call(RESOLVE, resolve(self.client, Handle(username=ch.username)))
+        except ResolveError as exc:
+            if exc.code == "flood":
+                self.gate.block(RESOLVE, exc.seconds)
+                raise Deferred(RESOLVE, exc.seconds) from None
+            return False
+        if found.tg_id != ch.tg_id:
+            return False  # the name now belongs to another channel
+        me = self.collector_id
+        await transaction(
+            self.sessions, lambda s: assignments.note_hash(s, me, ch.id, found.access_hash)
+        )
+        self._hashes[ch.id] = found.access_hash
+        return True
+
+    async def _banned_here(self, channel_id: int, now: datetime) -> bool:
+        """The channel banned this account: note it and ask the division for another holder.
+        True when another account may hold it (the ban is not news about the channel)."""
+        me = self.collector_id
+        if me is None:
+            return False
+        lease = self.lease
+        others = await transaction(
+            self.sessions, lambda s: assignments.note_banned(s, me, channel_id, now, lease)
+        )
+        self._member.discard(channel_id)
+        if others:
+            log.warning("channel %s banned this account; another account takes it", channel_id)
+            self._ask_round()
+        return others
 
     async def poll(self, channel_id: int) -> Recorded:
         """Read history after the stored cursor, in order, without gaps."""
@@ -343,6 +461,7 @@ class Collector(CollectorBase):
         except errors.ChannelPrivateError:
             # Private, deleted or banned for this account alike: GetChannels tells them apart.
             await transaction(self.sessions, lambda s: self._reschedule(s, channel_id, 0))
+            # Private for everyone, or a ban of this account only: the record tells.
             return await self.refresh(channel_id)
         except Deferred:
             await transaction(self.sessions, lambda s: self._reschedule(s, channel_id, 0))
@@ -461,40 +580,41 @@ class Collector(CollectorBase):
         return out
 
     async def _manage_joins(self, watched: list[Channel]) -> None:
-        """Join watched channels up to the cap (live updates); leave unwatched ones."""
+        """Join watched channels up to the cap (live updates); leave those no longer ours:
+        unwatched ones, and, where accounts divide the channels, those another one holds."""
         async with self.sessions() as s:
-            stale = list(
-                await s.scalars(
-                    select(Channel).where(Channel.watched.is_(False), Channel.joined.is_(True))
+            if self.held is None:
+                stale = list(
+                    await s.scalars(
+                        select(Channel).where(Channel.watched.is_(False), Channel.joined.is_(True))
+                    )
                 )
-            )
+            else:
+                # Leaving frees the join slot for channels this account holds.
+                gone = self._member - {c.id for c in watched}
+                stale = list(await s.scalars(select(Channel).where(Channel.id.in_(gone))))
         for ch in stale:
             with contextlib.suppress(Deferred, errors.RPCError):
                 await self._call(
-                    LEAVE,
-                    self.client(
-                        functions.channels.LeaveChannelRequest(
-                            types.InputChannel(ch.tg_id, ch.access_hash or 0)
-                        )
-                    ),
+                    LEAVE, self.client(functions.channels.LeaveChannelRequest(self._input(ch)))
                 )
             await self._set_joined(ch.id, False)
-        joined = sum(1 for c in watched if c.joined)
+        if self.held is None:
+            joined = sum(1 for c in watched if c.joined)
+        else:
+            joined = len(self._member)
         if self._join_full:
             return
         for ch in watched:
             if joined >= self.config.join_cap:
                 break
-            if ch.joined or not ch.reachable or ch.last_refreshed_at is None or ch.id in self._lost:
+            if self._is_member(ch) or not ch.reachable or ch.last_refreshed_at is None:
+                continue
+            if ch.id in self._lost or not self._verified(ch):
                 continue
             try:
                 await self._call(
-                    JOIN,
-                    self.client(
-                        functions.channels.JoinChannelRequest(
-                            types.InputChannel(ch.tg_id, ch.access_hash or 0)
-                        )
-                    ),
+                    JOIN, self.client(functions.channels.JoinChannelRequest(self._input(ch)))
                 )
             except Deferred:
                 return
@@ -509,6 +629,14 @@ class Collector(CollectorBase):
             joined += 1
 
     async def _set_joined(self, channel_id: int, joined: bool) -> None:
+        me = self.collector_id
+        if me is not None:
+            await transaction(
+                self.sessions, lambda s: assignments.note_joined(s, me, channel_id, joined)
+            )
+            (self._member.add if joined else self._member.discard)(channel_id)
+            return
+
         async def work(s: AsyncSession) -> None:
             ch = await s.get(Channel, channel_id)
             if ch is not None:
@@ -519,8 +647,10 @@ class Collector(CollectorBase):
     # --- live updates -------------------------------------------------------------
 
     def _known(self, peer: object) -> int | None:
-        channel_id = getattr(peer, "channel_id", None)
-        return self._by_tg.get(channel_id) if channel_id is not None else None
+        """Our channel's row id, for a channel this collector holds now."""
+        tg_id = getattr(peer, "channel_id", None)
+        channel_id = self._by_tg.get(tg_id) if tg_id is not None else None
+        return channel_id if channel_id is not None and self.holds(channel_id) else None
 
     async def _on_new(self, event: events.NewMessage.Event) -> None:
         await self._live_post(event.message)
@@ -562,7 +692,7 @@ class Collector(CollectorBase):
 
     async def _on_channel(self, update: types.UpdateChannel) -> None:
         # UpdateChannel says only "something changed": re-read the channel and diff it.
-        channel_id = self._by_tg.get(update.channel_id)
+        channel_id = self._known(types.PeerChannel(update.channel_id))
         if channel_id is None:
             return
         self.last_update_at = utcnow()

@@ -78,6 +78,10 @@ class Downloader:
         self._stored_bytes: int | None = None
         self._warned_full = False
         self.stored = 0
+        # Where accounts divide the channels the downloads follow the account's share and
+        # its own access hashes (the composition root points these at its collector).
+        self.scope: Callable[[], frozenset[int] | None] = lambda: None
+        self.peer_of: Callable[[Channel], types.InputPeerChannel] = _peer
 
     # --- what the collector hands over ------------------------------------------------
 
@@ -130,7 +134,7 @@ class Downloader:
     async def run_pending(self) -> int:
         """Fetch what is due, a few at a time; how many rows were settled."""
         async with self.sessions() as s:
-            rows = await media.due(s, self.config.concurrency * 4)
+            rows = await media.due(s, self.config.concurrency * 4, channel_ids=self.scope())
         if not rows:
             return 0
         limit = asyncio.Semaphore(self.config.concurrency)
@@ -197,7 +201,9 @@ class Downloader:
 
     async def _channel_photo(self, row: MediaFile) -> None:
         channel = await self._channel(row.channel_id)
-        entity = await self.gate.call("GetChannelsRequest", self.client.get_entity(_peer(channel)))
+        entity = await self.gate.call(
+            "GetChannelsRequest", self.client.get_entity(self.peer_of(channel))
+        )
         current = getattr(getattr(entity, "photo", None), "photo_id", None)
         if current != row.tg_id:
             await self._finish(row, media.Status.LOST, error="the channel has another photo now")
@@ -235,7 +241,7 @@ class Downloader:
 
     async def _fetch_message(self, channel: Channel, message_id: int) -> types.Message | None:
         found = await self.gate.call(
-            MESSAGES, self.client.get_messages(_peer(channel), ids=message_id)
+            MESSAGES, self.client.get_messages(self.peer_of(channel), ids=message_id)
         )
         return found if isinstance(found, types.Message) else None
 

@@ -9,7 +9,7 @@ MEDIA_KINDS leaves out, or the store is full).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -91,14 +91,18 @@ async def enqueue(session: AsyncSession, rows: Iterable[dict[str, Any] | None]) 
     return len(found)
 
 
-async def due(session: AsyncSession, limit: int) -> list[MediaFile]:
-    """Pending rows whose time has come, oldest first."""
+async def due(
+    session: AsyncSession, limit: int, *, channel_ids: Collection[int] | None = None
+) -> list[MediaFile]:
+    """Pending rows whose time has come, oldest first; only these channels' where given."""
     stmt = (
         select(MediaFile)
         .where(MediaFile.status == Status.PENDING, MediaFile.next_attempt_at <= utcnow())
         .order_by(MediaFile.id)
         .limit(limit)
     )
+    if channel_ids is not None:
+        stmt = stmt.where(MediaFile.channel_id.in_(list(channel_ids)))
     return list(await session.scalars(stmt))
 
 

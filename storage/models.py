@@ -505,3 +505,48 @@ class Checkpoint(Base):
     tsa_attempts: Mapped[int] = mapped_column(Integer, default=0)
     tsa_next_at: Mapped[datetime | None]
     tsa_error: Mapped[str | None] = mapped_column(Text)
+
+
+class CollectorRow(Base):
+    """One collector of the division: a Telegram account (kind "account", named by its
+    session) or a web-preview reader (kind "web"); its heartbeat says it is alive."""
+
+    __tablename__ = "collectors"
+    __table_args__ = (UniqueConstraint("kind", "name", name="uq_collectors_kind_name"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(128))
+    # The account's Telegram user id, once it is known (None for web collectors).
+    tg_user_id: Mapped[int | None] = mapped_column(BigInteger)
+    join_cap: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Telegram limited the account (a long flood wait, PeerFlood, a dead session) until then:
+    # it holds no channel meanwhile.
+    limited_until: Mapped[datetime | None]
+    limited_reason: Mapped[str | None] = mapped_column(String(255))
+
+
+class ChannelAssignment(Base):
+    """Which collector holds a channel, until when: one holder per channel at a time."""
+
+    __tablename__ = "channel_assignments"
+
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"), primary_key=True)
+    collector_id: Mapped[int] = mapped_column(ForeignKey("collectors.id"), index=True)
+    lease_until: Mapped[datetime]
+    assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CollectorChannel(Base):
+    """What one account knows of one channel: its own access hash (Telegram gives every
+    account its own), whether it joined, and whether the channel banned this account."""
+
+    __tablename__ = "collector_channels"
+
+    collector_id: Mapped[int] = mapped_column(ForeignKey("collectors.id"), primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"), primary_key=True)
+    access_hash: Mapped[int | None] = mapped_column(BigInteger)
+    joined: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    banned_at: Mapped[datetime | None]

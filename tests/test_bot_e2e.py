@@ -477,7 +477,9 @@ async def test_moderator_status_and_events(env: BotEnv) -> None:
     [r] = await env.say(MOD, "/events @unknownchan", replies=1)
     assert r.text == env.tr("en", "channel-unknown", channel="@unknownchan")
 
-    from storage import status
+    from datetime import timedelta
+
+    from storage import assignments, status
 
     async def report(s: AsyncSession) -> None:
         data = {
@@ -486,9 +488,17 @@ async def test_moderator_status_and_events(env: BotEnv) -> None:
             "flood_waits": {"ResolveUsernameRequest": 30},
         }
         await status.put(s, "collector", data)
+        # Two accounts divide the channels; the second is flood-limited.
+        a = await assignments.register(s, "account", "acc-a", 450, utcnow())
+        b = await assignments.register(s, "account", "acc-b", 450, utcnow())
+        await assignments.rebalance(s, a, utcnow(), 60.0)
+        until = utcnow() + timedelta(hours=2)
+        await assignments.rebalance(s, b, utcnow(), 60.0, limited=(until, "FLOOD_WAIT 7200s"))
 
     await transaction(env.sessions, report)
     [r] = await env.say(MOD, "/status", replies=1)
+    assert "Account acc-a: 1 channels, 0 joined, heartbeat 0 s ago" in r.text
+    assert "Account acc-b: 0 channels" in r.text and "(FLOOD_WAIT 7200s)" in r.text
     assert "Collector: connected" in r.text
     assert env.tr("en", "status-lag", seconds=12) in r.text
     assert "ResolveUsernameRequest 30 s" in r.text

@@ -160,6 +160,19 @@ def test_run_refuses_in_memory_sqlite(tmp_path: Path) -> None:
     one_line_failure(chanwatch("run", cwd=tmp_path, env=env), "DATABASE_URL", "memory")
 
 
+def test_unknown_role_and_bad_session_name(tmp_path: Path) -> None:
+    env = {"BOT_TOKEN": TOKEN, "MTPROTO_SIMULATOR": "127.0.0.1:1"}
+    result = chanwatch("run", "--role", "collector", "--role", "colector", cwd=tmp_path, env=env)
+    line = one_line_failure(result, "unknown role 'colector'", "collector, bot, router")
+    assert result.returncode == 2, line
+    assert not (tmp_path / "data").exists()  # refused before any work
+    env = {"TELEGRAM_API_ID": "1", "TELEGRAM_API_HASH": "abcdef0123"}
+    result = chanwatch("login", "--session", "../elsewhere", cwd=tmp_path, env=env)
+    one_line_failure(result, "'../elsewhere' is not a session name")
+    assert result.returncode == 2
+    assert not list(tmp_path.rglob("*.session"))
+
+
 def test_settings_in_python_too() -> None:
     with pytest.raises(SettingsError, match="POLL_MIN_SECONDS"):
         load_settings(poll_min_seconds=10, poll_max_seconds=5)

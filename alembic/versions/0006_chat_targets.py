@@ -1,7 +1,7 @@
 """chat targets: groups, supergroups and channels as subscribers; forum topics
 
 Revision ID: 0006_chat_targets
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-01
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_chat_targets"
-down_revision: str | None = "0004"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

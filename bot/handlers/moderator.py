@@ -58,7 +58,17 @@ from chanwatch.pack import BOT_UPLOAD_LIMIT
 from chanwatch.pack import build as build_pack
 from chanwatch.settings import Settings
 from collectors.handles import HandleError
-from storage import audit, channels, events, kinds, media, outbox, status, subscribers
+from storage import (
+    assignments,
+    audit,
+    channels,
+    events,
+    kinds,
+    media,
+    outbox,
+    status,
+    subscribers,
+)
 from storage.db import SessionMaker, transaction
 from storage.models import AuditEntry, Channel, Delivery, Subscriber, WatchRequest
 from storage.payloads import Broadcast
@@ -264,6 +274,21 @@ def _flood_text(t: Translator, lang: str, data: dict[str, object] | None) -> str
     )
 
 
+def _collector_line(t: Translator, lang: str, c: assignments.Summary, settings: Settings) -> str:
+    return t.get(
+        lang,
+        "status-collector-row",
+        kind=c.kind,
+        name=esc(c.name),
+        channels=c.channels,
+        joined=c.joined,
+        age=round(c.heartbeat_age),
+        alive="yes" if c.alive else "no",
+        limited=esc(fmt_time(c.limited_until, settings.tz, t, lang)) if c.limited_until else "none",
+        reason=esc(c.limited_reason or ""),
+    )
+
+
 async def watched(
     message: Message, sessions: SessionMaker, settings: Settings, t: Translator, lang: str
 ) -> None:
@@ -323,6 +348,7 @@ async def status_command(
         run = await status.last_digest(s)
         n_channels = await s.scalar(select(func.count()).where(Channel.watched.is_(True)))
         n_subscribers = await s.scalar(select(func.count(Subscriber.id)))
+        division = await assignments.overview(s, now, settings.collector_lease_seconds)
     lines = [t.get(lang, "status-header")]
     if collector is None:
         lines.append(t.get(lang, "status-collector-unknown"))
@@ -343,6 +369,7 @@ async def status_command(
             else t.get(lang, "status-lag-unknown")
         )
         lines.append(_flood_text(t, lang, data))
+    lines += [_collector_line(t, lang, c, settings) for c in division]
     if web is not None:
         data = web.data or {}
         lines.append(

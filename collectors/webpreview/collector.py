@@ -12,13 +12,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from collectors.base import CollectorBase, CollectorConfig, Covers
+from collectors.base import CollectorBase, CollectorConfig, Covers, Job
 from collectors.handles import HandleError, parse_handle
 from collectors.webpreview.fetch import Fetcher, FetchError
 from collectors.webpreview.parse import Page
@@ -60,17 +61,27 @@ class WebCollector(CollectorBase):
         clock: Callable[[], datetime] | None = None,
         covers: Covers | None = None,
         answers_requests: Callable[[], bool] | None = None,
+        beside: CollectorBase | None = None,
     ) -> None:
         super().__init__(sessions, config, notify=notify, account="web", clock=clock)
         self.fetcher = fetcher
         self._covers = covers
         self._covered: set[int] = set()
+        # The account of the same process: the preview looks at its channels too, for what
+        # only the preview shows (withheld/restored).
+        self.beside = beside
         self._answers = answers_requests or (lambda: True)
         self.fetch_errors = 0
         self._first_page: dict[int, tuple[float, Page]] = {}
         # Beside the account, the channel's poll schedule is the account's: the preview's
         # own looks (for withheld/restored) are timed here instead, every refresh period.
         self._next_look: dict[int, float] = {}
+
+    def _scope(self) -> frozenset[int] | None:
+        own = self.held
+        if own is None or self.beside is None or self.beside.held is None:
+            return own
+        return own | self.beside.held
 
     # --- one pass ---------------------------------------------------------------
 
@@ -84,17 +95,17 @@ class WebCollector(CollectorBase):
                 self._covered = await self._covers(s, [c.id for c in watched])
         now = utcnow()
         mono = time.monotonic()
-        due: list[Callable[[], Awaitable[object]]] = []
+        due: list[Job] = []
         for ch in watched:
             if not self._full(ch):
                 if mono >= self._next_look.get(ch.id, 0.0):
-                    due.append(lambda c=ch.id: self.poll(c))
+                    due.append((ch.id, partial(self.poll, ch.id)))
                 continue
             # One page shows the header and the newest posts: refresh and poll are one fetch.
             if self._refresh_due(ch, now) or self._poll_due(ch, now):
-                due.append(lambda c=ch.id: self.poll(c))
+                due.append((ch.id, partial(self.poll, ch.id)))
             if self._full(ch) and self._reconcile_due(ch, mono):
-                due.append(lambda c=ch.id: self.reconcile(c))
+                due.append((ch.id, partial(self.reconcile, ch.id)))
         await self._run_bounded(due)
         await self._report()
 
@@ -102,8 +113,11 @@ class WebCollector(CollectorBase):
         return self.fetcher.budget.backoff(self.fetcher.host)
 
     def _full(self, ch: Channel) -> bool:
-        """Whether this collector is the channel's whole source now."""
-        return self._covers is None or ch.id in self._covered
+        """Whether this collector is the channel's whole source now: alone, for what the
+        division gave it (no account can hold it), or for what the account cannot read."""
+        if self._covers is None or ch.id in self._covered:
+            return True
+        return self.held is not None and ch.id in self.held
 
     def _readable(self, ch: Channel) -> bool:
         # What only the account was refused, the public page may still show.

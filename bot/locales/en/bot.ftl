@@ -259,6 +259,16 @@ status-collector = Collector: { $state ->
 } (reported { $updated })
 status-webpreview = Web preview: { $requests } requests, { $errors } unread pages, next request in { $backoff } s (reported { $updated })
 status-lag = Polling lag: { $seconds } s
+status-collector-row = { $kind ->
+    [web] Web collector
+   *[account] Account
+} { $name }: { $channels } channels, { $joined } joined, heartbeat { $age } s ago{ $alive ->
+    [yes] {""}
+   *[no] {" "}(not alive: its channels are taken over)
+}{ $limited ->
+    [none] {""}
+   *[other] , limited until { $limited } ({ $reason })
+}
 status-lag-unknown = Polling lag: unknown
 status-outbox = Outbox: { $pending } waiting, { $sending } being sent, { $failed } failed
 status-sends = Sent in the last minute: { $count }

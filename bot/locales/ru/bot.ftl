@@ -262,6 +262,16 @@ status-collector = Сборщик: { $state ->
 } (отчёт { $updated })
 status-webpreview = Веб-просмотр: запросов { $requests }, непрочитанных страниц { $errors }, следующий запрос через { $backoff } с (данные от { $updated })
 status-lag = Отставание опроса: { $seconds } с
+status-collector-row = { $kind ->
+    [web] Веб-сборщик
+   *[account] Аккаунт
+} { $name }: каналов { $channels }, вступил в { $joined }, отклик { $age } с назад{ $alive ->
+    [yes] {""}
+   *[no] {" "}(не отвечает: его каналы передаются другим)
+}{ $limited ->
+    [none] {""}
+   *[other] , ограничен до { $limited } ({ $reason })
+}
 status-lag-unknown = Отставание опроса: неизвестно
 status-outbox = Очередь отправки: ждут { $pending }, отправляются { $sending }, не удалось { $failed }
 status-sends = Отправлено за последнюю минуту: { $count }
