@@ -127,7 +127,9 @@ async def observe_channel(
         and not web_after_api
         and seen.photo_id != channel.photo_id
     ):
-        if channel.last_refreshed_at is not None:
+        # The preview's picture and the account's are the same photo under two ids: the
+        # account's first look replaces it quietly, as it sets the labels.
+        if channel.last_refreshed_at is not None and not (seen.source == "api" and first_api_look):
             photo = payloads.PhotoChanged(before=channel.photo_id, after=seen.photo_id)
             await change(photo, "photo")
         channel.photo_id = seen.photo_id
