@@ -207,6 +207,7 @@ class _Marks:
         self._pending: dict[int, outbox.Mark] = {}
         self._pending_permits = 0
         self._due: asyncio.Future[None] | None = None
+        self._stopping = False
         self._lock = asyncio.Lock()
 
     async def take_permit(self) -> None:
@@ -247,10 +248,13 @@ class _Marks:
                 self._permits.release()
 
     async def keep_flushing(self) -> None:
-        """Commit every `interval`, or sooner when `size` marks wait; until cancelled."""
+        """Commit every `interval`, or sooner when `size` marks wait, until `stop_flushing`.
+
+        Never cancelled: a commit cut off halfway would leave its connection mid-transaction.
+        """
         loop = asyncio.get_running_loop()
-        while True:
-            # A plain future, not wait_for on an event: cancelling this task must end it.
+        self._stopping = False
+        while not self._stopping:
             self._due = loop.create_future()
             timer = loop.call_later(self.interval, self._wake_flusher)
             try:
@@ -261,6 +265,11 @@ class _Marks:
                 await self.flush()
             except Exception:  # kept for the next round; the workers wait meanwhile
                 log.exception("could not record sent messages yet")
+                await asyncio.sleep(1.0)
+
+    def stop_flushing(self) -> None:
+        self._stopping = True
+        self._wake_flusher()
 
     def _wake_flusher(self) -> None:
         if self._due is not None and not self._due.done():
@@ -411,10 +420,9 @@ class Sender:
                 return_exceptions=True,
             )
         finally:
-            flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flusher
             # Shielded: a sender being stopped still records what Telegram accepted.
+            self._marks.stop_flushing()
+            await asyncio.shield(flusher)
             await asyncio.shield(self._marks.flush())
         for result in results:
             if isinstance(result, BaseException):

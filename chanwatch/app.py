@@ -193,6 +193,7 @@ async def build_app(
         sessions,
         rate=settings.delivery_rate,
         per_chat=settings.delivery_per_chat_rate,
+        paid_broadcast=settings.delivery_paid_broadcast,
         media_store=store,
     )
     router = EventRouter(sessions, translator, notify=sender.wake)

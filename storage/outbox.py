@@ -13,9 +13,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict, cast
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_ignore_many
@@ -252,26 +252,31 @@ class Mark:
 
 
 async def mark_parts(session: AsyncSession, marks: Sequence[Mark]) -> None:
-    """Record what Telegram accepted, for many rows at once; at most one mark per row."""
-    rows: list[dict[str, Any]] = [
-        (
-            {
-                "id": m.delivery_id,
-                "parts_sent": m.parts_sent,
-                "status": Status.SENT,
-                "sent_at": m.at,
-                "claimed_by": None,
-                "claimed_until": None,
-                "last_error": None,
-            }
-            if m.done
-            else {"id": m.delivery_id, "parts_sent": m.parts_sent}
-        )
-        for m in marks
+    """Record what Telegram accepted, for many rows at once; at most one mark per row.
+
+    A row deleted meanwhile (its subscriber sent /stop) is simply not there to mark.
+    """
+    table = cast(Table, Delivery.__table__)
+    key = table.c.id == bindparam("m_id")
+    done = [
+        {"m_id": m.delivery_id, "m_parts": m.parts_sent, "m_at": m.at} for m in marks if m.done
     ]
-    if rows:
-        # By primary key, as executemany: one round trip per shape (done, partial).
-        await session.execute(update(Delivery), rows)
+    partial = [{"m_id": m.delivery_id, "m_parts": m.parts_sent} for m in marks if not m.done]
+    # Core executemany: one round trip per shape, and no complaint about a vanished row.
+    if done:
+        finished = {
+            "parts_sent": bindparam("m_parts"),
+            "status": Status.SENT,
+            "sent_at": bindparam("m_at"),
+            "claimed_by": None,
+            "claimed_until": None,
+            "last_error": None,
+        }
+        await session.execute(update(table).where(key).values(finished), done)
+    if partial:
+        await session.execute(
+            update(table).where(key).values(parts_sent=bindparam("m_parts")), partial
+        )
 
 
 async def retry_later(

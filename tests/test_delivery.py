@@ -251,6 +251,28 @@ async def test_other_bad_request_fails_the_row_and_keeps_the_error(
     assert sim.received(chats[1])[0].text == "<b>fine</b>"
 
 
+async def test_above_the_free_limit_only_paid_broadcasts_go_without_429(
+    sessions: SessionMaker, translator: Translator, botapi: tuple[BotAPISimulator, object]
+) -> None:
+    sim, bot = botapi  # Telegram's limits: 30 msg/s free, 1,000 msg/s paid
+    _, chats = await seed(sessions, 150)
+    await route(sessions, translator)
+    free = Sender(bot, sessions, rate=150, batch=60)  # type: ignore[arg-type]
+    await free.drain_once()
+    assert sim.stats.rate_limited > 0  # the free limit refuses what goes above it
+    assert sim.stats.paid_messages == 0
+    before = sum(counts(sim, chats).values())
+    sim.limits = BotAPILimits()  # buckets full again
+    paid = Sender(bot, sessions, rate=150, paid_broadcast=True)  # type: ignore[arg-type]
+    refused = sim.stats.rate_limited
+    await drain(paid, sessions)
+    assert sim.stats.rate_limited == refused  # not one 429 more
+    assert set(counts(sim, chats).values()) == {1}
+    # At 150 msg/s some went above the free 30 msg/s (past its burst): Telegram charges those.
+    assert 0 < sim.stats.paid_messages <= len(chats) - before
+    assert sim.stats.requests["sendMessage"] == len(chats) + refused
+
+
 @pytest.mark.postgres
 async def test_two_senders_share_one_postgres_outbox(
     db_kind: str,
