@@ -258,9 +258,7 @@ async def mark_parts(session: AsyncSession, marks: Sequence[Mark]) -> None:
     """
     table = cast(Table, Delivery.__table__)
     key = table.c.id == bindparam("m_id")
-    done = [
-        {"m_id": m.delivery_id, "m_parts": m.parts_sent, "m_at": m.at} for m in marks if m.done
-    ]
+    done = [{"m_id": m.delivery_id, "m_parts": m.parts_sent, "m_at": m.at} for m in marks if m.done]
     partial = [{"m_id": m.delivery_id, "m_parts": m.parts_sent} for m in marks if not m.done]
     # Core executemany: one round trip per shape, and no complaint about a vanished row.
     if done:
