@@ -1,9 +1,18 @@
 """The sender: drains the outbox through the Bot API within Telegram's limits.
 
-A row is claimed with a lease, each message part is marked sent right after
-Telegram accepts it, and the row is done when its last part is. A crash (even
-`kill -9`) can therefore repeat at most the one message that was in flight;
-a lease that runs out hands unfinished rows to the next sender.
+Rows are claimed in batches, with a lease. Before every message part the sender asks
+whether the row is still its own (not stopped, banned or taken over by another sender);
+the questions of all its workers are answered together, but each by a query that began
+after it was asked, so once a `/stop` or `/ban` has committed not one more part goes out.
+
+What Telegram accepted is recorded in batches: the marks are committed together every
+`commit_interval` seconds. Exactly-once, re-stated: a sender that dies, even by `kill -9`,
+repeats at most the messages whose acceptance it had not committed yet, those in flight
+plus those accepted within one commit interval. `Sender.repeat_bound` holds that figure,
+concurrency + ceil(rate x commit_interval) (16 + 2 at the defaults, 16 + 50 at 1,000
+msg/s): a message takes a permit before it is sent and gives it back only once its mark
+is committed, so no more than that many can be unrecorded at any moment.
+A lease that runs out hands unfinished rows to the next sender.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import time
 import uuid
@@ -41,6 +51,28 @@ from storage.models import Delivery, Digest
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
+
+COMMIT_INTERVAL = 0.05  # seconds between commits of what Telegram accepted
+MAX_MARKS_PER_COMMIT = 500
+
+
+def default_concurrency(rate: float) -> int:
+    """Sends side by side: one takes a few ms here, up to a few hundred against Telegram."""
+    return max(16, math.ceil(rate / 25))
+
+
+def marks_per_commit(rate: float, commit_interval: float = COMMIT_INTERVAL) -> int:
+    """Messages accepted within one commit interval at full rate (capped for a lifted one)."""
+    return max(1, min(math.ceil(rate * commit_interval), MAX_MARKS_PER_COMMIT))
+
+
+def repeat_bound(
+    rate: float, concurrency: int | None = None, commit_interval: float = COMMIT_INTERVAL
+) -> int:
+    """The most messages a sender killed at any moment (even `kill -9`) sends again after
+    a restart: those in flight plus those accepted within one commit interval."""
+    return (concurrency or default_concurrency(rate)) + marks_per_commit(rate, commit_interval)
+
 
 GONE_MARKERS = ("chat not found", "user is deactivated", "bot was blocked", "peer_id_invalid")
 # Telegram allows 20 messages a minute in one group or channel. The spacing is measured
@@ -99,6 +131,156 @@ class SenderStats:
         return sum(1 for t in self.sent_times if t >= cutoff)
 
 
+class _Liveness:
+    """Whether rows are still ours, asked by many workers and answered together.
+
+    Every answer comes from a query that began after the question, so checking stays as
+    strict as one query per part; at most one query runs per `gap` seconds, and it renews
+    the lease of rows whose lease is half gone.
+    """
+
+    def __init__(
+        self, sessions: SessionMaker, worker_id: str, lease: timedelta, gap: float
+    ) -> None:
+        self.sessions = sessions
+        self.worker_id = worker_id
+        self.lease = lease
+        self.gap = gap
+        self._asks: list[tuple[Delivery, asyncio.Future[bool]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._last = -math.inf
+
+    async def ask(self, row: Delivery) -> bool:
+        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._asks.append((row, answer))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._answer(), name="sender-liveness")
+        return await answer
+
+    async def _answer(self) -> None:
+        while self._asks:
+            wait = self._last + self.gap - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            asks, self._asks = self._asks, []
+            self._last = time.monotonic()
+            try:
+                ours = await self._query([row for row, _ in asks])
+            except Exception as exc:  # noqa: BLE001 - each asking worker gets the error
+                for _, answer in asks:
+                    if not answer.done():
+                        answer.set_exception(exc)
+                continue
+            for row, answer in asks:
+                if not answer.done():
+                    answer.set_result(row.id in ours)
+
+    async def _query(self, rows: list[Delivery]) -> set[int]:
+        now = utcnow()
+        short = [r for r in rows if (r.claimed_until or now) - now < self.lease / 2]
+        ours: set[int] = set()
+        if len(short) < len(rows):
+            async with self.sessions() as s:
+                ours = await outbox.still_ours(
+                    s, [r.id for r in rows if r not in short], self.worker_id
+                )
+        if short:
+            until = now + self.lease
+            held = await transaction(
+                self.sessions,
+                lambda s: outbox.renew(s, [r.id for r in short], self.worker_id, until),
+            )
+            for r in short:
+                if r.id in held:
+                    r.claimed_until = until
+            ours |= held
+        return ours
+
+
+class _Marks:
+    """What Telegram accepted that the outbox does not know yet, committed together.
+
+    `permits` caps the messages sent or being sent whose marks are not committed: the
+    most a crash can repeat.
+    """
+
+    def __init__(self, sessions: SessionMaker, *, interval: float, size: int, permits: int):
+        self.sessions = sessions
+        self.interval = interval
+        self.size = size
+        self._permits = asyncio.Semaphore(permits)
+        self._pending: dict[int, outbox.Mark] = {}
+        self._pending_permits = 0
+        self._due: asyncio.Future[None] | None = None
+        self._stopping = False
+        self._lock = asyncio.Lock()
+
+    async def take_permit(self) -> None:
+        if self._permits.locked():
+            self._wake_flusher()  # we are waiting on marks: commit them now
+        await self._permits.acquire()
+
+    def return_permit(self) -> None:
+        """The message did not go (or may not have): nothing to record."""
+        self._permits.release()
+
+    def add(self, mark: outbox.Mark) -> None:
+        """Telegram accepted it; the permit goes back once this is committed."""
+        self._pending[mark.delivery_id] = mark  # a row's later mark covers its earlier ones
+        self._pending_permits += 1
+        if len(self._pending) >= self.size:
+            self._wake_flusher()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            if not self._pending:
+                return
+            marks, self._pending = self._pending, {}
+            permits, self._pending_permits = self._pending_permits, 0
+            try:
+                # The messages are out: these marks must not be lost to a brief outage.
+                await transaction(
+                    self.sessions,
+                    lambda s: outbox.mark_parts(s, list(marks.values())),
+                    attempts=20,
+                )
+            except BaseException:
+                marks.update(self._pending)
+                self._pending = marks
+                self._pending_permits += permits
+                raise
+            for _ in range(permits):
+                self._permits.release()
+
+    async def keep_flushing(self) -> None:
+        """Commit every `interval`, or sooner when `size` marks wait, until `stop_flushing`.
+
+        Never cancelled: a commit cut off halfway would leave its connection mid-transaction.
+        """
+        loop = asyncio.get_running_loop()
+        self._stopping = False
+        while not self._stopping:
+            self._due = loop.create_future()
+            timer = loop.call_later(self.interval, self._wake_flusher)
+            try:
+                await self._due
+            finally:
+                timer.cancel()
+            try:
+                await self.flush()
+            except Exception:  # kept for the next round; the workers wait meanwhile
+                log.exception("could not record sent messages yet")
+                await asyncio.sleep(1.0)
+
+    def stop_flushing(self) -> None:
+        self._stopping = True
+        self._wake_flusher()
+
+    def _wake_flusher(self) -> None:
+        if self._due is not None and not self._due.done():
+            self._due.set_result(None)
+
+
 class Sender:
     def __init__(
         self,
@@ -110,7 +292,10 @@ class Sender:
         per_group: float = GROUP_PER_SECOND,
         lease: float = 30.0,
         batch: int = 200,
-        concurrency: int = 16,
+        concurrency: int | None = None,
+        commit_interval: float = COMMIT_INTERVAL,
+        check_gap: float = 0.005,
+        paid_broadcast: bool = False,
         worker_id: str | None = None,
         idle_poll: float = 2.0,
         retry_base: float = 1.0,
@@ -123,12 +308,25 @@ class Sender:
         self.limiter = RateLimiter(rate, per_chat, per_group=per_group)
         self.lease = timedelta(seconds=lease)
         self.batch = batch
-        self.concurrency = concurrency
+        self.concurrency = concurrency or default_concurrency(rate)
+        self.commit_interval = commit_interval
+        self.paid_broadcast = paid_broadcast
+        # Sent only when on: Telegram charges Stars for what goes above the free limit.
+        self._paid = True if paid_broadcast else None
         self.worker_id = worker_id or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.idle_poll = idle_poll
         self.retry_base = retry_base
         self.retry_max = retry_max
         self.stats = SenderStats()
+        #: Messages a crash (even `kill -9`) may repeat, at most: in flight plus unrecorded.
+        self.repeat_bound = repeat_bound(rate, self.concurrency, commit_interval)
+        self._marks = _Marks(
+            sessions,
+            interval=commit_interval,
+            size=marks_per_commit(rate, commit_interval),
+            permits=self.repeat_bound,
+        )
+        self._liveness = _Liveness(sessions, self.worker_id, self.lease, check_gap)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._photos: dict[int, bytes] = {}
@@ -219,7 +417,22 @@ class Sender:
                         await self._release(r.id for r in chat_rows[chat_rows.index(row) + 1 :])
                         break
 
-        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(by_chat)))))
+        flusher = asyncio.create_task(self._marks.keep_flushing(), name="sender-marks")
+        try:
+            # Every worker runs to its end even when one fails, so that what they sent
+            # is recorded below.
+            results = await asyncio.gather(
+                *(worker() for _ in range(min(self.concurrency, len(by_chat)))),
+                return_exceptions=True,
+            )
+        finally:
+            # Shielded: a sender being stopped still records what Telegram accepted.
+            self._marks.stop_flushing()
+            await asyncio.shield(flusher)
+            await asyncio.shield(self._marks.flush())
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
         return done
 
     async def _release(self, ids: Iterable[int]) -> None:
@@ -237,41 +450,58 @@ class Sender:
             wait = self.limiter.reserve(row.chat_id)
             if wait > 0:
                 await asyncio.sleep(wait)
-            if not await self._still_ours(row):
-                # Stopped, banned or taken over by another sender since we claimed it.
-                return True
+            await self._marks.take_permit()
+            accepted = False
             try:
-                await self._send_part(row, parts[index])
-            except TelegramRetryAfter as exc:
-                self.stats.retry_after += 1
-                self.limiter.pause(exc.retry_after, row.chat_id)
-                await self._retry(row, index, exc.retry_after, str(exc), count=False)
-                return False
-            except TelegramMigrateToChat as exc:
-                await self._migrated(row, index, exc.migrate_to_chat_id)
-                return False
-            except TelegramForbiddenError as exc:
-                await self._gone(row, index, exc.message)
-                return True
-            except (TelegramBadRequest, TelegramNotFound) as exc:
-                if any(m in exc.message.lower() for m in GONE_MARKERS):
-                    await self._gone(row, index, exc.message)
-                else:
-                    await self._fail(row, index, exc.message)
-                return True
-            except (TelegramServerError, TelegramNetworkError, TimeoutError) as exc:
-                self.stats.server_errors += 1
-                delay = min(self.retry_base * 2.0 ** min(row.attempts, 9), self.retry_max)
-                await self._retry(row, index, delay, f"{type(exc).__name__}: {exc}", count=True)
-                return False
-            except TelegramAPIError as exc:
-                await self._fail(row, index, str(exc))
-                return True
+                if not await self._liveness.ask(row):
+                    # Stopped, banned or taken over by another sender since we claimed it.
+                    return True
+                finished = await self._send_or_settle(row, index, parts[index])
+                if finished is not None:
+                    return finished
+                accepted = True
+            finally:
+                if not accepted:
+                    self._marks.return_permit()
             index += 1
             self.stats.sent += 1
             self.stats.sent_times.append(time.monotonic())
-            await self._mark_part(row, index, done=index >= len(parts))
+            now = utcnow()
+            self._marks.add(outbox.Mark(row.id, index, index >= len(parts), now))
+            row.parts_sent = index
         return True
+
+    async def _send_or_settle(self, row: Delivery, index: int, part: outbox.Part) -> bool | None:
+        """Send one part: None when Telegram accepted it, else whether the row is finished
+        (True: failed or gone for good; False: it goes back to the queue)."""
+        try:
+            await self._send_part(row, part)
+        except TelegramRetryAfter as exc:
+            self.stats.retry_after += 1
+            self.limiter.pause(exc.retry_after, row.chat_id)
+            await self._retry(row, index, exc.retry_after, str(exc), count=False)
+            return False
+        except TelegramMigrateToChat as exc:
+            await self._migrated(row, index, exc.migrate_to_chat_id)
+            return False
+        except TelegramForbiddenError as exc:
+            await self._gone(row, index, exc.message)
+            return True
+        except (TelegramBadRequest, TelegramNotFound) as exc:
+            if any(m in exc.message.lower() for m in GONE_MARKERS):
+                await self._gone(row, index, exc.message)
+            else:
+                await self._fail(row, index, exc.message)
+            return True
+        except (TelegramServerError, TelegramNetworkError, TimeoutError) as exc:
+            self.stats.server_errors += 1
+            delay = min(self.retry_base * 2.0 ** min(row.attempts, 9), self.retry_max)
+            await self._retry(row, index, delay, f"{type(exc).__name__}: {exc}", count=True)
+            return False
+        except TelegramAPIError as exc:
+            await self._fail(row, index, str(exc))
+            return True
+        return None
 
     async def _send_part(self, row: Delivery, part: outbox.Part) -> None:
         method = part.get("method", "sendMessage")
@@ -296,6 +526,7 @@ class Sender:
             caption=part.get("caption"),
             parse_mode="HTML",
             message_thread_id=part.get("thread_id"),
+            allow_paid_broadcast=self._paid,
         )
 
     async def _send_text(self, row: Delivery, text: str, part: outbox.Part) -> None:
@@ -306,6 +537,7 @@ class Sender:
             link_preview_options=LinkPreviewOptions(is_disabled=True),
             reply_markup=part.get("reply_markup"),
             message_thread_id=part.get("thread_id"),
+            allow_paid_broadcast=self._paid,
         )
 
     async def _chart(self, digest_id: int | None) -> bytes | None:
@@ -322,31 +554,6 @@ class Sender:
         return self._photos[digest_id]
 
     # --- bookkeeping ----------------------------------------------------------------
-
-    async def _still_ours(self, row: Delivery) -> bool:
-        """Checked before every part; renews the lease when it runs short."""
-        now = utcnow()
-        if (row.claimed_until or now) - now >= self.lease / 2:
-            async with self.sessions() as s:
-                return await outbox.still_ours(s, row.id, self.worker_id)
-        until = now + self.lease
-        held = await transaction(
-            self.sessions, lambda s: outbox.renew(s, row.id, self.worker_id, until)
-        )
-        if held:
-            row.claimed_until = until
-        return held
-
-    async def _mark_part(self, row: Delivery, parts_sent: int, *, done: bool) -> None:
-        until = utcnow() + self.lease
-        # The message is out: this mark must not be lost to a brief database outage.
-        await transaction(
-            self.sessions,
-            lambda s: outbox.mark_part(s, row.id, parts_sent, done=done, lease_until=until),
-            attempts=20,
-        )
-        row.parts_sent = parts_sent
-        row.claimed_until = until
 
     async def _retry(
         self, row: Delivery, index: int, delay: float, error: str, *, count: bool

@@ -237,6 +237,7 @@ async def build_app(
             sessions,
             rate=settings.delivery_rate,
             per_chat=settings.delivery_per_chat_rate,
+            paid_broadcast=settings.delivery_paid_broadcast,
             media_store=store,
         )
     # In a process without the sender, the sender elsewhere finds new rows by polling.

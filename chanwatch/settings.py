@@ -34,6 +34,11 @@ def mask_password(url: str) -> str:
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
+# Bot API messages per second to different chats: free, and with allow_paid_broadcast.
+FREE_RATE_LIMIT = 30
+PAID_RATE_LIMIT = 1000
+
+
 class SettingsError(Exception):
     """A setting is missing or malformed; the message is one line naming the variable."""
 
@@ -72,8 +77,10 @@ class Settings(BaseSettings):
     collector_lease_seconds: float = Field(default=60.0, ge=1)
     # A flood wait on reading longer than this hands the account's channels to another.
     flood_handover_seconds: float = Field(default=300.0, gt=0)
-    delivery_rate: float = Field(default=30.0, gt=0)
+    delivery_rate: float = Field(default=30.0, gt=0, le=PAID_RATE_LIMIT)
     delivery_per_chat_rate: float = Field(default=1.0, gt=0)
+    # Telegram's paid broadcasts: up to 1,000 msg/s, charged in Stars above the free limit.
+    delivery_paid_broadcast: bool = False
 
     media_dir: Path = Path("data/media")
     media_max_mb: float = Field(default=20.0, ge=0)
@@ -210,6 +217,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"POLL_MIN_SECONDS {self.poll_min_seconds:g} is above "
                 f"POLL_MAX_SECONDS {self.poll_max_seconds:g}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_delivery_rate(self) -> Self:
+        if self.delivery_rate > FREE_RATE_LIMIT and not self.delivery_paid_broadcast:
+            raise ValueError(
+                f"DELIVERY_RATE {self.delivery_rate:g} is above Telegram's free limit of "
+                f"{FREE_RATE_LIMIT} messages per second: lower it, or set "
+                "DELIVERY_PAID_BROADCAST=true (paid, up to 1000)"
             )
         return self
 

@@ -364,11 +364,23 @@ class DigestRun(Base):
     subscribers: Mapped[int] = mapped_column(Integer, default=0)
 
 
+DELIVERY_OPEN_SQL = "status IN ('pending', 'sending')"
+
+
 class Delivery(Base):
     """The outbox: one row per (subscriber, event or digest or broadcast), sent at most once."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (Index("ix_deliveries_status_next", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_deliveries_status_next", "status", "next_attempt_at"),
+        # The queue in order, open rows only: claiming stays flat however many were sent.
+        Index(
+            "ix_deliveries_open",
+            "id",
+            sqlite_where=text(DELIVERY_OPEN_SQL),
+            postgresql_where=text(DELIVERY_OPEN_SQL),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))

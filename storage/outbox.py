@@ -3,17 +3,19 @@
 A row moves pending → sending (claimed with a lease) → sent, or ends failed (Telegram
 refused it for good) or skipped (its chat is gone, or its subscriber stopped or was
 banned). Each row holds its messages as *parts*, sent in order; `parts_sent` counts
-those Telegram has accepted, so a crash repeats at most the part that was in flight.
+those Telegram has accepted, recorded by the sender in batches (`mark_parts`), so a crash
+repeats at most what was in flight or not yet recorded (see bot/delivery.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict, cast
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_ignore_many
@@ -187,21 +189,27 @@ async def depth(session: AsyncSession) -> dict[Status, int]:
 async def claim(
     session: AsyncSession, worker: str, *, lease: timedelta, limit: int
 ) -> list[Delivery]:
-    """Take due rows, and rows whose sender's lease ran out, in queue order."""
+    """Take due rows, and rows whose sender's lease ran out, in queue order: one statement."""
     now = utcnow()
-    claimable = or_(
+    due = or_(
         and_(Delivery.status == Status.PENDING, Delivery.next_attempt_at <= now),
         and_(Delivery.status == Status.SENDING, Delivery.claimed_until < now),
     )
-    stmt = select(Delivery).where(claimable).order_by(Delivery.id).limit(limit)
+    # `status IN OPEN` lets the open-rows index (ix_deliveries_open) serve the queue order,
+    # so the sent rows behind us are never read however many there are.
+    chosen = (
+        select(Delivery.id).where(Delivery.status.in_(OPEN), due).order_by(Delivery.id).limit(limit)
+    )
     if session.bind.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
-    rows = list(await session.scalars(stmt))
-    for claimed in rows:
-        claimed.status = Status.SENDING
-        claimed.claimed_by = worker
-        claimed.claimed_until = now + lease
-    return rows
+        chosen = chosen.with_for_update(skip_locked=True)
+    stmt = (
+        update(Delivery)
+        .where(Delivery.id.in_(chosen))
+        .values(status=Status.SENDING, claimed_by=worker, claimed_until=now + lease)
+        .returning(Delivery)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(await session.scalars(stmt), key=lambda d: d.id)
 
 
 async def reclaim_all(session: AsyncSession) -> int:
@@ -214,9 +222,9 @@ async def reclaim_all(session: AsyncSession) -> int:
     return result.rowcount
 
 
-def _ours(delivery_id: int, worker: str) -> Any:
+def _ours(ids: Sequence[int], worker: str) -> Any:
     return and_(
-        Delivery.id == delivery_id,
+        Delivery.id.in_(ids),
         Delivery.claimed_by == worker,
         Delivery.status == Status.SENDING,
     )
@@ -232,33 +240,59 @@ async def release(session: AsyncSession, ids: Sequence[int], worker: str) -> Non
         )
 
 
-async def still_ours(session: AsyncSession, delivery_id: int, worker: str) -> bool:
-    """Whether the row is still claimed by this worker: not stopped, banned or taken over."""
-    found = await session.scalar(select(Delivery.id).where(_ours(delivery_id, worker)))
-    return found is not None
+async def still_ours(session: AsyncSession, ids: Sequence[int], worker: str) -> set[int]:
+    """Those of `ids` still claimed by this worker: not stopped, banned or taken over."""
+    return set(await session.scalars(select(Delivery.id).where(_ours(ids, worker))))
 
 
-async def renew(session: AsyncSession, delivery_id: int, worker: str, until: datetime) -> bool:
-    """Extend our claim; False when the row is no longer ours."""
-    result = await session.execute(
-        update(Delivery).where(_ours(delivery_id, worker)).values(claimed_until=until)
+async def renew(
+    session: AsyncSession, ids: Sequence[int], worker: str, until: datetime
+) -> set[int]:
+    """Extend our claim on `ids`; those that were still ours."""
+    result = await session.scalars(
+        update(Delivery)
+        .where(_ours(ids, worker))
+        .values(claimed_until=until)
+        .returning(Delivery.id)
+        .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)
+    return set(result)
 
 
-async def mark_part(
-    session: AsyncSession, delivery_id: int, parts_sent: int, *, done: bool, lease_until: datetime
-) -> None:
-    values: dict[str, Any] = {"parts_sent": parts_sent, "claimed_until": lease_until}
+@dataclass(frozen=True)
+class Mark:
+    """Telegram accepted the row's first `parts_sent` parts at `at`; `done` when that is all."""
+
+    delivery_id: int
+    parts_sent: int
+    done: bool
+    at: datetime
+
+
+async def mark_parts(session: AsyncSession, marks: Sequence[Mark]) -> None:
+    """Record what Telegram accepted, for many rows at once; at most one mark per row.
+
+    A row deleted meanwhile (its subscriber sent /stop) is simply not there to mark.
+    """
+    table = cast(Table, Delivery.__table__)
+    key = table.c.id == bindparam("m_id")
+    done = [{"m_id": m.delivery_id, "m_parts": m.parts_sent, "m_at": m.at} for m in marks if m.done]
+    partial = [{"m_id": m.delivery_id, "m_parts": m.parts_sent} for m in marks if not m.done]
+    # Core executemany: one round trip per shape, and no complaint about a vanished row.
     if done:
-        values.update(
-            status=Status.SENT,
-            sent_at=utcnow(),
-            claimed_by=None,
-            claimed_until=None,
-            last_error=None,
+        finished = {
+            "parts_sent": bindparam("m_parts"),
+            "status": Status.SENT,
+            "sent_at": bindparam("m_at"),
+            "claimed_by": None,
+            "claimed_until": None,
+            "last_error": None,
+        }
+        await session.execute(update(table).where(key).values(finished), done)
+    if partial:
+        await session.execute(
+            update(table).where(key).values(parts_sent=bindparam("m_parts")), partial
         )
-    await session.execute(update(Delivery).where(Delivery.id == delivery_id).values(**values))
 
 
 async def retry_later(

@@ -17,7 +17,8 @@ async def main(db_url: str, base_url: str, token: str, lease: float) -> None:
     engine = create_engine(db_url)
     bot = build_bot(token, base_url)
     sender = Sender(bot, session_factory(engine), lease=lease, batch=50)
-    print("ready", flush=True)
+    # The most messages this sender may repeat if killed: the test holds it to that.
+    print(f"ready repeat_bound={sender.repeat_bound}", flush=True)
     while True:
         if not await sender.drain_once():
             await asyncio.sleep(0.1)

@@ -136,6 +136,9 @@ def test_db_current_does_not_create_or_migrate(tmp_path: Path) -> None:
     [
         ({"POLL_MIN_SECONDS": "600", "POLL_MAX_SECONDS": "60"}, "POLL_MIN_SECONDS"),
         ({"DELIVERY_RATE": "inf"}, "DELIVERY_RATE"),
+        # Above Telegram's free 30 msg/s only with paid broadcasts, and never above 1000.
+        ({"DELIVERY_RATE": "31"}, "DELIVERY_PAID_BROADCAST"),
+        ({"DELIVERY_RATE": "1001", "DELIVERY_PAID_BROADCAST": "true"}, "DELIVERY_RATE"),
         ({"DELIVERY_PER_CHAT_RATE": "nan"}, "DELIVERY_PER_CHAT_RATE"),
         ({"MODERATOR_IDS": "-5"}, "MODERATOR_IDS"),
         ({"MODERATOR_IDS": "1234567890123456789012345"}, "MODERATOR_IDS"),
@@ -176,6 +179,10 @@ def test_unknown_role_and_bad_session_name(tmp_path: Path) -> None:
 def test_settings_in_python_too() -> None:
     with pytest.raises(SettingsError, match="POLL_MIN_SECONDS"):
         load_settings(poll_min_seconds=10, poll_max_seconds=5)
+    with pytest.raises(SettingsError, match="invalid setting DELIVERY_RATE: 100 is above"):
+        load_settings(delivery_rate=100)
+    paid = load_settings(delivery_rate=1000, delivery_paid_broadcast="true")
+    assert paid.delivery_rate == 1000 and paid.delivery_paid_broadcast is True
     assert load_settings(moderator_ids=" 1, 4503599627370495").moderator_ids == (
         1,
         4503599627370495,

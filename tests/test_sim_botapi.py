@@ -244,6 +244,27 @@ async def test_overall_limit_across_many_chats(sim: BotAPISimulator, bot: Bot) -
     assert sim.stats.rate_limited == 50
 
 
+async def test_paid_broadcast_lifts_the_overall_limit_and_is_charged_above_it(
+    sim: BotAPISimulator, bot: Bot, clock: FakeClock
+) -> None:
+    sim.limits = BotAPILimits(overall_per_second=10.0, overall_burst=10, paid_burst=50)
+    free = await asyncio.gather(
+        *(bot.send_message(1000 + i, "free") for i in range(20)), return_exceptions=True
+    )
+    assert sum(isinstance(r, TelegramRetryAfter) for r in free) == 10
+    clock.advance(1)  # the free bucket is full again
+    paid = await asyncio.gather(
+        *(bot.send_message(2000 + i, "paid", allow_paid_broadcast=True) for i in range(60)),
+        return_exceptions=True,
+    )
+    # Telegram's paid limit (here its burst of 50) instead of the free 10: the 10 within
+    # the free limit cost nothing, the 40 above it are charged.
+    assert sum(isinstance(r, Message) for r in paid) == 50
+    assert sum(isinstance(r, TelegramRetryAfter) for r in paid) == 10
+    assert sim.stats.paid_messages == 40
+    assert sim.stats.messages_accepted == 60
+
+
 async def test_group_limit_is_per_minute(sim: BotAPISimulator, bot: Bot, clock: FakeClock) -> None:
     sim.limits = BotAPILimits(per_group_per_minute=2)
     group = -1001234567890

@@ -1,6 +1,6 @@
 """chat targets: groups, supergroups and channels as subscribers; forum topics
 
-Revision ID: 0006_chat_targets
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-01
 """

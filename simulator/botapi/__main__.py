@@ -29,6 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--overall-per-second", type=float, default=defaults.overall_per_second)
     p.add_argument("--overall-burst", type=int, default=defaults.overall_burst)
     p.add_argument("--per-group-per-minute", type=int, default=defaults.per_group_per_minute)
+    p.add_argument("--paid-per-second", type=float, default=defaults.paid_per_second)
+    p.add_argument("--paid-burst", type=int, default=defaults.paid_burst)
     p.add_argument(
         "--lenient-ampersand",
         action="store_true",
@@ -44,6 +46,8 @@ async def _serve(args: argparse.Namespace) -> None:
         overall_per_second=args.overall_per_second,
         overall_burst=args.overall_burst,
         per_group_per_minute=args.per_group_per_minute,
+        paid_per_second=args.paid_per_second,
+        paid_burst=args.paid_burst,
     )
     sim = BotAPISimulator(
         token=args.token,

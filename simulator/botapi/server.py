@@ -147,6 +147,8 @@ class BotAPIStats:
     not_found: int = 0  # 404 answers
     conflicts: int = 0  # 409 answers
     messages_accepted: int = 0  # messages delivered to a chat (each album item counts)
+    #: Messages sent with allow_paid_broadcast above the free limit (Telegram charges Stars).
+    paid_messages: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -1006,10 +1008,13 @@ class BotAPISimulator:
         # Outside a registered forum Telegram ignores the parameter.
         return thread if chat is not None and chat.is_forum else None
 
-    def _flood_check(self, chat_id: int, cost: int = 1) -> None:
-        retry = self._flood.check(chat_id, cost)
+    def _flood_check(self, chat_id: int, params: Params | None = None, cost: int = 1) -> None:
+        paid = params is not None and self._bool(params, "allow_paid_broadcast")
+        charged = self._flood.charged
+        retry = self._flood.check(chat_id, cost, paid=paid)
         if retry is not None:
             raise ApiError(429, f"Too Many Requests: retry after {retry}", retry)
+        self.stats.paid_messages += self._flood.charged - charged
 
     # ----------------------------------------------------------- JSON shapes
 
@@ -1280,7 +1285,7 @@ class BotAPISimulator:
         self._check_chat(chat_id)
         thread = self._thread(params, chat_id)
         reply_to = self._reply_to(params, chat_id)
-        self._flood_check(chat_id)
+        self._flood_check(chat_id, params)
         msg = self._store(
             SentMessage(
                 message_id=self._new_message_id(chat_id),
@@ -1308,7 +1313,7 @@ class BotAPISimulator:
         thread = self._thread(params, chat_id)
         reply_to = self._reply_to(params, chat_id)
         data, sizes = self._photo(params["photo"], params)
-        self._flood_check(chat_id)
+        self._flood_check(chat_id, params)
         msg = self._store(
             SentMessage(
                 message_id=self._new_message_id(chat_id),
@@ -1344,7 +1349,7 @@ class BotAPISimulator:
         self._check_chat(chat_id)
         thread = self._thread(params, chat_id)
         reply_to = self._reply_to(params, chat_id)
-        self._flood_check(chat_id)
+        self._flood_check(chat_id, params)
         self._file_counter += 1
         file_id = f"BQACsim{self._file_counter:06d}"
         self._files[file_id] = upload.data
@@ -1400,7 +1405,7 @@ class BotAPISimulator:
         thread = self._thread(params, chat_id)
         reply_to = self._reply_to(params, chat_id)
         photos = [self._photo(item.get("media"), params) for item, _, _ in prepared]
-        self._flood_check(chat_id, cost=len(prepared))
+        self._flood_check(chat_id, params, cost=len(prepared))
         self._media_group_counter += 1
         group_id = str(13_000_000_000_000_000 + self._media_group_counter)
         now = int(time.time())
