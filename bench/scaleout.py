@@ -10,124 +10,18 @@ an event. The ratio is to one process (higher is better).
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from bench.common import database, headline, postgres_available
-from simulator.mtproto import World, WorldServer
-from storage import channels, kinds
-from storage.db import SessionMaker, create_engine, session_factory, transaction
-from storage.models import Channel, ChannelAssignment, CollectorRow, Event
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-class CollectorProcesses:
-    """`chanwatch run --role collector` processes, one per simulated account."""
-
-    def __init__(self, url: str, world_url: str, workdir: Path, env: dict[str, str]) -> None:
-        self.url, self.world_url, self.workdir, self.extra = url, world_url, workdir, env
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.state = ""
-        (workdir / "data").mkdir(exist_ok=True)
-
-    def start(self, account: str) -> None:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("TELEGRAM_", "BOT_", "DATABASE_", "MODERATOR_"))
-        }
-        env.update(
-            PYTHONPATH=str(ROOT),
-            DATABASE_URL=self.url,
-            MTPROTO_SIMULATOR=self.world_url,
-            TELETHON_SESSION=f"data/{account}.session",
-            COLLECTOR="telethon",
-        )
-        env.update(self.extra)
-        log = (self.workdir / f"{account}.log").open("ab")
-        self.procs[account] = subprocess.Popen(
-            [sys.executable, "-m", "chanwatch", "run", "--role", "collector"],
-            cwd=self.workdir,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def kill9(self, account: str) -> None:
-        proc = self.procs.pop(account)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        self.procs.clear()
-
-    def logs(self) -> str:
-        return "\n".join(
-            f"--- {p.name}\n" + p.read_text(errors="replace")[-3000:]
-            for p in sorted(self.workdir.glob("*.log"))
-        )
-
-    async def until(self, what: str, check: Callable[[], Awaitable[bool]], within: float) -> None:
-        deadline = time.monotonic() + within
-        while not await check():
-            for name, proc in self.procs.items():
-                if proc.poll() is not None:
-                    raise AssertionError(f"collector {name} exited\n{self.logs()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what} ({self.state})\n{self.logs()}")
-            await asyncio.sleep(0.2)
-
-
-async def holders(sessions: SessionMaker) -> dict[int, str]:
-    """Telegram channel id -> the account holding it."""
-    async with sessions() as s:
-        rows = await s.execute(
-            select(Channel.tg_id, CollectorRow.name)
-            .join(ChannelAssignment, ChannelAssignment.channel_id == Channel.id)
-            .join(CollectorRow, CollectorRow.id == ChannelAssignment.collector_id)
-        )
-        return {tg: name for tg, name in rows.all()}
-
-
-async def seed_world(sessions: SessionMaker, n: int, *, per_account: bool) -> World:
-    """A world of `n` public channels, all watched (with the first account's hashes)."""
-    world = World(per_account_access_hash=per_account, service_messages=False)
-    chans = [world.create_channel(f"chan{i:04d}", f"Канал {i}") for i in range(n)]
-    for ch in chans:
-        world.post(ch.id, f"old post of {ch.username}")
-
-    async def seed(s: AsyncSession) -> None:
-        for ch in chans:
-            await channels.add_or_rewatch(
-                s,
-                tg_id=ch.id,
-                access_hash=world.access_hash_for(ch, "acc1"),
-                username=ch.username,
-                title=ch.title,
-                handle=f"@{ch.username}",
-                added_by=None,
-            )
-
-    await transaction(sessions, seed)
-    return world
+from bench.common import database, headline, kinds_available
+from simulator.mtproto import WorldServer
+from storage import kinds
+from storage.db import SessionMaker, create_engine, session_factory
+from storage.models import Channel, Event
+from tests.scaleoutkit import CollectorProcesses, holders, seed_world
 
 
 async def _new_posts(sessions: SessionMaker) -> int:
@@ -207,7 +101,7 @@ async def _run(processes: int, n: int, burst: int, *, kill: bool = False) -> tup
 
 
 async def _main(quick: bool) -> None:
-    if not await postgres_available():
+    if "postgres" not in await kinds_available():
         print("# scaleout: no PostgreSQL answers; skipped", flush=True)
         return
     n, burst = (60, 3) if quick else (300, 5)

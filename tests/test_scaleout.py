@@ -28,13 +28,13 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
-from bench.scaleout import CollectorProcesses, seed_world
-from bench.scaleout import holders as held_by
 from simulator.mtproto import World, WorldServer
 from storage import kinds
 from storage.db import SessionMaker, create_engine, session_factory
 from storage.models import Channel, Event, Post
 from tests import dbs
+from tests.scaleoutkit import CollectorProcesses, seed_world
+from tests.scaleoutkit import holders as held_by
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANNELS = 150
