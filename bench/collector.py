@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 
 from sqlalchemy import func, select
 
@@ -53,7 +54,7 @@ async def through_telethon(db: str, channels: int, posts: int) -> None:
                 world.post(f"chan{i:05d}", f"Пост {j} о мобилизации и возвращении домой")
         ids = [c for c in (await _channel_ids(sessions))]
         started, cpu = time.perf_counter(), time.process_time()
-        await collector._run_bounded([lambda c=c: collector.poll(c) for c in ids])
+        await collector._run_bounded([(c, partial(collector.poll, c)) for c in ids])
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
         async with sessions() as s:
             recorded = await s.scalar(select(func.count()).select_from(Event))

@@ -150,6 +150,7 @@ def _env(db_url: str, sim: BotAPISimulator, server: WorldServer, schedule: str) 
             # No catch-up at start: the moderator starts the digest once the fan-out runs.
             "DIGEST_GRACE_HOURS": "0",
             "DELIVERY_RATE": "1000",
+            "DELIVERY_PAID_BROADCAST": "true",  # a rate above 30 is paid (the simulator is lifted)
             "DELIVERY_PER_CHAT_RATE": "100",
             "POLL_MIN_SECONDS": "5",
             "POLL_MAX_SECONDS": "30",

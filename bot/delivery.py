@@ -447,12 +447,14 @@ class Sender:
         parts = row.parts
         index = row.parts_sent
         while index < len(parts):
-            wait = self.limiter.reserve(row.chat_id)
-            if wait > 0:
-                await asyncio.sleep(wait)
+            # The permit first (it may wait for a commit), then the slot: a send leaves at
+            # its booked time, so a group's 20 a minute is not crowded by permit waits.
             await self._marks.take_permit()
             accepted = False
             try:
+                wait = self.limiter.reserve(row.chat_id)
+                if wait > 0:
+                    await asyncio.sleep(wait)
                 if not await self._liveness.ask(row):
                     # Stopped, banned or taken over by another sender since we claimed it.
                     return True

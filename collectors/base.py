@@ -361,15 +361,34 @@ class CollectorBase:
                 source=self._source("resolve"),
             )
             code = "added" if created else "already"
-            if request_id is not None:
+            if request_id is not None and not created:
                 await finish_request(s, request_id, "done", code, ch.id)
             return ch
 
         channel = await self._write(add)
+        if code == "added":
+            # The recent posts are archived quietly before "Now watching" is said: whatever
+            # comes after the answer is news, whichever collector the division gives it to.
+            try:
+                await self._first_look(channel)
+            except Exception:  # the holder's first poll archives them instead, quietly
+                log.warning("first look at %s failed; its holder looks later", channel.id)
+            if request_id is not None:
+                await self._write(
+                    lambda s: finish_request(s, request_id, "done", code, channel.id)
+                )
         self._refresh_now.add(channel.id)
         self._ask_round()  # a new channel joins the division now, not a third of a lease later
         self.wake()
         return channel, code
+
+    async def poll(self, channel_id: int) -> Recorded:
+        """Read what is new in the channel (each collector's own way)."""
+        raise NotImplementedError
+
+    async def _first_look(self, channel: Channel) -> None:
+        """Archive a newly watched channel's recent posts quietly (its first poll)."""
+        await self.poll(channel.id)
 
     async def _refuse(self, request_id: int | None, code: str) -> tuple[None, str]:
         if request_id is not None:
