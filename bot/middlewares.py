@@ -30,8 +30,9 @@ from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, User
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.filters import is_chat_admin
-from bot.handlers.base import TARGET_MARK, esc, send, subscriber_lang, toast
+from bot.handlers.base import TARGET_MARK, send, subscriber_lang, toast
 from bot.i18n import Translator
+from bot.render import esc
 from storage import subscribers
 from storage.db import SessionMaker, transaction
 from storage.models import Subscriber

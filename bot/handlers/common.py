@@ -11,9 +11,9 @@ from bot.filters import is_moderator
 from bot.handlers.base import (
     MAX_REPLY_MESSAGES,
     PressOnce,
+    SubscriberFields,
     display_name,
     echo,
-    esc,
     fmt_time,
     link,
     query_chat,
@@ -34,6 +34,7 @@ from bot.keyboards import (
     settings_keyboard,
     start_keyboard,
 )
+from bot.render import esc
 from bot.textsplit import split_html
 from chanwatch.settings import Settings
 from storage import subscribers
@@ -83,10 +84,10 @@ async def help_(
 
 
 async def _set_language(
-    sessions: SessionMaker, chat_id: int, fields: dict[str, object], code: str
+    sessions: SessionMaker, chat_id: int, fields: SubscriberFields, code: str
 ) -> None:
     async def work(s: AsyncSession) -> None:
-        sub, _ = await subscribers.get_or_create(s, chat_id, **fields)  # type: ignore[arg-type]
+        sub, _ = await subscribers.get_or_create(s, chat_id, **fields)
         subscribers.set_language(sub, code)
 
     await transaction(sessions, work)

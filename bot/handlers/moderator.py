@@ -25,7 +25,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.handlers.base import (
     PressOnce,
     echo,
-    esc,
     find_channel,
     fmt_time,
     handle_error_text,
@@ -51,7 +50,7 @@ from bot.keyboards import (
     unwatch_keyboard,
 )
 from bot.numbers import parse_number, user_id
-from bot.render import ChannelRef, EventView, file_size, render_event
+from bot.render import ChannelRef, EventView, esc, file_size, render_event
 from bot.textsplit import truncate, visible_text
 from chanwatch.keys import Signer, pretty
 from chanwatch.pack import BOT_UPLOAD_LIMIT
@@ -69,7 +68,7 @@ from storage import (
     status,
     subscribers,
 )
-from storage.db import SessionMaker, transaction
+from storage.db import SessionMaker, dialect_name, transaction
 from storage.models import AuditEntry, Channel, Delivery, Subscriber, WatchRequest
 from storage.payloads import Broadcast
 from storage.types import utcnow
@@ -128,14 +127,15 @@ async def watch(
         return
     actor = _actor(message)
 
-    async def work(s: AsyncSession) -> tuple[int | None, Channel | None]:
+    # The channel already watched, or the id of the request the collector answers.
+    async def work(s: AsyncSession) -> Channel | int:
         known = await find_channel(s, handle)
         # An unreachable channel's name may lead to another channel by now: the collector
         # asks Telegram again instead.
         if known is not None and known.watched and known.reachable:
-            return None, known
+            return known
         # The same name asked again while the collector is still on it: wait for that one.
-        if s.bind.dialect.name == "postgresql":  # SQLite's writers queue already
+        if dialect_name(s) == "postgresql":  # SQLite's writers queue already
             await s.execute(text("SELECT pg_advisory_xact_lock(7412)"))
         req = await s.scalar(
             select(WatchRequest)
@@ -153,12 +153,13 @@ async def watch(
             s.add(req)
             await s.flush()
         await audit.record(s, actor, "watch", str(handle), {"request_id": req.id})
-        return req.id, None
+        return req.id
 
-    request_id, known = await transaction(sessions, work)
-    if request_id is None:
-        await send(message, t.get(lang, "watch-result", code="already", channel=link(known)))
+    found = await transaction(sessions, work)
+    if isinstance(found, Channel):
+        await send(message, t.get(lang, "watch-result", code="already", channel=link(found)))
         return
+    request_id = found
     await send(message, t.get(lang, "watch-requested", handle=esc(str(handle))))
     outcome = await _wait_for(sessions, request_id)
     if outcome is None:
@@ -710,7 +711,7 @@ async def broadcast_pressed(
                 chat_id=sub.chat_id,
                 kind="broadcast",
                 dedupe_key=f"broadcast:{preview_id}:{sub.id}",
-                parts=rendered[sub.language],  # type: ignore[arg-type]
+                parts=rendered[sub.language],
             )
             sent += new is not None
         await audit.record(s, actor, "broadcast_send", str(preview_id), {"recipients": sent})

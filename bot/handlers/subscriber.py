@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.handlers.base import (
     ChannelArg,
     ChannelArgument,
+    SubscriberFields,
     echo,
-    esc,
     find_channel,
     fmt_time,
     handle_error_text,
@@ -46,6 +46,7 @@ from bot.keyboards import (
 )
 from bot.keywords import MAX_KEYWORD_LEN, MAX_KEYWORDS, clean_keyword
 from bot.numbers import parse_number
+from bot.render import esc
 from chanwatch.settings import Settings
 from collectors.handles import Handle, HandleError
 from storage import channels, kinds, subscribers
@@ -453,13 +454,13 @@ async def _mute(
     t: Translator,
     lang: str,
     chat_id: int,
-    fields: dict[str, object],
+    fields: SubscriberFields,
     period: timedelta,
 ) -> str:
     until = utcnow() + period
 
     async def work(s: AsyncSession) -> None:
-        sub, _ = await subscribers.get_or_create(s, chat_id, **fields)  # type: ignore[arg-type]
+        sub, _ = await subscribers.get_or_create(s, chat_id, **fields)
         subscribers.mute_until(sub, until)
 
     await transaction(sessions, work)
