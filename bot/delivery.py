@@ -530,13 +530,14 @@ class Sender:
         )
 
     async def _send_text(self, row: Delivery, text: str, part: outbox.Part) -> None:
-        markup = part.get("reply_markup")
+        stored = part.get("reply_markup")
+        markup = InlineKeyboardMarkup.model_validate(stored) if stored is not None else None
         await self.bot.send_message(
             row.chat_id,
             text,
             parse_mode="HTML",
             link_preview_options=LinkPreviewOptions(is_disabled=True),
-            reply_markup=InlineKeyboardMarkup.model_validate(markup) if markup is not None else None,
+            reply_markup=markup,
             message_thread_id=part.get("thread_id"),
             allow_paid_broadcast=self._paid,
         )

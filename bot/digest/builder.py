@@ -529,9 +529,7 @@ class Composer:
             excerpt = self.get(lang, "dg-post-no-text", id=str(post.message_id))
         url = post_url(week.ref, post.message_id)
         value = self.get(lang, key, count=post.value)
-        return (
-            f'{channel_link(week.ref)} · <a href="{esc(url)}">{esc(excerpt)}</a> — {esc(value)}'
-        )
+        return f'{channel_link(week.ref)} · <a href="{esc(url)}">{esc(excerpt)}</a> — {esc(value)}'
 
     def _deleted_html(self, row: DeletedRow, week: ChannelWeek, lang: str) -> str:
         post = self.get(lang, "post-link-deleted", id=str(row.message_id))

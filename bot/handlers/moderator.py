@@ -798,6 +798,7 @@ async def digest_run_pressed(
         await show(query, t.get(lang, "digest-unavailable"))
         return
     await show(query, t.get(lang, "digest-run-started"))
+    # `digests` is typed object here (the digest service, or a test's stand-in).
     count = await _call(digests.run_now())  # type: ignore[attr-defined]
     count = int(count) if isinstance(count, int) else 0
     actor = _actor(query)

@@ -572,6 +572,7 @@ async def digest_command(
         return sub.id
 
     subscriber_id = await transaction(sessions, ensure)
+    # `digests` is typed object here (the digest service, or a test's stand-in).
     queued = await _call(digests.digest_now(subscriber_id))  # type: ignore[attr-defined]
     if queued:
         wake_sender()
