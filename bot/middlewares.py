@@ -135,7 +135,7 @@ class SubscriberContext(BaseMiddleware):
         if (
             subscriber is not None
             and subscriber.banned_at is not None
-            and (user is None or user.id not in data["settings"].moderator_ids)
+            and (user is None or user.id not in data["config"].moderator_ids)
         ):
             text = t.get(lang, "banned")
             if isinstance(event, Message):

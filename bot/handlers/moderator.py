@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import inspect
 import logging
 import tempfile
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from aiogram.types import CallbackQuery, FSInputFile, InlineKeyboardMarkup, Mess
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.config import BotConfig, Digests
 from bot.handlers.base import (
     PressOnce,
     echo,
@@ -55,7 +55,6 @@ from bot.textsplit import truncate, visible_text
 from chanwatch.keys import Signer, pretty
 from chanwatch.pack import BOT_UPLOAD_LIMIT
 from chanwatch.pack import build as build_pack
-from chanwatch.settings import Settings
 from collectors.handles import HandleError
 from storage import (
     assignments,
@@ -88,10 +87,6 @@ BROADCAST_PREVIEW_MAX = 3000
 
 def _actor(event: Message | CallbackQuery) -> int:
     return event.from_user.id if event.from_user else 0
-
-
-async def _call(result: object) -> object:
-    return await result if inspect.isawaitable(result) else result
 
 
 # --------------------------------------------------------------------------- watch
@@ -275,7 +270,7 @@ def _flood_text(t: Translator, lang: str, data: dict[str, object] | None) -> str
     )
 
 
-def _collector_line(t: Translator, lang: str, c: assignments.Summary, settings: Settings) -> str:
+def _collector_line(t: Translator, lang: str, c: assignments.Summary, config: BotConfig) -> str:
     return t.get(
         lang,
         "status-collector-row",
@@ -285,13 +280,13 @@ def _collector_line(t: Translator, lang: str, c: assignments.Summary, settings: 
         joined=c.joined,
         age=round(c.heartbeat_age),
         alive="yes" if c.alive else "no",
-        limited=esc(fmt_time(c.limited_until, settings.tz, t, lang)) if c.limited_until else "none",
+        limited=esc(fmt_time(c.limited_until, config.tz, t, lang)) if c.limited_until else "none",
         reason=esc(c.limited_reason or ""),
     )
 
 
 async def watched(
-    message: Message, sessions: SessionMaker, settings: Settings, t: Translator, lang: str
+    message: Message, sessions: SessionMaker, config: BotConfig, t: Translator, lang: str
 ) -> None:
     async with sessions() as s:
         rows = list(await channels.watched(s))
@@ -309,7 +304,7 @@ async def watched(
                 lang,
                 "watched-post",
                 id=str(ch.last_message_id),
-                time=esc(fmt_time(ch.last_post_at, settings.tz, t, lang)),
+                time=esc(fmt_time(ch.last_post_at, config.tz, t, lang)),
             )
             if ch.last_message_id
             else t.get(lang, "watched-no-post")
@@ -320,7 +315,7 @@ async def watched(
                 "watched-details",
                 state=state_text(t, lang, ch),
                 post=post,
-                checked=esc(fmt_time(ch.last_checked_at, settings.tz, t, lang)),
+                checked=esc(fmt_time(ch.last_checked_at, config.tz, t, lang)),
                 retries=ch.retry_count,
             )
         )
@@ -331,7 +326,7 @@ async def watched(
 async def status_command(
     message: Message,
     sessions: SessionMaker,
-    settings: Settings,
+    config: BotConfig,
     t: Translator,
     lang: str,
     signer: Signer | None = None,
@@ -349,7 +344,7 @@ async def status_command(
         run = await status.last_digest(s)
         n_channels = await s.scalar(select(func.count()).where(Channel.watched.is_(True)))
         n_subscribers = await s.scalar(select(func.count(Subscriber.id)))
-        division = await assignments.overview(s, now, settings.collector_lease_seconds)
+        division = await assignments.overview(s, now, config.collector_lease_seconds)
     lines = [t.get(lang, "status-header")]
     if collector is None:
         lines.append(t.get(lang, "status-collector-unknown"))
@@ -360,7 +355,7 @@ async def status_command(
                 lang,
                 "status-collector",
                 state="connected" if data.get("connected") else "disconnected",
-                updated=esc(fmt_time(collector.updated_at, settings.tz, t, lang)),
+                updated=esc(fmt_time(collector.updated_at, config.tz, t, lang)),
             )
         )
         lag = data.get("lag_seconds")
@@ -370,7 +365,7 @@ async def status_command(
             else t.get(lang, "status-lag-unknown")
         )
         lines.append(_flood_text(t, lang, data))
-    lines += [_collector_line(t, lang, c, settings) for c in division]
+    lines += [_collector_line(t, lang, c, config) for c in division]
     if web is not None:
         data = web.data or {}
         lines.append(
@@ -380,7 +375,7 @@ async def status_command(
                 requests=int(data.get("requests") or 0),
                 errors=int(data.get("fetch_errors") or 0),
                 backoff=round(float(data.get("backoff_seconds") or 0)),
-                updated=esc(fmt_time(web.updated_at, settings.tz, t, lang)),
+                updated=esc(fmt_time(web.updated_at, config.tz, t, lang)),
             )
         )
     lines.append(
@@ -416,7 +411,7 @@ async def status_command(
                 lang,
                 "status-digest-running",
                 period=esc(run.period_key),
-                started=esc(fmt_time(run.started_at, settings.tz, t, lang)),
+                started=esc(fmt_time(run.started_at, config.tz, t, lang)),
             )
         )
     else:
@@ -425,7 +420,7 @@ async def status_command(
                 lang,
                 "status-digest",
                 period=esc(run.period_key),
-                completed=esc(fmt_time(run.completed_at, settings.tz, t, lang)),
+                completed=esc(fmt_time(run.completed_at, config.tz, t, lang)),
                 count=run.subscribers,
             )
         )
@@ -446,7 +441,7 @@ async def events_command(
     message: Message,
     command: CommandObject,
     sessions: SessionMaker,
-    settings: Settings,
+    config: BotConfig,
     t: Translator,
     lang: str,
 ) -> None:
@@ -478,7 +473,7 @@ async def events_command(
             t.get(
                 lang,
                 "events-line",
-                time=esc(fmt_time(ev.occurred_at, settings.tz, t, lang)),
+                time=esc(fmt_time(ev.occurred_at, config.tz, t, lang)),
                 text=esc(truncate(brief, EVENT_LINE_MAX)),
             )
         )
@@ -492,7 +487,7 @@ async def pack_command(
     message: Message,
     command: CommandObject,
     sessions: SessionMaker,
-    settings: Settings,
+    config: BotConfig,
     t: Translator,
     lang: str,
     signer: Signer | None = None,
@@ -511,9 +506,9 @@ async def pack_command(
             ch.tg_id,
             signer,
             Path(folder) / f"{name}.zip",
-            media_dir=settings.media_dir,
+            media_dir=config.media_dir,
             lang=lang if lang in ("en", "ru") else "en",
-            tsa_certs=settings.tsa_ca_certs,
+            tsa_certs=config.tsa_ca_certs,
         )
         if result.size >= BOT_UPLOAD_LIMIT:
             cli = f"chanwatch export @{name} --format pack -o {name}.zip"
@@ -541,7 +536,7 @@ async def mod_command(
     command: CommandObject,
     bot: Bot,
     sessions: SessionMaker,
-    settings: Settings,
+    config: BotConfig,
     t: Translator,
     lang: str,
 ) -> None:
@@ -551,15 +546,15 @@ async def mod_command(
     if not verb:
         async with sessions() as s:
             granted = [m.chat_id for m in await subscribers.moderators(s)]
-        configured = ", ".join(str(i) for i in settings.moderator_ids) or "—"
-        others = ", ".join(str(i) for i in granted if i not in settings.moderator_ids) or "—"
+        configured = ", ".join(str(i) for i in config.moderator_ids) or "—"
+        others = ", ".join(str(i) for i in granted if i not in config.moderator_ids) or "—"
         await send(message, t.get(lang, "mod-list", configured=configured, granted=others))
         return
     if verb not in ("add", "remove") or target is None:
         await send(message, t.get(lang, "mod-usage"))
         return
     actor = _actor(message)
-    if verb == "remove" and target in settings.moderator_ids:
+    if verb == "remove" and target in config.moderator_ids:
         await send(message, t.get(lang, "mod-configured", user=str(target)))
         return
 
@@ -588,7 +583,7 @@ async def ban_command(
     command: CommandObject,
     bot: Bot,
     sessions: SessionMaker,
-    settings: Settings,
+    config: BotConfig,
     t: Translator,
     lang: str,
 ) -> None:
@@ -600,7 +595,7 @@ async def ban_command(
     if target == actor:
         await send(message, t.get(lang, "ban-self"))
         return
-    if target in settings.moderator_ids:
+    if target in config.moderator_ids:
         await send(message, t.get(lang, "ban-configured", user=str(target)))
         return
 
@@ -727,11 +722,11 @@ async def broadcast_pressed(
 # --------------------------------------------------------------------------- audit
 
 
-def _audit_line(t: Translator, lang: str, entry: AuditEntry, settings: Settings) -> str:
+def _audit_line(t: Translator, lang: str, entry: AuditEntry, config: BotConfig) -> str:
     return t.get(
         lang,
         "audit-line",
-        time=esc(fmt_time(entry.at, settings.tz, t, lang)),
+        time=esc(fmt_time(entry.at, config.tz, t, lang)),
         actor=str(entry.actor_user_id),
         action=entry.action,
         target=echo(entry.target or "", 48),
@@ -742,7 +737,7 @@ async def audit_command(
     message: Message,
     command: CommandObject,
     sessions: SessionMaker,
-    settings: Settings,
+    config: BotConfig,
     t: Translator,
     lang: str,
 ) -> None:
@@ -760,14 +755,14 @@ async def audit_command(
         await send(message, t.get(lang, "audit-none"))
         return
     lines = [t.get(lang, "audit-header", count=len(entries))]
-    lines += [_audit_line(t, lang, e, settings) for e in entries]
+    lines += [_audit_line(t, lang, e, config) for e in entries]
     await send_lines(message, lines)
 
 
 # --------------------------------------------------------------------------- digest run
 
 
-async def digest_run(message: Message, t: Translator, lang: str, digests: object | None) -> None:
+async def digest_run(message: Message, t: Translator, lang: str, digests: Digests | None) -> None:
     if digests is None:
         await send(message, t.get(lang, "digest-unavailable"))
         return
@@ -784,7 +779,7 @@ async def digest_run_pressed(
     t: Translator,
     lang: str,
     wake_sender: Callable[[], None],
-    digests: object | None,
+    digests: Digests | None,
     once: PressOnce,
 ) -> None:
     if not once.first(query):
@@ -798,8 +793,7 @@ async def digest_run_pressed(
         await show(query, t.get(lang, "digest-unavailable"))
         return
     await show(query, t.get(lang, "digest-run-started"))
-    # `digests` is typed object here (the digest service, or a test's stand-in).
-    count = await _call(digests.run_now())  # type: ignore[attr-defined]
+    count = await digests.run_now()
     count = int(count) if isinstance(count, int) else 0
     actor = _actor(query)
 

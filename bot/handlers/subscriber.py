@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import Callable
 from datetime import timedelta
@@ -12,6 +11,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.config import BotConfig, Digests
 from bot.handlers.base import (
     ChannelArg,
     ChannelArgument,
@@ -47,7 +47,6 @@ from bot.keyboards import (
 from bot.keywords import MAX_KEYWORD_LEN, MAX_KEYWORDS, clean_keyword
 from bot.numbers import parse_number
 from bot.render import esc
-from chanwatch.settings import Settings
 from collectors.handles import Handle, HandleError
 from storage import channels, kinds, subscribers
 from storage.db import SessionMaker, transaction
@@ -450,7 +449,7 @@ def parse_period(text: str) -> timedelta | None:
 
 async def _mute(
     sessions: SessionMaker,
-    settings: Settings,
+    config: BotConfig,
     t: Translator,
     lang: str,
     chat_id: int,
@@ -464,7 +463,7 @@ async def _mute(
         subscribers.mute_until(sub, until)
 
     await transaction(sessions, work)
-    return t.get(lang, "mute-set", until=esc(fmt_time(until, settings.tz, t, lang)))
+    return t.get(lang, "mute-set", until=esc(fmt_time(until, config.tz, t, lang)))
 
 
 async def mute_command(
@@ -472,7 +471,7 @@ async def mute_command(
     chat_id: int,
     command: CommandObject,
     sessions: SessionMaker,
-    settings: Settings,
+    config: BotConfig,
     t: Translator,
     lang: str,
 ) -> None:
@@ -485,14 +484,14 @@ async def mute_command(
         await send(message, t.get(lang, "mute-invalid", value=echo(raw)), mute_keyboard(t, lang))
         return
     fields = subscriber_fields(message.from_user, lang)
-    await send(message, await _mute(sessions, settings, t, lang, chat_id, fields, period))
+    await send(message, await _mute(sessions, config, t, lang, chat_id, fields, period))
 
 
 async def mute_pressed(
     query: CallbackQuery,
     callback_data: MuteCb,
     sessions: SessionMaker,
-    settings: Settings,
+    config: BotConfig,
     t: Translator,
     lang: str,
 ) -> None:
@@ -503,7 +502,7 @@ async def mute_pressed(
     await toast(query)
     chat_id = query_chat(query)
     fields = subscriber_fields(query.from_user, lang)
-    await show(query, await _mute(sessions, settings, t, lang, chat_id, fields, period))
+    await show(query, await _mute(sessions, config, t, lang, chat_id, fields, period))
 
 
 async def unmute_command(
@@ -530,11 +529,6 @@ async def unmute_command(
 # --------------------------------------------------------------------------- digest
 
 
-async def _call(result: object) -> object:
-    """Digest service methods may be coroutines or plain functions."""
-    return await result if inspect.isawaitable(result) else result
-
-
 async def digest_command(
     message: Message,
     chat_id: int,
@@ -543,7 +537,7 @@ async def digest_command(
     t: Translator,
     lang: str,
     wake_sender: Callable[[], None],
-    digests: object | None,
+    digests: Digests | None,
 ) -> None:
     arg = (command.args or "").strip().lower()
     if arg in ("on", "off", "вкл", "выкл"):
@@ -572,8 +566,7 @@ async def digest_command(
         return sub.id
 
     subscriber_id = await transaction(sessions, ensure)
-    # `digests` is typed object here (the digest service, or a test's stand-in).
-    queued = await _call(digests.digest_now(subscriber_id))  # type: ignore[attr-defined]
+    queued = await digests.digest_now(subscriber_id)
     if queued:
         wake_sender()
         await send(message, t.get(lang, "digest-queued"))
