@@ -40,12 +40,12 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import BufferedInputFile, LinkPreviewOptions
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, LinkPreviewOptions
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import outbox, subscribers
-from storage.db import DatabaseUnavailable, SessionMaker, transaction
+from storage.db import DatabaseUnavailable, SessionMaker, dialect_name, transaction
 from storage.mediastore import MediaStore
 from storage.models import Delivery, Digest
 from storage.types import utcnow
@@ -346,7 +346,7 @@ class Sender:
         not after their lease runs out. (On PostgreSQL another sender may hold them.)"""
 
         async def work(s: AsyncSession) -> int:
-            if s.bind.dialect.name != "sqlite":
+            if dialect_name(s) != "sqlite":
                 return 0
             return await outbox.reclaim_all(s)
 
@@ -444,7 +444,7 @@ class Sender:
 
     async def _deliver(self, row: Delivery) -> bool:
         """Send the row's remaining parts; True when the row is finished (sent or given up)."""
-        parts = row.parts
+        parts = outbox.parts_of(row)
         index = row.parts_sent
         while index < len(parts):
             # The permit first (it may wait for a commit), then the slot: a send leaves at
@@ -532,12 +532,14 @@ class Sender:
         )
 
     async def _send_text(self, row: Delivery, text: str, part: outbox.Part) -> None:
+        stored = part.get("reply_markup")
+        markup = InlineKeyboardMarkup.model_validate(stored) if stored is not None else None
         await self.bot.send_message(
             row.chat_id,
             text,
             parse_mode="HTML",
             link_preview_options=LinkPreviewOptions(is_disabled=True),
-            reply_markup=part.get("reply_markup"),
+            reply_markup=markup,
             message_thread_id=part.get("thread_id"),
             allow_paid_broadcast=self._paid,
         )

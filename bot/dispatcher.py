@@ -5,9 +5,9 @@ here is created at import time. Handlers receive, as workflow data:
 
 * ``sessions`` — the SQLAlchemy session factory (writes go through ``storage.db.transaction``)
 * ``t`` — the :class:`bot.i18n.Translator`
-* ``settings`` — :class:`chanwatch.settings.Settings`
+* ``config`` — :class:`bot.config.BotConfig`, the few settings handlers use
 * ``wake_sender`` — called after something was put in the outbox
-* ``digests`` — the digest service, or None when it is not running
+* ``digests`` — the digest service (:class:`bot.config.Digests`), or None when it is not running
 * ``signer`` — the installation's signing key (proof packs), or None
 
 and, from the middlewares, ``subscriber`` (the chat's row or None) and ``lang``.
@@ -21,13 +21,13 @@ from collections.abc import Callable, Iterable
 from aiogram import Bot, Dispatcher
 from aiogram.types import ErrorEvent, Update
 
+from bot.config import BotConfig, Digests
 from bot.filters import GroupAdminsOnly
 from bot.handlers import get_routers
 from bot.handlers.base import PressOnce, send, toast
 from bot.i18n import Translator
 from bot.keyboards import set_chat_menu, set_default_menu
 from bot.middlewares import SubscriberContext, TargetContext, Throttle
-from chanwatch.settings import Settings
 from storage.db import DatabaseUnavailable, SessionMaker
 
 __all__ = ["build_dispatcher", "set_commands"]
@@ -39,9 +39,9 @@ def build_dispatcher(
     *,
     sessions: SessionMaker,
     translator: Translator,
-    settings: Settings,
+    config: BotConfig,
     wake_sender: Callable[[], None],
-    digests: object | None = None,
+    digests: Digests | None = None,
     signer: object | None = None,
     throttle_rate: float = 1.0,
     throttle_burst: int = 5,
@@ -55,7 +55,7 @@ def build_dispatcher(
     dp = Dispatcher(
         sessions=sessions,
         t=translator,
-        settings=settings,
+        config=config,
         wake_sender=wake_sender,
         digests=digests,
         once=PressOnce(),

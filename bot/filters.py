@@ -19,14 +19,14 @@ every member; other talk in the group is not for the bot and is ignored.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, User
 
-from chanwatch.settings import Settings
+from bot.config import BotConfig
 from storage import subscribers
 from storage.db import SessionMaker
 
@@ -39,18 +39,18 @@ ADMIN_STATUSES = frozenset({"creator", "administrator"})
 OPEN_COMMANDS = frozenset({"start", "help"})
 
 
-async def is_moderator(sessions: SessionMaker, settings: Settings, user_id: int) -> bool:
-    if user_id in settings.moderator_ids:
+async def is_moderator(sessions: SessionMaker, config: BotConfig, user_id: int) -> bool:
+    if user_id in config.moderator_ids:
         return True
     async with sessions() as s:
         return await subscribers.is_moderator(s, user_id)
 
 
-async def moderator_chat_ids(sessions: SessionMaker, settings: Settings) -> list[int]:
+async def moderator_chat_ids(sessions: SessionMaker, configured: Iterable[int]) -> list[int]:
     """Private chats of every moderator (configured and granted), for the command menus."""
     async with sessions() as s:
         granted = [m.chat_id for m in await subscribers.moderators(s)]
-    return sorted(set(settings.moderator_ids) | set(granted))
+    return sorted(set(configured) | set(granted))
 
 
 class ModeratorOnly(BaseMiddleware):
@@ -61,7 +61,7 @@ class ModeratorOnly(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         user: User | None = data.get("event_from_user")
-        if user is not None and await is_moderator(data["sessions"], data["settings"], user.id):
+        if user is not None and await is_moderator(data["sessions"], data["config"], user.id):
             return await handler(event, data)
         log.info("refused a moderator action to user %s", user.id if user else None)
         await refuse(event, data["t"].get(data["lang"], "mod-only"))

@@ -30,8 +30,9 @@ from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, User
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.filters import is_chat_admin
-from bot.handlers.base import TARGET_MARK, esc, send, subscriber_lang, toast
+from bot.handlers.base import TARGET_MARK, send, subscriber_lang, toast
 from bot.i18n import Translator
+from bot.render import esc
 from storage import subscribers
 from storage.db import SessionMaker, transaction
 from storage.models import Subscriber
@@ -134,7 +135,7 @@ class SubscriberContext(BaseMiddleware):
         if (
             subscriber is not None
             and subscriber.banned_at is not None
-            and (user is None or user.id not in data["settings"].moderator_ids)
+            and (user is None or user.id not in data["config"].moderator_ids)
         ):
             text = t.get(lang, "banned")
             if isinstance(event, Message):

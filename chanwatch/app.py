@@ -26,6 +26,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telethon import TelegramClient
 
+from bot.config import BotConfig
 from bot.delivery import Sender
 from bot.digest.service import DigestService
 from bot.dispatcher import build_dispatcher, set_commands
@@ -141,6 +142,17 @@ class App:
 
     def runs(self, part: str) -> bool:
         return any(part in ROLE_PARTS[r] for r in self.roles)
+
+
+def bot_config(settings: Settings) -> BotConfig:
+    """The few settings the bot's handlers use."""
+    return BotConfig(
+        tz=settings.tz,
+        moderator_ids=frozenset(settings.moderator_ids),
+        media_dir=settings.media_dir,
+        tsa_ca_certs=tuple(settings.tsa_ca_certs),
+        collector_lease_seconds=settings.collector_lease_seconds,
+    )
 
 
 def collector_config(settings: Settings) -> CollectorConfig:
@@ -307,7 +319,7 @@ async def build_app(
         dispatcher = build_dispatcher(
             sessions=sessions,
             translator=translator,
-            settings=settings,
+            config=bot_config(settings),
             wake_sender=wake_sender,
             digests=digests,
             signer=signer,
@@ -485,7 +497,7 @@ async def _catch_up_digests(app: App) -> None:
 
 async def _commands(app: App, bot: Bot) -> None:
     try:
-        chats = await moderator_chat_ids(app.sessions, app.settings)
+        chats = await moderator_chat_ids(app.sessions, app.settings.moderator_ids)
         await set_commands(bot, app.translator, chats)
     except Exception:  # menus are a convenience; the bot works without them
         log.exception("setting command menus failed")

@@ -29,7 +29,7 @@ from storage import assignments, changes, channels, coverage, status
 from storage.assignments import Held
 from storage.db import DatabaseUnavailable, SessionMaker, transaction
 from storage.models import Channel, Post
-from storage.observations import PostSeen, Recorded
+from storage.observations import MetricsSeen, PostSeen, Recorded
 from storage.types import utcnow
 
 __all__ = ["HISTORY", "Collector", "CollectorConfig", "Deferred", "FloodGate"]
@@ -561,7 +561,11 @@ class Collector(CollectorBase):
             seen = [self._seen(ch.tg_id, m) for m in present]
             metrics = [convert.metrics_seen(m) for m in present]
 
-            async def work(s: AsyncSession, seen=seen, metrics=metrics) -> Recorded:
+            async def work(
+                s: AsyncSession,
+                seen: list[PostSeen] = seen,
+                metrics: list[MetricsSeen] = metrics,
+            ) -> Recorded:
                 await changes.observe_metrics(s, ch.id, metrics)
                 return await changes.observe_posts(s, ch.id, seen, source=self._source("reconcile"))
 

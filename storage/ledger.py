@@ -430,9 +430,9 @@ async def check_db(session: AsyncSession) -> tuple[list[str], int]:
             problems.append(f"log record seq {row.seq}: its content says seq {body.get('seq')}")
         key = (body.get("channel_tg_id"), body.get("message_id"))
         if row.type == "post":
-            posts[key] = body  # type: ignore[index]
+            posts[key] = body
         elif row.type == "post_deleted":
-            deleted.add(key)  # type: ignore[arg-type]
+            deleted.add(key)
     stored = await session.execute(
         select(Post, Channel.tg_id, Channel.username).join(Channel, Channel.id == Post.channel_id)
     )

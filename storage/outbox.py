@@ -18,7 +18,7 @@ from typing import Any, NotRequired, TypedDict, cast
 from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import insert_ignore_many
+from storage.db import dialect_name, insert_ignore_many, rows_matched
 from storage.models import Delivery, Subscriber
 from storage.types import utcnow
 
@@ -47,6 +47,7 @@ class Part(TypedDict):
     text: NotRequired[str]
     caption: NotRequired[str | None]
     media: NotRequired[str]
+    #: An inline keyboard: InlineKeyboardMarkup as JSON.
     reply_markup: NotRequired[dict[str, Any] | None]
     #: The forum topic (message_thread_id) the message goes to.
     thread_id: NotRequired[int]
@@ -57,6 +58,12 @@ def message(text: str, reply_markup: dict[str, Any] | None = None) -> Part:
     if reply_markup is not None:
         part["reply_markup"] = reply_markup
     return part
+
+
+def parts_of(row: Delivery) -> list[Part]:
+    """The row's Bot API calls."""
+    # The JSON column is typed as plain dicts; it holds the Parts that enqueue was given.
+    return cast(list[Part], row.parts)
 
 
 def messages(texts: Iterable[str]) -> list[Part]:
@@ -150,7 +157,8 @@ async def cancel_for_subscriber(session: AsyncSession, subscriber_id: int, reaso
     A sender that already claimed such a row sees it is no longer its own before the next
     part, so nothing more reaches the chat once this commits.
     """
-    result = await session.execute(
+    return await rows_matched(
+        session,
         update(Delivery)
         .where(Delivery.subscriber_id == subscriber_id, Delivery.status.in_(OPEN))
         .values(
@@ -158,9 +166,8 @@ async def cancel_for_subscriber(session: AsyncSession, subscriber_id: int, reaso
             last_error=reason[:ERROR_MAX],
             claimed_by=None,
             claimed_until=None,
-        )
+        ),
     )
-    return result.rowcount
 
 
 async def move_chat(session: AsyncSession, old_chat_id: int, new_chat_id: int) -> None:
@@ -200,7 +207,7 @@ async def claim(
     chosen = (
         select(Delivery.id).where(Delivery.status.in_(OPEN), due).order_by(Delivery.id).limit(limit)
     )
-    if session.bind.dialect.name == "postgresql":
+    if dialect_name(session) == "postgresql":
         chosen = chosen.with_for_update(skip_locked=True)
     stmt = (
         update(Delivery)
@@ -214,12 +221,12 @@ async def claim(
 
 async def reclaim_all(session: AsyncSession) -> int:
     """SQLite has one sender: rows a crashed predecessor had claimed are free at once."""
-    result = await session.execute(
+    return await rows_matched(
+        session,
         update(Delivery)
         .where(Delivery.status == Status.SENDING)
-        .values(status=Status.PENDING, claimed_by=None, claimed_until=None)
+        .values(status=Status.PENDING, claimed_by=None, claimed_until=None),
     )
-    return result.rowcount
 
 
 def _ours(ids: Sequence[int], worker: str) -> Any:

@@ -23,6 +23,7 @@ from bot.dispatcher import build_dispatcher
 from bot.handlers import moderator as moderator_handlers
 from bot.i18n import Translator
 from bot.routing import EventRouter
+from chanwatch.app import bot_config
 from chanwatch.settings import Settings
 from simulator.botapi import BotAPILimits, BotAPISimulator, SentMessage
 from storage import events as event_store
@@ -83,7 +84,7 @@ class BotEnv:
         self.dp: Dispatcher = build_dispatcher(
             sessions=sessions,
             translator=self.t,
-            settings=settings,
+            config=bot_config(settings),
             wake_sender=self._wake,
             digests=digests,
             signer=signer,

@@ -24,6 +24,7 @@ from bot.dispatcher import build_dispatcher
 from bot.i18n import Translator
 from bot.keyboards import SettingsCb
 from bot.routing import EventRouter
+from chanwatch.app import bot_config
 from chanwatch.settings import Settings
 from simulator.botapi import BotAPILimits, BotAPISimulator, SentMessage
 from storage import events, payloads, subscribers
@@ -49,7 +50,7 @@ class GroupBot:
         self.dp = build_dispatcher(
             sessions=sessions,
             translator=T,
-            settings=settings,
+            config=bot_config(settings),
             wake_sender=lambda: None,
             digests=DigestService(sessions, T, settings),
             throttle_rate=1000.0,

@@ -27,7 +27,6 @@ channel events is "empty": the digest is then one line, without a chart.
 
 from __future__ import annotations
 
-import html
 import logging
 import re
 from collections import Counter
@@ -43,7 +42,15 @@ from sqlalchemy.orm import aliased
 
 from bot.digest import chart
 from bot.i18n import Translator
-from bot.render import ChannelRef, EventView, channel_link, post_url, render_event
+from bot.render import (
+    ChannelRef,
+    EventView,
+    channel_link,
+    esc,
+    plain_title,
+    post_url,
+    render_event,
+)
 from bot.textsplit import CAPTION_LIMIT, MESSAGE_LIMIT, split_html, truncate, visible_len
 from bot.worddiff import diff_html
 from storage import kinds, payloads
@@ -196,7 +203,7 @@ async def _load_chunk(
     session: AsyncSession, period: Period, ids: Sequence[int], weeks: dict[int, ChannelWeek]
 ) -> None:
     start, end = period.start, period.end
-    for row in await session.execute(
+    for ch in await session.execute(
         select(
             Channel.id,
             Channel.tg_id,
@@ -206,8 +213,8 @@ async def _load_chunk(
             Channel.unavailable_reason,
         ).where(Channel.id.in_(ids))
     ):
-        username = held_username(row.username, row.reachable, row.unavailable_reason)
-        weeks[row.id] = ChannelWeek(row.id, ChannelRef(row.tg_id, row.title or "", username))
+        username = held_username(ch.username, ch.reachable, ch.unavailable_reason)
+        weeks[ch.id] = ChannelWeek(ch.id, ChannelRef(ch.tg_id, ch.title or "", username))
     if not weeks:
         return
 
@@ -252,7 +259,7 @@ async def _load_chunk(
                 TopPost(row.channel_id, row.message_id, row.value, row.text or "", row.media_kind)
             )
 
-    for row in await session.execute(
+    for ev in await session.execute(
         select(Event.id, Event.channel_id, Event.kind, Event.payload, Event.occurred_at)
         .where(
             Event.channel_id.in_(ids),
@@ -262,8 +269,8 @@ async def _load_chunk(
         )
         .order_by(Event.occurred_at, Event.id)
     ):
-        weeks[row.channel_id].events.append(
-            EventRow(row.id, row.channel_id, row.kind, row.payload or {}, row.occurred_at)
+        weeks[ev.channel_id].events.append(
+            EventRow(ev.id, ev.channel_id, ev.kind, ev.payload or {}, ev.occurred_at)
         )
 
     # Deleted posts, the earliest deletions first; a reader sees at most DELETED_SHOWN.
@@ -330,9 +337,9 @@ async def _load_chunk(
             candidates.setdefault(row.channel_id, []).append(
                 EditRow(row.channel_id, row.message_id, row.version, before, after, at, score)
             )
-    for cid, rows in candidates.items():
-        rows.sort(key=lambda e: (-e.score, -e.at.timestamp(), -e.message_id))
-        weeks[cid].edit_rows = rows[:EDITS_SHOWN]
+    for cid, found in candidates.items():
+        found.sort(key=lambda e: (-e.score, -e.at.timestamp(), -e.message_id))
+        weeks[cid].edit_rows = found[:EDITS_SHOWN]
 
     # Subscriber counts: the last count before the start, then every count in the period.
     last = (
@@ -366,7 +373,8 @@ async def _load_chunk(
         )
         .order_by(ChannelSnapshot.channel_id, ChannelSnapshot.taken_at, ChannelSnapshot.id)
     ):
-        weeks[cid].series.append((taken_at, participants))
+        if participants is not None:  # always so (see the WHERE); the column is nullable
+            weeks[cid].series.append((taken_at, participants))
     for week in weeks.values():
         if week.subscribers_start is None and week.series:
             week.subscribers_start = week.series[0][1]
@@ -377,10 +385,6 @@ async def _load_chunk(
 
 
 # --------------------------------------------------------------------------- texts
-
-
-def _esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
 
 
 def _excerpt(text: str, limit: int) -> str:
@@ -504,7 +508,7 @@ class Composer:
         payload = payloads.load(ev.kind, ev.payload)
         if isinstance(payload, payloads.AboutChanged):
             head = self.get(lang, "ev-channel-about-changed", channel=channel_link(week.ref))
-            body = diff_html(payload.before or "", payload.after or "", max_len=DIFF_LEN) or _esc(
+            body = diff_html(payload.before or "", payload.after or "", max_len=DIFF_LEN) or esc(
                 self.get(lang, "common-empty")
             )
             text = f"{head}\n<blockquote>{body}</blockquote>"
@@ -517,7 +521,7 @@ class Composer:
             }
             view = EventView(ev.kind, payload.model_copy(update=clipped), week.ref, ev.occurred_at)
             text = "\n".join(render_event(self.t, lang, view))
-        return f"<i>{_esc(self.when(ev.occurred_at, lang))}</i> · {text}"
+        return f"<i>{esc(self.when(ev.occurred_at, lang))}</i> · {text}"
 
     def _top_html(self, post: TopPost, week: ChannelWeek, lang: str, key: str) -> str:
         excerpt = _excerpt(post.text, EXCERPT_LEN)
@@ -525,9 +529,7 @@ class Composer:
             excerpt = self.get(lang, "dg-post-no-text", id=str(post.message_id))
         url = post_url(week.ref, post.message_id)
         value = self.get(lang, key, count=post.value)
-        return (
-            f'{channel_link(week.ref)} · <a href="{_esc(url)}">{_esc(excerpt)}</a> — {_esc(value)}'
-        )
+        return f'{channel_link(week.ref)} · <a href="{esc(url)}">{esc(excerpt)}</a> — {esc(value)}'
 
     def _deleted_html(self, row: DeletedRow, week: ChannelWeek, lang: str) -> str:
         post = self.get(lang, "post-link-deleted", id=str(row.message_id))
@@ -537,10 +539,10 @@ class Composer:
             deleted=self.when(row.deleted_at, lang),
             published=self.when(row.date, lang),
         )
-        head = f"🗑 {channel_link(week.ref)} · {_esc(post)}\n<i>{_esc(when)}</i>"
+        head = f"🗑 {channel_link(week.ref)} · {esc(post)}\n<i>{esc(when)}</i>"
         if not row.text.strip():
-            return f"{head}\n{_esc(self.get(lang, 'ev-post-deleted-no-text'))}"
-        return f"{head}\n<blockquote>{_esc(truncate(row.text, ARCHIVE_LEN))}</blockquote>"
+            return f"{head}\n{esc(self.get(lang, 'ev-post-deleted-no-text'))}"
+        return f"{head}\n<blockquote>{esc(truncate(row.text, ARCHIVE_LEN))}</blockquote>"
 
     def _edit_html(self, row: EditRow, week: ChannelWeek, lang: str) -> str:
         url = post_url(week.ref, row.message_id)
@@ -548,8 +550,8 @@ class Composer:
         edited = self.get(lang, "dg-edited-at", when=self.when(row.at, lang))
         body = diff_html(row.before, row.after, max_len=DIFF_LEN)
         return (
-            f'✏️ {channel_link(week.ref)} · <a href="{_esc(url)}">{_esc(link)}</a>'
-            f" · {_esc(edited)}\n<blockquote>{body}</blockquote>"
+            f'✏️ {channel_link(week.ref)} · <a href="{esc(url)}">{esc(link)}</a>'
+            f" · {esc(edited)}\n<blockquote>{body}</blockquote>"
         )
 
     def channel_text(self, week: ChannelWeek, lang: str) -> _ChannelText:
@@ -559,13 +561,13 @@ class Composer:
             return cached
         counts = ", ".join(self._counts(lang, week.posts, week.deleted, week.edits))
         subscribers = self._subscribers(week, lang)
-        overview = f"{channel_link(week.ref)} — {_esc(counts)}\n{_esc(subscribers)}"
-        title = _esc(truncate(_plain_title(week.ref), 80))
+        overview = f"{channel_link(week.ref)} — {esc(counts)}\n{esc(subscribers)}"
+        title = esc(truncate(plain_title(week.ref), 80))
         if week.subscribers_start is not None and week.subscribers_end is not None:
             change = chart.change_text(week.subscribers_start, week.subscribers_end, lang)
-            caption = f"{title}: {_esc(change)}"
+            caption = f"{title}: {esc(change)}"
         else:
-            caption = f"{title}: {_esc(self.get(lang, 'dg-subscribers-unknown'))}"
+            caption = f"{title}: {esc(self.get(lang, 'dg-subscribers-unknown'))}"
         text = _ChannelText(
             overview=overview,
             caption=caption,
@@ -628,7 +630,7 @@ class Composer:
         lang = self.lang(lang)
         weeks = sorted(
             (self.weeks[c] for c in set(channel_ids) if c in self.weeks),
-            key=lambda w: (_natural(_plain_title(w.ref)), w.id),
+            key=lambda w: (_natural(plain_title(w.ref)), w.id),
         )
         title = self.get(lang, self.title_key, period=self.period_label(lang))
         totals = {
@@ -647,7 +649,7 @@ class Composer:
             "totals": totals,
         }
         if all(w.quiet for w in weeks):
-            line = self.get(lang, "dg-empty", title=_esc(title), count=len(weeks))
+            line = self.get(lang, "dg-empty", title=esc(title), count=len(weeks))
             stats.update(
                 empty=True,
                 events=[],
@@ -665,7 +667,7 @@ class Composer:
         sizes: list[int] = []  # visible_len of each item, from its pieces' sizes
 
         def section(head: str, body: list[str], body_sizes: list[int]) -> None:
-            head_html = f"<b>{_esc(head)}</b>"
+            head_html = f"<b>{esc(head)}</b>"
             head_size = visible_len(head_html)
             if body:
                 items.append(f"{head_html}\n{body[0]}")
@@ -683,14 +685,14 @@ class Composer:
         summary += self._counts(lang, totals["posts"], totals["deleted"], totals["edits"])
         summary.append(self.get(lang, "dg-count-events", count=totals["events"]))
         items.append(
-            f"<b>{_esc(title)}</b>\n{_esc(' · '.join(summary))}\n"
-            f"<i>{_esc(self.get(lang, 'dg-timezone', tz=self.tz_name()))}</i>"
+            f"<b>{esc(title)}</b>\n{esc(' · '.join(summary))}\n"
+            f"<i>{esc(self.get(lang, 'dg-timezone', tz=self.tz_name()))}</i>"
         )
         sizes.append(visible_len(items[-1]))
 
         # What happened to the channels comes first: it is what readers most need.
         events = sorted((e for text in texts for e in text.events), key=lambda e: e[:2])
-        body = [e[2] for e in events] or [_esc(self.get(lang, "dg-events-none"))]
+        body = [e[2] for e in events] or [esc(self.get(lang, "dg-events-none"))]
         section(self.get(lang, "dg-section-events"), body, shared(body))
 
         body = [text.overview for text in texts]
@@ -718,7 +720,7 @@ class Composer:
             body = [entry[3] for entry in shown]
             if totals["deleted"] > len(shown):
                 more = self.get(lang, "dg-deleted-more", count=totals["deleted"] - len(shown))
-                body.append(f"<i>{_esc(more)}</i>")
+                body.append(f"<i>{esc(more)}</i>")
             section(
                 self.get(lang, "dg-section-deleted", count=totals["deleted"]), body, shared(body)
             )
@@ -733,7 +735,7 @@ class Composer:
                 more = self.get(
                     lang, "dg-edits-more", count=totals["notable_edits"] - len(shown_edits)
                 )
-                body.append(f"<i>{_esc(more)}</i>")
+                body.append(f"<i>{esc(more)}</i>")
             section(self.get(lang, "dg-section-edits"), body, shared(body))
 
         messages = split_html(items, MESSAGE_LIMIT, sizes=sizes)
@@ -759,11 +761,11 @@ class Composer:
         memo = (lang, "dg-chart-more-html", ("count", count))
         text = self._wording.get(memo)
         if text is None:
-            text = self._wording[memo] = _esc(self.get(lang, "dg-chart-more", count=count))
+            text = self._wording[memo] = esc(self.get(lang, "dg-chart-more", count=count))
         return text
 
     def _caption(self, lang: str, texts: list[_ChannelText]) -> str:
-        head = f"<b>{_esc(self.get(lang, 'dg-chart-caption', period=self.period_label(lang)))}</b>"
+        head = f"<b>{esc(self.get(lang, 'dg-chart-caption', period=self.period_label(lang)))}</b>"
         lines = [head]
         used = self.measure(head)
         for i, text in enumerate(texts):
@@ -796,12 +798,6 @@ def _natural(title: str) -> list[tuple[int, int | str]]:
     parts = _DIGITS_RE.split(title.casefold())
     # split() puts the captured runs of digits at the odd positions.
     return [(0, int(p)) if i % 2 else (1, p) for i, p in enumerate(parts) if p]
-
-
-def _plain_title(ref: ChannelRef) -> str:
-    if (ref.title or "").strip():
-        return ref.title
-    return f"@{ref.username}" if ref.username else f"#{ref.tg_id}"
 
 
 # --------------------------------------------------------------------------- charts
@@ -864,7 +860,7 @@ class Charts:
         )
         langs = [lang, *others]
         drawn = self._painter.titles(
-            _plain_title(week.ref), week.subscribers_start, week.subscribers_end, langs
+            plain_title(week.ref), week.subscribers_start, week.subscribers_end, langs
         )
         for other, other_strip in zip(langs, drawn, strict=True):
             self._strips[("title", channel_id, other)] = other_strip

@@ -41,6 +41,7 @@ from matplotlib import font_manager
 
 # Figures are drawn on the Agg canvas directly, never through pyplot, so no backend is chosen
 # at import time and no display is ever needed.
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -123,7 +124,8 @@ def _palette() -> np.ndarray:
     for ink in _INKS:
         for i in range(1, 65):
             f = i / 64
-            colours.append(tuple(round(w + (c - w) * f) for w, c in zip(_WHITE, ink, strict=True)))
+            r, g, b = (round(w + (c - w) * f) for w, c in zip(_WHITE, ink, strict=True))
+            colours.append((r, g, b))
     return np.array(colours, dtype=np.uint8)
 
 
@@ -146,13 +148,15 @@ def _lut() -> np.ndarray:
 
 
 def _to_strip(canvas: FigureCanvasAgg) -> Strip:
-    canvas.draw()
+    # FigureCanvasAgg's methods carry no annotations.
+    canvas.draw()  # type: ignore[no-untyped-call]
     return _buffer_strip(canvas)
 
 
 def _buffer_strip(canvas: FigureCanvasAgg) -> Strip:
     """The strip of what is on the canvas now (drawn in full, or blitted onto)."""
-    rgba = np.asarray(canvas.buffer_rgba())
+    # FigureCanvasAgg's methods carry no annotations.
+    rgba = np.asarray(canvas.buffer_rgba())  # type: ignore[no-untyped-call]
     r = rgba[..., 0].astype(np.uint16) >> 3
     g = rgba[..., 1].astype(np.uint16) >> 3
     b = rgba[..., 2].astype(np.uint16) >> 3
@@ -166,6 +170,12 @@ def _buffer_strip(canvas: FigureCanvasAgg) -> Strip:
     compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
     deflated = compressor.compress(raw) + compressor.flush(zlib.Z_SYNC_FLUSH)
     return Strip(height=height, deflated=deflated, adler=zlib.adler32(raw), raw_len=len(raw))
+
+
+def _rgb(colour: tuple[int, int, int]) -> tuple[float, float, float]:
+    """An 8-bit RGB colour as matplotlib takes it (0..1)."""
+    r, g, b = colour
+    return r / 255, g / 255, b / 255
 
 
 def _figure(height_px: int) -> tuple[Figure, FigureCanvasAgg]:
@@ -281,18 +291,21 @@ class Painter:
             canvas, name, change = self._title
             name.set_text(drawable(title))
             change.set_visible(False)
-            canvas.draw()
+            # FigureCanvasAgg's methods carry no annotations.
+            canvas.draw()  # type: ignore[no-untyped-call]
             if start is None or end is None:
                 strip = _buffer_strip(canvas)
                 return [strip for _ in langs]
             # Blitting, as for curves: the counts are drawn after the name, as in a full draw.
-            background = canvas.copy_from_bbox(canvas.figure.bbox)
+            # FigureCanvasAgg's methods carry no annotations.
+            background = canvas.copy_from_bbox(canvas.figure.bbox)  # type: ignore[no-untyped-call]
             ink = _UP if end > start else (_DOWN if end < start else None)
-            change.set_color(_MUTED if ink is None else tuple(c / 255 for c in ink))
+            change.set_color(_MUTED if ink is None else _rgb(ink))
             change.set_visible(True)
             strips = []
             for lang in langs:
-                canvas.restore_region(background)
+                # FigureCanvasAgg's methods carry no annotations.
+                canvas.restore_region(background)  # type: ignore[no-untyped-call]
                 change.set_text(change_text(start, end, lang))
                 canvas.figure.draw_artist(change)
                 strips.append(_buffer_strip(canvas))
@@ -316,13 +329,15 @@ class Painter:
         with _DRAW_LOCK:
             canvas, ax, line = self._curve_figure()
             if self._curve_axis != (start, end, tz):
-                ax.set_xlim(x0, x1)
-                ax.set_xticks(day_ticks(start, end, tz))
+                # matplotlib's stubs type x values as floats; its date converter takes datetimes.
+                ax.set_xlim(x0, x1)  # type: ignore[arg-type]
+                ax.set_xticks(day_ticks(start, end, tz))  # type: ignore[arg-type]
                 self._curve_axis = (start, end, tz)
                 self._curve_background = self._draw_background(canvas, ax, line)
             if points:
                 ys = [p[1] for p in points]
-                line.set_data([p[0] for p in points], ys)
+                # A datetime x axis, as in set_xlim above.
+                line.set_data([p[0] for p in points], ys)  # type: ignore[arg-type]
                 line.set_visible(True)
                 low, high = min(ys), max(ys)
                 pad = max((high - low) * 0.15, max(high, 1) * 0.005, 1)
@@ -335,7 +350,8 @@ class Painter:
             # background in the order a full draw uses (axes by z-order: the y axis
             # with the x axis, below the line, below the spines), so the pixels are
             # those of a full draw.
-            canvas.restore_region(self._curve_background)
+            # FigureCanvasAgg's methods carry no annotations.
+            canvas.restore_region(self._curve_background)  # type: ignore[no-untyped-call]
             for artist in (ax.yaxis, line, ax.spines["left"], ax.spines["bottom"]):
                 if artist.get_visible():
                     ax.draw_artist(artist)
@@ -343,12 +359,13 @@ class Painter:
 
     @staticmethod
     def _draw_background(canvas: FigureCanvasAgg, ax: Axes, line: Line2D) -> Any:
-        varying = (ax.yaxis, line, ax.spines["left"], ax.spines["bottom"])
+        varying: tuple[Artist, ...] = (ax.yaxis, line, ax.spines["left"], ax.spines["bottom"])
         shown = [artist.get_visible() for artist in varying]
         for artist in varying:
             artist.set_visible(False)
-        canvas.draw()
-        background = canvas.copy_from_bbox(canvas.figure.bbox)
+        # FigureCanvasAgg's methods carry no annotations.
+        canvas.draw()  # type: ignore[no-untyped-call]
+        background = canvas.copy_from_bbox(canvas.figure.bbox)  # type: ignore[no-untyped-call]
         for artist, visible in zip(varying, shown, strict=True):
             artist.set_visible(visible)
         return background
@@ -367,7 +384,7 @@ class Painter:
             (line,) = ax.plot(
                 [],
                 [],
-                color=tuple(c / 255 for c in _LINE),
+                color=_rgb(_LINE),
                 linewidth=1.6,
                 drawstyle="steps-post",
             )

@@ -8,7 +8,7 @@ import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Required, TypedDict, TypeVar
 from zoneinfo import ZoneInfo
 
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
@@ -190,7 +190,16 @@ def display_name(user: User | None) -> str:
     return user.first_name or (user.username or "")
 
 
-def subscriber_fields(user: User | None, lang: str) -> dict[str, object]:
+class SubscriberFields(TypedDict, total=False):
+    """The keyword arguments of storage.subscribers.get_or_create that a chat's user gives."""
+
+    user_id: int | None
+    username: str | None
+    first_name: str
+    language: Required[str]
+
+
+def subscriber_fields(user: User | None, lang: str) -> SubscriberFields:
     if user is None:
         return {"language": lang}
     return {

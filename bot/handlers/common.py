@@ -7,13 +7,14 @@ from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.config import BotConfig
 from bot.filters import is_moderator
 from bot.handlers.base import (
     MAX_REPLY_MESSAGES,
     PressOnce,
+    SubscriberFields,
     display_name,
     echo,
-    esc,
     fmt_time,
     link,
     query_chat,
@@ -34,8 +35,8 @@ from bot.keyboards import (
     settings_keyboard,
     start_keyboard,
 )
+from bot.render import esc
 from bot.textsplit import split_html
-from chanwatch.settings import Settings
 from storage import subscribers
 from storage.db import SessionMaker, transaction
 from storage.models import Subscriber
@@ -45,7 +46,7 @@ async def start(
     message: Message,
     bot: Bot,
     sessions: SessionMaker,
-    settings: Settings,
+    config: BotConfig,
     t: Translator,
     lang: str,
 ) -> None:
@@ -62,19 +63,19 @@ async def start(
     lang = language if language in t.languages else lang
     key = "start-welcome" if created else "start-again"
     await send(message, t.get(lang, key, name=echo(display_name(user))), start_keyboard(t, lang))
-    if user is not None and await is_moderator(sessions, settings, user.id):
+    if user is not None and await is_moderator(sessions, config, user.id):
         await set_chat_menu(bot, t, message.chat.id, moderator=True)
 
 
 async def help_(
     message: Message,
     sessions: SessionMaker,
-    settings: Settings,
+    config: BotConfig,
     t: Translator,
     lang: str,
 ) -> None:
     text = t.get(lang, "help-subscriber")
-    if message.from_user and await is_moderator(sessions, settings, message.from_user.id):
+    if message.from_user and await is_moderator(sessions, config, message.from_user.id):
         text += "\n\n" + t.get(lang, "help-moderator")
     await send(message, text)
 
@@ -83,10 +84,10 @@ async def help_(
 
 
 async def _set_language(
-    sessions: SessionMaker, chat_id: int, fields: dict[str, object], code: str
+    sessions: SessionMaker, chat_id: int, fields: SubscriberFields, code: str
 ) -> None:
     async def work(s: AsyncSession) -> None:
-        sub, _ = await subscribers.get_or_create(s, chat_id, **fields)  # type: ignore[arg-type]
+        sub, _ = await subscribers.get_or_create(s, chat_id, **fields)
         subscribers.set_language(sub, code)
 
     await transaction(sessions, work)
@@ -136,7 +137,7 @@ async def lang_pressed(
 
 
 async def settings_lines(
-    sessions: SessionMaker, settings: Settings, t: Translator, lang: str, chat_id: int
+    sessions: SessionMaker, config: BotConfig, t: Translator, lang: str, chat_id: int
 ) -> tuple[list[str], list[str], bool]:
     """The /settings summary: (head lines, one line per subscription, digest on)."""
     async with sessions() as s:
@@ -149,7 +150,7 @@ async def settings_lines(
         t.get(lang, "settings-digest", state="on" if digest_on else "off"),
     ]
     if sub is not None and subscribers.is_muted(sub):
-        until = fmt_time(sub.muted_until, settings.tz, t, lang)
+        until = fmt_time(sub.muted_until, config.tz, t, lang)
         head.append(t.get(lang, "settings-muted", until=esc(until)))
     else:
         head.append(t.get(lang, "settings-not-muted"))
@@ -178,10 +179,10 @@ async def settings_lines(
 
 
 async def settings_messages(
-    sessions: SessionMaker, settings: Settings, t: Translator, lang: str, chat_id: int
+    sessions: SessionMaker, config: BotConfig, t: Translator, lang: str, chat_id: int
 ) -> tuple[list[str], bool]:
     """/settings as messages (the last one gets the buttons) and whether the digest is on."""
-    head, lines, digest_on = await settings_lines(sessions, settings, t, lang, chat_id)
+    head, lines, digest_on = await settings_lines(sessions, config, t, lang, chat_id)
     chunks = split_html(["\n".join(head), *lines])
     if len(chunks) > 1:
         chunks = chunks[: MAX_REPLY_MESSAGES - 1]
@@ -193,11 +194,11 @@ async def settings_command(
     message: Message,
     chat_id: int,
     sessions: SessionMaker,
-    settings: Settings,
+    config: BotConfig,
     t: Translator,
     lang: str,
 ) -> None:
-    chunks, digest_on = await settings_messages(sessions, settings, t, lang, chat_id)
+    chunks, digest_on = await settings_messages(sessions, config, t, lang, chat_id)
     for chunk in chunks[:-1]:
         await send(message, chunk)
     await send(message, chunks[-1], settings_keyboard(t, lang, digest_on))
@@ -206,7 +207,7 @@ async def settings_command(
 async def settings_digest(
     query: CallbackQuery,
     sessions: SessionMaker,
-    settings: Settings,
+    config: BotConfig,
     t: Translator,
     lang: str,
 ) -> None:
@@ -221,7 +222,7 @@ async def settings_digest(
 
     enabled = await transaction(sessions, work)
     await toast(query, t.get(lang, "digest-on" if enabled else "digest-off"))
-    chunks, _ = await settings_messages(sessions, settings, t, lang, chat_id)
+    chunks, _ = await settings_messages(sessions, config, t, lang, chat_id)
     if len(chunks) > 1:  # the summary is longer than one message: show just the switch
         chunks = [t.get(lang, "settings-actions", state="on" if enabled else "off")]
     await show(query, chunks[0], settings_keyboard(t, lang, enabled))

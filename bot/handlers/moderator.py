@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import inspect
 import logging
 import tempfile
 from collections.abc import Callable
@@ -22,10 +21,10 @@ from aiogram.types import CallbackQuery, FSInputFile, InlineKeyboardMarkup, Mess
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.config import BotConfig, Digests
 from bot.handlers.base import (
     PressOnce,
     echo,
-    esc,
     find_channel,
     fmt_time,
     handle_error_text,
@@ -51,12 +50,11 @@ from bot.keyboards import (
     unwatch_keyboard,
 )
 from bot.numbers import parse_number, user_id
-from bot.render import ChannelRef, EventView, file_size, render_event
+from bot.render import ChannelRef, EventView, esc, file_size, render_event
 from bot.textsplit import truncate, visible_text
 from chanwatch.keys import Signer, pretty
 from chanwatch.pack import BOT_UPLOAD_LIMIT
 from chanwatch.pack import build as build_pack
-from chanwatch.settings import Settings
 from collectors.handles import HandleError
 from storage import (
     assignments,
@@ -69,7 +67,7 @@ from storage import (
     status,
     subscribers,
 )
-from storage.db import SessionMaker, transaction
+from storage.db import SessionMaker, dialect_name, transaction
 from storage.models import AuditEntry, Channel, Delivery, Subscriber, WatchRequest
 from storage.payloads import Broadcast
 from storage.types import utcnow
@@ -89,10 +87,6 @@ BROADCAST_PREVIEW_MAX = 3000
 
 def _actor(event: Message | CallbackQuery) -> int:
     return event.from_user.id if event.from_user else 0
-
-
-async def _call(result: object) -> object:
-    return await result if inspect.isawaitable(result) else result
 
 
 # --------------------------------------------------------------------------- watch
@@ -128,14 +122,15 @@ async def watch(
         return
     actor = _actor(message)
 
-    async def work(s: AsyncSession) -> tuple[int | None, Channel | None]:
+    # The channel already watched, or the id of the request the collector answers.
+    async def work(s: AsyncSession) -> Channel | int:
         known = await find_channel(s, handle)
         # An unreachable channel's name may lead to another channel by now: the collector
         # asks Telegram again instead.
         if known is not None and known.watched and known.reachable:
-            return None, known
+            return known
         # The same name asked again while the collector is still on it: wait for that one.
-        if s.bind.dialect.name == "postgresql":  # SQLite's writers queue already
+        if dialect_name(s) == "postgresql":  # SQLite's writers queue already
             await s.execute(text("SELECT pg_advisory_xact_lock(7412)"))
         req = await s.scalar(
             select(WatchRequest)
@@ -153,12 +148,13 @@ async def watch(
             s.add(req)
             await s.flush()
         await audit.record(s, actor, "watch", str(handle), {"request_id": req.id})
-        return req.id, None
+        return req.id
 
-    request_id, known = await transaction(sessions, work)
-    if request_id is None:
-        await send(message, t.get(lang, "watch-result", code="already", channel=link(known)))
+    found = await transaction(sessions, work)
+    if isinstance(found, Channel):
+        await send(message, t.get(lang, "watch-result", code="already", channel=link(found)))
         return
+    request_id = found
     await send(message, t.get(lang, "watch-requested", handle=esc(str(handle))))
     outcome = await _wait_for(sessions, request_id)
     if outcome is None:
@@ -274,7 +270,7 @@ def _flood_text(t: Translator, lang: str, data: dict[str, object] | None) -> str
     )
 
 
-def _collector_line(t: Translator, lang: str, c: assignments.Summary, settings: Settings) -> str:
+def _collector_line(t: Translator, lang: str, c: assignments.Summary, config: BotConfig) -> str:
     return t.get(
         lang,
         "status-collector-row",
@@ -284,13 +280,13 @@ def _collector_line(t: Translator, lang: str, c: assignments.Summary, settings: 
         joined=c.joined,
         age=round(c.heartbeat_age),
         alive="yes" if c.alive else "no",
-        limited=esc(fmt_time(c.limited_until, settings.tz, t, lang)) if c.limited_until else "none",
+        limited=esc(fmt_time(c.limited_until, config.tz, t, lang)) if c.limited_until else "none",
         reason=esc(c.limited_reason or ""),
     )
 
 
 async def watched(
-    message: Message, sessions: SessionMaker, settings: Settings, t: Translator, lang: str
+    message: Message, sessions: SessionMaker, config: BotConfig, t: Translator, lang: str
 ) -> None:
     async with sessions() as s:
         rows = list(await channels.watched(s))
@@ -308,7 +304,7 @@ async def watched(
                 lang,
                 "watched-post",
                 id=str(ch.last_message_id),
-                time=esc(fmt_time(ch.last_post_at, settings.tz, t, lang)),
+                time=esc(fmt_time(ch.last_post_at, config.tz, t, lang)),
             )
             if ch.last_message_id
             else t.get(lang, "watched-no-post")
@@ -319,7 +315,7 @@ async def watched(
                 "watched-details",
                 state=state_text(t, lang, ch),
                 post=post,
-                checked=esc(fmt_time(ch.last_checked_at, settings.tz, t, lang)),
+                checked=esc(fmt_time(ch.last_checked_at, config.tz, t, lang)),
                 retries=ch.retry_count,
             )
         )
@@ -330,7 +326,7 @@ async def watched(
 async def status_command(
     message: Message,
     sessions: SessionMaker,
-    settings: Settings,
+    config: BotConfig,
     t: Translator,
     lang: str,
     signer: Signer | None = None,
@@ -348,7 +344,7 @@ async def status_command(
         run = await status.last_digest(s)
         n_channels = await s.scalar(select(func.count()).where(Channel.watched.is_(True)))
         n_subscribers = await s.scalar(select(func.count(Subscriber.id)))
-        division = await assignments.overview(s, now, settings.collector_lease_seconds)
+        division = await assignments.overview(s, now, config.collector_lease_seconds)
     lines = [t.get(lang, "status-header")]
     if collector is None:
         lines.append(t.get(lang, "status-collector-unknown"))
@@ -359,7 +355,7 @@ async def status_command(
                 lang,
                 "status-collector",
                 state="connected" if data.get("connected") else "disconnected",
-                updated=esc(fmt_time(collector.updated_at, settings.tz, t, lang)),
+                updated=esc(fmt_time(collector.updated_at, config.tz, t, lang)),
             )
         )
         lag = data.get("lag_seconds")
@@ -369,7 +365,7 @@ async def status_command(
             else t.get(lang, "status-lag-unknown")
         )
         lines.append(_flood_text(t, lang, data))
-    lines += [_collector_line(t, lang, c, settings) for c in division]
+    lines += [_collector_line(t, lang, c, config) for c in division]
     if web is not None:
         data = web.data or {}
         lines.append(
@@ -379,7 +375,7 @@ async def status_command(
                 requests=int(data.get("requests") or 0),
                 errors=int(data.get("fetch_errors") or 0),
                 backoff=round(float(data.get("backoff_seconds") or 0)),
-                updated=esc(fmt_time(web.updated_at, settings.tz, t, lang)),
+                updated=esc(fmt_time(web.updated_at, config.tz, t, lang)),
             )
         )
     lines.append(
@@ -415,7 +411,7 @@ async def status_command(
                 lang,
                 "status-digest-running",
                 period=esc(run.period_key),
-                started=esc(fmt_time(run.started_at, settings.tz, t, lang)),
+                started=esc(fmt_time(run.started_at, config.tz, t, lang)),
             )
         )
     else:
@@ -424,7 +420,7 @@ async def status_command(
                 lang,
                 "status-digest",
                 period=esc(run.period_key),
-                completed=esc(fmt_time(run.completed_at, settings.tz, t, lang)),
+                completed=esc(fmt_time(run.completed_at, config.tz, t, lang)),
                 count=run.subscribers,
             )
         )
@@ -445,7 +441,7 @@ async def events_command(
     message: Message,
     command: CommandObject,
     sessions: SessionMaker,
-    settings: Settings,
+    config: BotConfig,
     t: Translator,
     lang: str,
 ) -> None:
@@ -477,7 +473,7 @@ async def events_command(
             t.get(
                 lang,
                 "events-line",
-                time=esc(fmt_time(ev.occurred_at, settings.tz, t, lang)),
+                time=esc(fmt_time(ev.occurred_at, config.tz, t, lang)),
                 text=esc(truncate(brief, EVENT_LINE_MAX)),
             )
         )
@@ -491,7 +487,7 @@ async def pack_command(
     message: Message,
     command: CommandObject,
     sessions: SessionMaker,
-    settings: Settings,
+    config: BotConfig,
     t: Translator,
     lang: str,
     signer: Signer | None = None,
@@ -510,9 +506,9 @@ async def pack_command(
             ch.tg_id,
             signer,
             Path(folder) / f"{name}.zip",
-            media_dir=settings.media_dir,
+            media_dir=config.media_dir,
             lang=lang if lang in ("en", "ru") else "en",
-            tsa_certs=settings.tsa_ca_certs,
+            tsa_certs=config.tsa_ca_certs,
         )
         if result.size >= BOT_UPLOAD_LIMIT:
             cli = f"chanwatch export @{name} --format pack -o {name}.zip"
@@ -540,7 +536,7 @@ async def mod_command(
     command: CommandObject,
     bot: Bot,
     sessions: SessionMaker,
-    settings: Settings,
+    config: BotConfig,
     t: Translator,
     lang: str,
 ) -> None:
@@ -550,15 +546,15 @@ async def mod_command(
     if not verb:
         async with sessions() as s:
             granted = [m.chat_id for m in await subscribers.moderators(s)]
-        configured = ", ".join(str(i) for i in settings.moderator_ids) or "—"
-        others = ", ".join(str(i) for i in granted if i not in settings.moderator_ids) or "—"
+        configured = ", ".join(str(i) for i in config.moderator_ids) or "—"
+        others = ", ".join(str(i) for i in granted if i not in config.moderator_ids) or "—"
         await send(message, t.get(lang, "mod-list", configured=configured, granted=others))
         return
     if verb not in ("add", "remove") or target is None:
         await send(message, t.get(lang, "mod-usage"))
         return
     actor = _actor(message)
-    if verb == "remove" and target in settings.moderator_ids:
+    if verb == "remove" and target in config.moderator_ids:
         await send(message, t.get(lang, "mod-configured", user=str(target)))
         return
 
@@ -587,7 +583,7 @@ async def ban_command(
     command: CommandObject,
     bot: Bot,
     sessions: SessionMaker,
-    settings: Settings,
+    config: BotConfig,
     t: Translator,
     lang: str,
 ) -> None:
@@ -599,7 +595,7 @@ async def ban_command(
     if target == actor:
         await send(message, t.get(lang, "ban-self"))
         return
-    if target in settings.moderator_ids:
+    if target in config.moderator_ids:
         await send(message, t.get(lang, "ban-configured", user=str(target)))
         return
 
@@ -710,7 +706,7 @@ async def broadcast_pressed(
                 chat_id=sub.chat_id,
                 kind="broadcast",
                 dedupe_key=f"broadcast:{preview_id}:{sub.id}",
-                parts=rendered[sub.language],  # type: ignore[arg-type]
+                parts=rendered[sub.language],
             )
             sent += new is not None
         await audit.record(s, actor, "broadcast_send", str(preview_id), {"recipients": sent})
@@ -726,11 +722,11 @@ async def broadcast_pressed(
 # --------------------------------------------------------------------------- audit
 
 
-def _audit_line(t: Translator, lang: str, entry: AuditEntry, settings: Settings) -> str:
+def _audit_line(t: Translator, lang: str, entry: AuditEntry, config: BotConfig) -> str:
     return t.get(
         lang,
         "audit-line",
-        time=esc(fmt_time(entry.at, settings.tz, t, lang)),
+        time=esc(fmt_time(entry.at, config.tz, t, lang)),
         actor=str(entry.actor_user_id),
         action=entry.action,
         target=echo(entry.target or "", 48),
@@ -741,7 +737,7 @@ async def audit_command(
     message: Message,
     command: CommandObject,
     sessions: SessionMaker,
-    settings: Settings,
+    config: BotConfig,
     t: Translator,
     lang: str,
 ) -> None:
@@ -759,14 +755,14 @@ async def audit_command(
         await send(message, t.get(lang, "audit-none"))
         return
     lines = [t.get(lang, "audit-header", count=len(entries))]
-    lines += [_audit_line(t, lang, e, settings) for e in entries]
+    lines += [_audit_line(t, lang, e, config) for e in entries]
     await send_lines(message, lines)
 
 
 # --------------------------------------------------------------------------- digest run
 
 
-async def digest_run(message: Message, t: Translator, lang: str, digests: object | None) -> None:
+async def digest_run(message: Message, t: Translator, lang: str, digests: Digests | None) -> None:
     if digests is None:
         await send(message, t.get(lang, "digest-unavailable"))
         return
@@ -783,7 +779,7 @@ async def digest_run_pressed(
     t: Translator,
     lang: str,
     wake_sender: Callable[[], None],
-    digests: object | None,
+    digests: Digests | None,
     once: PressOnce,
 ) -> None:
     if not once.first(query):
@@ -797,7 +793,7 @@ async def digest_run_pressed(
         await show(query, t.get(lang, "digest-unavailable"))
         return
     await show(query, t.get(lang, "digest-run-started"))
-    count = await _call(digests.run_now())  # type: ignore[attr-defined]
+    count = await digests.run_now()
     count = int(count) if isinstance(count, int) else 0
     actor = _actor(query)
 

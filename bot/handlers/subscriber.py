@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import Callable
 from datetime import timedelta
@@ -12,11 +11,12 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.config import BotConfig, Digests
 from bot.handlers.base import (
     ChannelArg,
     ChannelArgument,
+    SubscriberFields,
     echo,
-    esc,
     find_channel,
     fmt_time,
     handle_error_text,
@@ -46,7 +46,7 @@ from bot.keyboards import (
 )
 from bot.keywords import MAX_KEYWORD_LEN, MAX_KEYWORDS, clean_keyword
 from bot.numbers import parse_number
-from chanwatch.settings import Settings
+from bot.render import esc
 from collectors.handles import Handle, HandleError
 from storage import channels, kinds, subscribers
 from storage.db import SessionMaker, transaction
@@ -449,21 +449,21 @@ def parse_period(text: str) -> timedelta | None:
 
 async def _mute(
     sessions: SessionMaker,
-    settings: Settings,
+    config: BotConfig,
     t: Translator,
     lang: str,
     chat_id: int,
-    fields: dict[str, object],
+    fields: SubscriberFields,
     period: timedelta,
 ) -> str:
     until = utcnow() + period
 
     async def work(s: AsyncSession) -> None:
-        sub, _ = await subscribers.get_or_create(s, chat_id, **fields)  # type: ignore[arg-type]
+        sub, _ = await subscribers.get_or_create(s, chat_id, **fields)
         subscribers.mute_until(sub, until)
 
     await transaction(sessions, work)
-    return t.get(lang, "mute-set", until=esc(fmt_time(until, settings.tz, t, lang)))
+    return t.get(lang, "mute-set", until=esc(fmt_time(until, config.tz, t, lang)))
 
 
 async def mute_command(
@@ -471,7 +471,7 @@ async def mute_command(
     chat_id: int,
     command: CommandObject,
     sessions: SessionMaker,
-    settings: Settings,
+    config: BotConfig,
     t: Translator,
     lang: str,
 ) -> None:
@@ -484,14 +484,14 @@ async def mute_command(
         await send(message, t.get(lang, "mute-invalid", value=echo(raw)), mute_keyboard(t, lang))
         return
     fields = subscriber_fields(message.from_user, lang)
-    await send(message, await _mute(sessions, settings, t, lang, chat_id, fields, period))
+    await send(message, await _mute(sessions, config, t, lang, chat_id, fields, period))
 
 
 async def mute_pressed(
     query: CallbackQuery,
     callback_data: MuteCb,
     sessions: SessionMaker,
-    settings: Settings,
+    config: BotConfig,
     t: Translator,
     lang: str,
 ) -> None:
@@ -502,7 +502,7 @@ async def mute_pressed(
     await toast(query)
     chat_id = query_chat(query)
     fields = subscriber_fields(query.from_user, lang)
-    await show(query, await _mute(sessions, settings, t, lang, chat_id, fields, period))
+    await show(query, await _mute(sessions, config, t, lang, chat_id, fields, period))
 
 
 async def unmute_command(
@@ -529,11 +529,6 @@ async def unmute_command(
 # --------------------------------------------------------------------------- digest
 
 
-async def _call(result: object) -> object:
-    """Digest service methods may be coroutines or plain functions."""
-    return await result if inspect.isawaitable(result) else result
-
-
 async def digest_command(
     message: Message,
     chat_id: int,
@@ -542,7 +537,7 @@ async def digest_command(
     t: Translator,
     lang: str,
     wake_sender: Callable[[], None],
-    digests: object | None,
+    digests: Digests | None,
 ) -> None:
     arg = (command.args or "").strip().lower()
     if arg in ("on", "off", "вкл", "выкл"):
@@ -571,7 +566,7 @@ async def digest_command(
         return sub.id
 
     subscriber_id = await transaction(sessions, ensure)
-    queued = await _call(digests.digest_now(subscriber_id))  # type: ignore[attr-defined]
+    queued = await digests.digest_now(subscriber_id)
     if queued:
         wake_sender()
         await send(message, t.get(lang, "digest-queued"))

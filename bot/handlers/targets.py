@@ -19,9 +19,10 @@ from aiogram.types import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.filters import is_chat_admin
-from bot.handlers.base import echo, esc, send, send_lines, split_args
+from bot.handlers.base import echo, send, send_lines, split_args
 from bot.handlers.chats import can_post
 from bot.i18n import Translator
+from bot.render import esc
 from storage import subscribers
 from storage.db import SessionMaker, transaction
 

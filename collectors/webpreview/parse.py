@@ -171,7 +171,7 @@ class _Rich:
 
     def walk(self, node: LexborNode) -> None:
         for child in node.iter(include_text=True):
-            tag = child.tag
+            tag = child.tag or ""  # selectolax types it Optional; "" names no tag we handle
             if tag == "-text":
                 self.add(child.text(deep=False))
                 continue
