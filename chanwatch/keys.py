@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,13 +50,18 @@ def load_or_create(path: Path) -> Signer:
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    # O_EXCL: two processes starting at once must not each write a different key.
+    # Two roles starting at once in one folder must neither write different keys nor read
+    # a half-written one: write a private temporary file, then link it into place, which
+    # fails when another process linked its key first.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".signing-", suffix=".tmp")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem)
+        os.link(tmp, path)
     except FileExistsError:
         return load_or_create(path)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
+    finally:
+        os.unlink(tmp)
     return Signer(key)
 
 

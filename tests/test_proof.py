@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import os
 import stat
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -429,6 +431,31 @@ def test_key_is_made_private_and_printed(
     fp = load_or_create(path).fingerprint
     assert "BEGIN PUBLIC KEY" in out and fp[:4] + " " + fp[4:8] in out
     assert cli.main(["key"]) == 0 and fp[:4] in capsys.readouterr().out  # same key, not a new one
+
+
+def _first_start(path: str, ready: Any, out: Any) -> None:
+    ready.wait()
+    try:
+        out.put(load_or_create(Path(path)).fingerprint)
+    except Exception as exc:  # noqa: BLE001 - the parent reports what each process met
+        out.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_roles_starting_at_once_in_one_folder_share_one_key(tmp_path: Path) -> None:
+    """`chanwatch run --role bot` and `--role digest` started together in one folder: each
+    gets the same key, none stops on a half-written key file."""
+    ctx = multiprocessing.get_context("fork")
+    for round_ in range(60):
+        path = str(tmp_path / str(round_) / "keys" / "signing_key.pem")
+        ready, out = ctx.Barrier(6), ctx.Queue()
+        procs = [ctx.Process(target=_first_start, args=(path, ready, out)) for _ in range(6)]
+        for p in procs:
+            p.start()
+        got = [out.get(timeout=30) for _ in procs]
+        for p in procs:
+            p.join(10)
+        assert len(set(got)) == 1 and got[0] == load_or_create(Path(path)).fingerprint, got
+        assert sorted(os.listdir(Path(path).parent)) == ["signing_key.pem"]  # no leftovers
 
 
 @pytest.mark.postgres
