@@ -371,12 +371,13 @@ class CollectorBase:
             # comes after the answer is news, whichever collector the division gives it to.
             try:
                 await self._first_look(channel)
-            except Exception:  # the holder's first poll archives them instead, quietly
-                log.warning("first look at %s failed; its holder looks later", channel.id)
-            if request_id is not None:
-                await self._write(
-                    lambda s: finish_request(s, request_id, "done", code, channel.id)
+            except Exception as exc:  # noqa: BLE001 - the answer must not be lost to it
+                # The holder's first poll archives them instead, quietly.
+                log.warning(
+                    "first look at channel %s failed (%s); its holder looks later", channel.id, exc
                 )
+            if request_id is not None:
+                await self._write(lambda s: finish_request(s, request_id, "done", code, channel.id))
         self._refresh_now.add(channel.id)
         self._ask_round()  # a new channel joins the division now, not a third of a lease later
         self.wake()
