@@ -450,6 +450,12 @@ class Collector(CollectorBase):
             self._ask_round()
         return others
 
+    async def _first_look(self, channel: Channel) -> None:
+        # The record first, so that labels it has when watched are its state, and a label
+        # added afterwards is news even when the first periodic refresh comes late.
+        await self.refresh(channel.id)
+        await self.poll(channel.id)
+
     async def poll(self, channel_id: int) -> Recorded:
         """Read history after the stored cursor, in order, without gaps."""
         ch = await self._channel(channel_id)

@@ -80,7 +80,8 @@ async def _watched(rig: Rig) -> int:
     channel, code = await rig.collector.watch("@putdomoi", added_by=1)
     assert code == "added" and channel is not None
     assert channel.tg_id == rig.world.channel("putdomoi").id  # learned from data-view
-    await rig.collector.poll(channel.id)  # the first look: a quiet archive
+    # The watch took the first look (a quiet archive) before it answered.
+    assert (await rig.channel(channel.id)).next_poll_at is not None
     assert await rig.events() == []
     return channel.id
 
