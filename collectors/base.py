@@ -27,6 +27,10 @@ from storage.observations import Recorded
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
+
+# How long a channel made for a watch request may take its first look before another
+# collector answers the request in its stead.
+FIRST_LOOK_GRACE = timedelta(seconds=120)
 T = TypeVar("T")
 # Which of these channel ids the web preview reads in full beside the account
 # (storage.coverage.web_covers, bound to the account); None: no account beside it.
@@ -361,7 +365,19 @@ class CollectorBase:
                 source=self._source("resolve"),
             )
             code = "added" if created else "already"
-            if request_id is not None and not created:
+            if request_id is None:
+                return ch
+            req = await s.get(WatchRequest, request_id)
+            if created:
+                if req is not None:
+                    req.channel_id = ch.id  # made for this request: its maker answers it
+            elif req is not None and req.channel_id == ch.id:
+                # Another collector made the channel for this very request and answers it
+                # after its first look; if that was long ago, it died on the way.
+                code = "wait" if utcnow() - ch.added_at < FIRST_LOOK_GRACE else "added"
+                if code == "added":
+                    await finish_request(s, request_id, "done", code, ch.id)
+            else:
                 await finish_request(s, request_id, "done", code, ch.id)
             return ch
 
