@@ -349,7 +349,8 @@ class CollectorBase:
         username: str | None,
         title: str,
     ) -> tuple[Channel, str]:
-        """Watch a resolved channel and answer its request in the same transaction."""
+        """Watch a resolved channel and answer its request: at once when it was watched
+        already, after the first look when this call made it (see `FIRST_LOOK_GRACE`)."""
         code = "added"
 
         async def add(s: AsyncSession) -> Channel:
