@@ -211,6 +211,23 @@ async def test_catch_up_leaves_a_period_past_grace(sessions: SessionMaker) -> No
         assert await s.scalar(select(func.count(Digest.id))) == 0
 
 
+async def test_catch_up_finishes_a_moderator_run_killed_past_grace(sessions: SessionMaker) -> None:
+    # /digest_run days after the scheduled time reopens the period; a kill in the
+    # middle must not leave the remaining readers without it (the grace is for
+    # periods never started, not for runs half done).
+    period = make_service(sessions).period_for(NOW)
+    world = await seed(sessions, period, channels=4, posts=100, subscribers=10)
+    late = period.end + timedelta(days=3)
+    first = make_service(sessions, cls=CrashingService, batch_size=2, now=late)
+    first.crash_after = 1
+    with pytest.raises(Crash):
+        await first.run_now()
+    restarted = make_service(sessions, now=late + timedelta(minutes=1))
+    assert await restarted.catch_up() == len(world.eligible) - 2
+    await assert_exactly_once(sessions, period, world.eligible)
+    assert await restarted.catch_up() == 0
+
+
 # --------------------------------------------------------------------------- schedule
 
 

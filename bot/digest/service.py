@@ -11,7 +11,9 @@ APScheduler only says *when*; our own tables say *what was done*:
 A restart in the middle of a run resumes with the readers not done yet; two
 processes running the same period split it between them without sending
 anything twice; a period missed while chanwatch was down is run by
-:meth:`DigestService.catch_up` when it comes back, if still within the grace.
+:meth:`DigestService.catch_up` when it comes back, if still within the grace; a
+run that was started (by the schedule or a moderator) and not completed is
+finished at the next start however late.
 """
 
 from __future__ import annotations
@@ -146,16 +148,21 @@ class DigestService:
     # --- weekly run -------------------------------------------------------------------
 
     async def catch_up(self) -> int:
-        """At start: run the latest due period if it is not complete and still within grace."""
+        """At start: finish the latest due period's run if it was started and not
+        completed (some readers have it, so the rest must too, however late: a
+        moderator's /digest_run may have been killed mid-way), or run it if it was
+        missed and is still within grace."""
         now = self.clock()
         period = self.period_for(now)
-        if now - period.end > self.grace:
-            return 0
         async with self.sessions() as s:
-            completed = await s.scalar(
-                select(DigestRun.completed_at).where(DigestRun.period_key == period.key)
-            )
-        if completed is not None:
+            run = (
+                await s.execute(
+                    select(DigestRun.completed_at).where(DigestRun.period_key == period.key)
+                )
+            ).first()
+        if run is not None and run.completed_at is not None:
+            return 0
+        if run is None and now - period.end > self.grace:
             return 0
         log.info("weekly digest %s was not completed: running it now", period.key)
         return await self.run_period(period)
