@@ -7,6 +7,7 @@ handler's signature says what it can reach.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -25,8 +26,9 @@ class BotConfig:
 class Digests(Protocol):
     """The digest service as the handlers use it."""
 
-    async def run_now(self) -> int:
-        """/digest_run: the due period for every reader who lacks it; readers queued."""
+    async def run_now(self, opened: Callable[[], Awaitable[None]] | None = None) -> int:
+        """/digest_run: the due period for every reader who lacks it; readers queued.
+        ``opened`` is awaited once the run is recorded (a crash after it resumes)."""
         ...
 
     async def digest_now(self, subscriber_id: int) -> bool:

@@ -55,8 +55,10 @@ class FakeDigests:
         self.asked.append(subscriber_id)
         return self.has_content
 
-    async def run_now(self) -> int:
+    async def run_now(self, opened: Callable[[], Awaitable[None]] | None = None) -> int:
         self.runs += 1
+        if opened is not None:
+            await opened()
         return self.run_count
 
 

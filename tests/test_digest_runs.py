@@ -228,6 +228,26 @@ async def test_catch_up_finishes_a_moderator_run_killed_past_grace(sessions: Ses
     assert await restarted.catch_up() == 0
 
 
+async def test_run_now_tells_the_moderator_only_once_the_run_is_recorded(
+    sessions: SessionMaker,
+) -> None:
+    # "Building the digests…" is a promise: by then a crash must leave the run open
+    # for catch_up, for a period never run and for one already completed alike.
+    service = make_service(sessions)
+    period = service.period_for(NOW)
+    world = await seed(sessions, period, channels=2, posts=20, subscribers=4)
+    seen: list[datetime | None] = []
+
+    async def opened() -> None:
+        run = await run_row(sessions, period.key)
+        assert run is not None
+        seen.append(run.completed_at)
+
+    assert await service.run_now(opened) == len(world.eligible)
+    assert await service.run_now(opened) == 0
+    assert seen == [None, None]
+
+
 # --------------------------------------------------------------------------- schedule
 
 

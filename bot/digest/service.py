@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
@@ -167,23 +167,19 @@ class DigestService:
         log.info("weekly digest %s was not completed: running it now", period.key)
         return await self.run_period(period)
 
-    async def run_now(self) -> int:
+    async def run_now(self, opened: Callable[[], Awaitable[None]] | None = None) -> int:
         """A moderator's /digest_run: the latest due period, now, for every reader who
         does not have it yet (idempotent).
 
-        The period is reopened first, so readers who arrived after it was completed
-        get it, and a crash in the middle leaves it open for :meth:`catch_up`.
+        The period's run is (re)opened first, so readers who arrived after it was
+        completed get it, and a crash from then on leaves it open for
+        :meth:`catch_up`. ``opened`` is awaited once that is committed: only then may
+        the moderator be told the run started.
         """
         period = self.period_for(self.clock())
-
-        async def reopen(s: AsyncSession) -> None:
-            await s.execute(
-                update(DigestRun)
-                .where(DigestRun.period_key == period.key)
-                .values(completed_at=None)
-            )
-
-        await transaction(self.sessions, reopen)
+        await self._open_run(period, reopen=True)
+        if opened is not None:
+            await opened()
         return await self.run_period(period)
 
     async def run_period(self, period: Period) -> int:
@@ -257,11 +253,17 @@ class DigestService:
     async def _after_batch(self, period: Period, subscriber_ids: list[int]) -> None:
         """Called after each batch is committed (a seam for tests and progress logs)."""
 
-    async def _open_run(self, period: Period) -> bool:
-        """Record the period's run; True if it is already complete."""
+    async def _open_run(self, period: Period, *, reopen: bool = False) -> bool:
+        """Record the period's run (``reopen``: as not complete); True if it is complete."""
         now = self.clock()
 
         async def work(s: AsyncSession) -> bool:
+            if reopen:
+                await s.execute(
+                    update(DigestRun)
+                    .where(DigestRun.period_key == period.key)
+                    .values(completed_at=None)
+                )
             await insert_ignore(
                 s,
                 DigestRun,

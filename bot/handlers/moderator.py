@@ -792,8 +792,11 @@ async def digest_run_pressed(
     if digests is None:
         await show(query, t.get(lang, "digest-unavailable"))
         return
-    await show(query, t.get(lang, "digest-run-started"))
-    count = await digests.run_now()
+
+    async def opened() -> None:
+        await show(query, t.get(lang, "digest-run-started"))
+
+    count = await digests.run_now(opened)
     count = int(count) if isinstance(count, int) else 0
     actor = _actor(query)
 
