@@ -23,12 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import BotConfig, Digests
 from bot.handlers.base import (
-    PressOnce,
+    ChannelArg,
+    ChannelArgument,
     echo,
     find_channel,
     fmt_time,
     handle_error_text,
-    known_channel,
     labels_text,
     link,
     parse_channel,
@@ -39,13 +39,14 @@ from bot.handlers.base import (
     split_args,
     state_text,
     toast,
+    usage_reply,
 )
+from bot.handlers.confirm import PressOnce, ask, confirmed, first_press, question
 from bot.i18n import Translator
 from bot.keyboards import (
     BroadcastCb,
     DigestRunCb,
     UnwatchCb,
-    confirm_keyboard,
     set_chat_menu,
     unwatch_keyboard,
 )
@@ -168,42 +169,33 @@ async def watch(
 # --------------------------------------------------------------------------- unwatch
 
 
-async def unwatch(
-    message: Message, command: CommandObject, sessions: SessionMaker, t: Translator, lang: str
+async def unwatch(message: Message, named: ChannelArg | None, t: Translator, lang: str) -> None:
+    if named is not None:
+        await send(message, *_unwatch_confirmation(t, lang, named.channel))
+
+
+async def unwatch_choose(
+    message: Message, sessions: SessionMaker, t: Translator, lang: str
 ) -> None:
-    raw, _ = split_args(command.args)
-    if not raw:
-        async with sessions() as s:
-            watched = list(await channels.watched(s))
-        if not watched:
-            await send(message, t.get(lang, "watched-none"))
-            return
-        await send(message, t.get(lang, "unwatch-choose"), unwatch_keyboard(t, lang, watched))
-        return
-    try:
-        handle = parse_channel(raw)
-    except HandleError as err:
-        await send(message, handle_error_text(t, lang, err, raw))
-        return
+    """/unwatch without a channel: the watched ones as buttons."""
     async with sessions() as s:
-        ch = await find_channel(s, handle)
-    if ch is None or not ch.watched:
-        await send(message, t.get(lang, "unwatch-not-watched", channel=echo(raw)))
+        watched = list(await channels.watched(s))
+    if not watched:
+        await send(message, t.get(lang, "watched-none"))
         return
-    await send(message, *_unwatch_confirmation(t, lang, ch))
+    await send(message, t.get(lang, "unwatch-choose"), unwatch_keyboard(t, lang, watched))
 
 
 def _unwatch_confirmation(
     t: Translator, lang: str, ch: Channel
 ) -> tuple[str, InlineKeyboardMarkup]:
-    markup = confirm_keyboard(
-        t,
-        lang,
-        UnwatchCb(action="yes", channel_id=ch.id),
-        UnwatchCb(action="no", channel_id=ch.id),
-        yes_key="kb-unwatch-yes",
-    )
-    return t.get(lang, "unwatch-confirm", channel=link(ch)), markup
+    text = t.get(lang, "unwatch-confirm", channel=link(ch))
+    channel_id = ch.id
+
+    def answer(*, action: str) -> UnwatchCb:
+        return UnwatchCb(action=action, channel_id=channel_id)
+
+    return question(t, lang, text, answer, "kb-unwatch-yes")
 
 
 async def unwatch_pressed(
@@ -215,14 +207,7 @@ async def unwatch_pressed(
     once: PressOnce,
 ) -> None:
     action, channel_id = callback_data.action, callback_data.channel_id
-    if action != "ask" and not once.first(query):
-        await toast(query, t.get(lang, "stale-button"), alert=True)
-        return
-    if action == "no":
-        await toast(query)
-        await show(query, t.get(lang, "unwatch-cancelled"))
-        return
-    if action == "ask":
+    if action == "ask":  # a channel chosen from the /unwatch list: the question, once more
         async with sessions() as s:
             ch = await channels.get(s, channel_id)
         if ch is None or not ch.watched:
@@ -231,8 +216,10 @@ async def unwatch_pressed(
         await toast(query)
         await show(query, *_unwatch_confirmation(t, lang, ch))
         return
-    if action != "yes":
+    if action not in ("yes", "no"):
         await toast(query, t.get(lang, "stale-button"), alert=True)
+        return
+    if not await confirmed(query, action, once, t, lang, "unwatch-cancelled"):
         return
     actor = _actor(query)
 
@@ -437,28 +424,31 @@ async def status_command(
 # --------------------------------------------------------------------------- events
 
 
+def events_count(message: Message, command: CommandObject) -> dict[str, int] | bool:
+    """A filter: the number of events /events asks for (or the default); False, so that
+    the usage answers before any channel is looked up, when there is no channel or the
+    number is not one."""
+    raw, rest = split_args(command.args)
+    if not raw:
+        return False
+    if not rest.strip():
+        return {"count": EVENTS_DEFAULT}
+    number = parse_number(rest, 1, EVENTS_MAX)
+    return {"count": number} if number is not None else False
+
+
 async def events_command(
     message: Message,
-    command: CommandObject,
+    named: ChannelArg | None,
+    count: int,
     sessions: SessionMaker,
     config: BotConfig,
     t: Translator,
     lang: str,
 ) -> None:
-    raw, rest = split_args(command.args)
-    if not raw:
-        await send(message, t.get(lang, "events-usage", max=EVENTS_MAX))
+    if named is None:
         return
-    count = EVENTS_DEFAULT
-    if rest.strip():
-        number = parse_number(rest, 1, EVENTS_MAX)
-        if number is None:
-            await send(message, t.get(lang, "events-usage", max=EVENTS_MAX))
-            return
-        count = number
-    ch = await known_channel(message, sessions, t, lang, raw)
-    if ch is None:
-        return
+    ch = named.channel
     async with sessions() as s:
         rows = list(await events.recent(s, ch.id, count))
     if not rows:
@@ -483,22 +473,23 @@ async def events_command(
 # --------------------------------------------------------------------------- proof packs
 
 
+def can_sign(message: Message, signer: Signer | None = None) -> bool:
+    """A filter: whether there is a key to sign packs with (else /pack answers its usage)."""
+    return signer is not None
+
+
 async def pack_command(
     message: Message,
-    command: CommandObject,
+    named: ChannelArg | None,
     sessions: SessionMaker,
     config: BotConfig,
     t: Translator,
     lang: str,
-    signer: Signer | None = None,
+    signer: Signer,
 ) -> None:
-    raw, _ = split_args(command.args)
-    if not raw or signer is None:
-        await send(message, t.get(lang, "pack-usage"))
+    if named is None:
         return
-    ch = await known_channel(message, sessions, t, lang, raw)
-    if ch is None:
-        return
+    ch = named.channel
     name = ch.username or str(ch.tg_id)
     with tempfile.TemporaryDirectory(prefix="chanwatch-pack-") as folder:
         result = await build_pack(
@@ -650,19 +641,13 @@ async def broadcast_command(
         return preview_id, count
 
     preview_id, count = await transaction(sessions, work)
-    markup = confirm_keyboard(
-        t,
-        lang,
-        BroadcastCb(action="yes", preview_id=preview_id),
-        BroadcastCb(action="no", preview_id=preview_id),
-        yes_key="kb-broadcast-yes",
-    )
+
+    def answer(*, action: str) -> BroadcastCb:
+        return BroadcastCb(action=action, preview_id=preview_id)
+
     body = esc(truncate(text, BROADCAST_PREVIEW_MAX))
-    await send(
-        message,
-        t.get(lang, "broadcast-preview", count=count) + f"\n<blockquote>{body}</blockquote>",
-        markup,
-    )
+    preview = t.get(lang, "broadcast-preview", count=count) + f"\n<blockquote>{body}</blockquote>"
+    await ask(message, t, lang, preview, answer, "kb-broadcast-yes")
 
 
 async def broadcast_pressed(
@@ -674,9 +659,8 @@ async def broadcast_pressed(
     wake_sender: Callable[[], None],
     once: PressOnce,
 ) -> None:
-    if not once.first(query):
-        await toast(query, t.get(lang, "stale-button"), alert=True)
-        return
+    if not await first_press(query, once, t, lang):
+        return  # the cancel is recorded with the broadcast, in the one transaction below
     preview_id = callback_data.preview_id
     actor = _actor(query)
     decided = ("broadcast_send", "broadcast_cancel")
@@ -766,10 +750,7 @@ async def digest_run(message: Message, t: Translator, lang: str, digests: Digest
     if digests is None:
         await send(message, t.get(lang, "digest-unavailable"))
         return
-    markup = confirm_keyboard(
-        t, lang, DigestRunCb(action="yes"), DigestRunCb(action="no"), yes_key="kb-digest-run-yes"
-    )
-    await send(message, t.get(lang, "digest-run-confirm"), markup)
+    await ask(message, t, lang, t.get(lang, "digest-run-confirm"), DigestRunCb, "kb-digest-run-yes")
 
 
 async def digest_run_pressed(
@@ -782,13 +763,9 @@ async def digest_run_pressed(
     digests: Digests | None,
     once: PressOnce,
 ) -> None:
-    if not once.first(query):
-        await toast(query, t.get(lang, "stale-button"), alert=True)
+    if not await confirmed(query, callback_data.action, once, t, lang, "digest-run-cancelled"):
         return
     await toast(query)
-    if callback_data.action != "yes":
-        await show(query, t.get(lang, "digest-run-cancelled"))
-        return
     if digests is None:
         await show(query, t.get(lang, "digest-unavailable"))
         return
@@ -809,12 +786,18 @@ async def digest_run_pressed(
 def get_router() -> Router:
     router = Router(name="moderator")
     router.message.register(watch, Command("watch", ignore_case=True))
-    router.message.register(unwatch, Command("unwatch", ignore_case=True))
+    unwatch_cmd = Command("unwatch", ignore_case=True)
+    router.message.register(unwatch, unwatch_cmd, ChannelArgument(unwatched="unwatch-not-watched"))
+    router.message.register(unwatch_choose, unwatch_cmd)
     router.callback_query.register(unwatch_pressed, UnwatchCb.filter())
     router.message.register(watched, Command("watched", ignore_case=True))
     router.message.register(status_command, Command("status", ignore_case=True))
-    router.message.register(events_command, Command("events", ignore_case=True))
-    router.message.register(pack_command, Command("pack", ignore_case=True))
+    events_cmd = Command("events", ignore_case=True)
+    router.message.register(events_command, events_cmd, events_count, ChannelArgument())
+    router.message.register(usage_reply("events-usage", max=EVENTS_MAX), events_cmd)
+    pack_cmd = Command("pack", ignore_case=True)
+    router.message.register(pack_command, pack_cmd, can_sign, ChannelArgument())
+    router.message.register(usage_reply("pack-usage"), pack_cmd)
     router.message.register(mod_command, Command("mod", ignore_case=True))
     router.message.register(ban_command, Command("ban", ignore_case=True))
     router.message.register(unban_command, Command("unban", ignore_case=True))

@@ -17,12 +17,9 @@ from bot.handlers.base import (
     ChannelArgument,
     SubscriberFields,
     echo,
-    find_channel,
     fmt_time,
-    handle_error_text,
     labels_text,
     link,
-    parse_channel,
     plain,
     query_chat,
     quoted_keywords,
@@ -47,7 +44,6 @@ from bot.keyboards import (
 from bot.keywords import MAX_KEYWORD_LEN, MAX_KEYWORDS, clean_keyword
 from bot.numbers import parse_number
 from bot.render import esc
-from collectors.handles import Handle, HandleError
 from storage import channels, kinds, subscribers
 from storage.db import SessionMaker, transaction
 from storage.models import Channel, Subscriber
@@ -147,35 +143,21 @@ async def channels_toggle(
 # --------------------------------------------------------------------------- by command
 
 
-async def _channel_arg(message: Message, t: Translator, lang: str, raw: str) -> Handle | None:
-    """The channel an argument names, or None after telling the user what is wrong."""
-    try:
-        return parse_channel(raw)
-    except HandleError as err:
-        await send(message, handle_error_text(t, lang, err, raw))
-        return None
-
-
 async def subscribe_command(
     message: Message,
     chat_id: int,
-    command: CommandObject,
+    named: ChannelArg | None,
     sessions: SessionMaker,
     t: Translator,
     lang: str,
 ) -> None:
-    arg, _ = split_args(command.args)
-    if not arg:
-        text, markup = await channel_page(sessions, t, lang, chat_id, 0)
-        await send(message, text, markup)
+    if named is None:
         return
-    key = await _channel_arg(message, t, lang, arg)
-    if key is None:
-        return
+    channel_id = named.channel.id
 
     async def work(s: AsyncSession) -> tuple[str, Channel | None]:
-        ch = await find_channel(s, key)
-        if ch is None or not ch.watched:
+        ch = await channels.get(s, channel_id)
+        if ch is None or not ch.watched:  # unwatched since the command was read
             return "channel-not-watched", None
         sub, _ = await subscribers.get_or_create(
             s, chat_id, **subscriber_fields(message.from_user, lang)
@@ -184,7 +166,7 @@ async def subscribe_command(
         return ("sub-added-cmd" if new else "sub-already"), ch
 
     outcome, ch = await transaction(sessions, work)
-    channel = link(ch) if ch else echo(arg)
+    channel = link(ch) if ch else echo(named.raw)
     await send(message, t.get(lang, outcome, channel=channel))
 
 
@@ -227,6 +209,13 @@ def _kinds_names(t: Translator, lang: str, groups: list[str]) -> str:
     return ", ".join(names) if names else t.get(lang, "kinds-none")
 
 
+def _kinds_screen(
+    t: Translator, lang: str, ch: Channel, groups: list[str]
+) -> tuple[str, InlineKeyboardMarkup]:
+    """A subscription's kinds, a button each to switch them."""
+    return t.get(lang, "kinds-header", channel=link(ch)), kinds_keyboard(t, lang, ch.id, groups)
+
+
 async def _subscription_of(
     sessions: SessionMaker, chat_id: int, channel_id: int
 ) -> tuple[Channel | None, list[str] | None]:
@@ -252,11 +241,7 @@ async def kinds_command(
     if groups is None:
         await send(message, t.get(lang, "not-subscribed", channel=link(ch)))
         return
-    await send(
-        message,
-        t.get(lang, "kinds-header", channel=link(ch)),
-        kinds_keyboard(t, lang, ch.id, groups),
-    )
+    await send(message, *_kinds_screen(t, lang, ch, groups))
 
 
 async def kinds_open(
@@ -274,11 +259,7 @@ async def kinds_open(
         await show(query, text, markup)
         return
     await toast(query)
-    await show(
-        query,
-        t.get(lang, "kinds-header", channel=link(ch)),
-        kinds_keyboard(t, lang, ch.id, groups),
-    )
+    await show(query, *_kinds_screen(t, lang, ch, groups))
 
 
 async def kinds_toggle(
@@ -324,11 +305,7 @@ async def kinds_toggle(
             t.get(lang, "kinds-saved", channel=link(ch), kinds=_kinds_names(t, lang, groups)),
         )
         return
-    await show(
-        query,
-        t.get(lang, "kinds-header", channel=link(ch)),
-        kinds_keyboard(t, lang, ch.id, groups),
-    )
+    await show(query, *_kinds_screen(t, lang, ch, groups))
 
 
 # --------------------------------------------------------------------------- keyword filters
@@ -579,7 +556,10 @@ def get_router() -> Router:
     router.message.register(channels_command, Command("channels", ignore_case=True))
     router.callback_query.register(channels_page, ChannelsCb.filter(F.action == "p"))
     router.callback_query.register(channels_toggle, ChannelsCb.filter(F.action == "t"))
-    router.message.register(subscribe_command, Command("subscribe", ignore_case=True))
+    subscribe = Command("subscribe", ignore_case=True)
+    watched_only = ChannelArgument(unwatched="channel-not-watched")
+    router.message.register(subscribe_command, subscribe, watched_only)
+    router.message.register(first_page, subscribe)
     unsubscribe = Command("unsubscribe", ignore_case=True)
     router.message.register(unsubscribe_command, unsubscribe, ChannelArgument())
     router.message.register(first_page, unsubscribe)
