@@ -101,8 +101,8 @@ async def _wait_for(sessions: SessionMaker, request_id: int) -> tuple[str, Chann
         async with sessions() as s:
             req = await s.get(WatchRequest, request_id)
             if req is not None and req.status != "pending":
-                ch = await channels.get(s, req.channel_id) if req.channel_id else None
-                return req.result_code or "unknown", ch
+                channel = await channels.get(s, req.channel_id) if req.channel_id else None
+                return req.result_code or "unknown", channel
         remaining = deadline - loop.time()
         if remaining <= 0:
             return None
@@ -124,7 +124,7 @@ async def watch(
     actor = _actor(message)
 
     # The channel already watched, or the id of the request the collector answers.
-    async def work(s: AsyncSession) -> Channel | int:
+    async def known_or_requested(s: AsyncSession) -> Channel | int:
         known = await find_channel(s, handle)
         # An unreachable channel's name may lead to another channel by now: the collector
         # asks Telegram again instead.
@@ -151,7 +151,7 @@ async def watch(
         await audit.record(s, actor, "watch", str(handle), {"request_id": req.id})
         return req.id
 
-    found = await transaction(sessions, work)
+    found = await transaction(sessions, known_or_requested)
     if isinstance(found, Channel):
         await send(message, t.get(lang, "watch-result", code="already", channel=link(found)))
         return
@@ -161,8 +161,8 @@ async def watch(
     if outcome is None:
         await send(message, t.get(lang, "watch-queued", handle=esc(str(handle))))
         return
-    code, ch = outcome
-    channel = link(ch) if ch is not None else esc(str(handle))
+    code, answered = outcome
+    channel = link(answered) if answered is not None else esc(str(handle))
     await send(message, t.get(lang, "watch-result", code=code, channel=channel))
 
 
@@ -209,12 +209,12 @@ async def unwatch_pressed(
     action, channel_id = callback_data.action, callback_data.channel_id
     if action == "ask":  # a channel chosen from the /unwatch list: the question, once more
         async with sessions() as s:
-            ch = await channels.get(s, channel_id)
-        if ch is None or not ch.watched:
+            channel = await channels.get(s, channel_id)
+        if channel is None or not channel.watched:
             await toast(query, t.get(lang, "stale-channel"), alert=True)
             return
         await toast(query)
-        await show(query, *_unwatch_confirmation(t, lang, ch))
+        await show(query, *_unwatch_confirmation(t, lang, channel))
         return
     if action not in ("yes", "no"):
         await toast(query, t.get(lang, "stale-button"), alert=True)
@@ -223,21 +223,23 @@ async def unwatch_pressed(
         return
     actor = _actor(query)
 
-    async def work(s: AsyncSession) -> Channel | None:
-        ch = await channels.get(s, channel_id)
-        if ch is None or not ch.watched:
+    async def unwatch_channel(s: AsyncSession) -> Channel | None:
+        channel = await channels.get(s, channel_id)
+        if channel is None or not channel.watched:
             return None
-        await channels.unwatch(s, ch)
-        await audit.record(s, actor, "unwatch", ch.username or str(ch.tg_id), {"channel": ch.id})
-        return ch
+        await channels.unwatch(s, channel)
+        await audit.record(
+            s, actor, "unwatch", channel.username or str(channel.tg_id), {"channel": channel.id}
+        )
+        return channel
 
-    ch = await transaction(sessions, work)
-    if ch is None:
+    channel = await transaction(sessions, unwatch_channel)
+    if channel is None:
         await toast(query, t.get(lang, "stale-channel"), alert=True)
         await show(query, t.get(lang, "stale-channel"))
         return
     await toast(query)
-    await show(query, t.get(lang, "unwatch-done", channel=link(ch)))
+    await show(query, t.get(lang, "unwatch-done", channel=link(channel)))
 
 
 # --------------------------------------------------------------------------- watched / status
@@ -448,22 +450,22 @@ async def events_command(
 ) -> None:
     if named is None:
         return
-    ch = named.channel
+    channel = named.channel
     async with sessions() as s:
-        rows = list(await events.recent(s, ch.id, count))
+        rows = list(await events.recent(s, channel.id, count))
     if not rows:
-        await send(message, t.get(lang, "events-none", channel=link(ch)))
+        await send(message, t.get(lang, "events-none", channel=link(channel)))
         return
-    lines = [t.get(lang, "events-header", channel=link(ch), count=len(rows))]
-    for ev in rows:
-        view = EventView.of(ev.kind, ev.payload, ChannelRef.of(ch), ev.occurred_at)
+    lines = [t.get(lang, "events-header", channel=link(channel), count=len(rows))]
+    for event in rows:
+        view = EventView.of(event.kind, event.payload, ChannelRef.of(channel), event.occurred_at)
         first = render_event(t, lang, view)[0]
         brief = " ".join(visible_text(first).split())
         lines.append(
             t.get(
                 lang,
                 "events-line",
-                time=esc(fmt_time(ev.occurred_at, config.tz, t, lang)),
+                time=esc(fmt_time(event.occurred_at, config.tz, t, lang)),
                 text=esc(truncate(brief, EVENT_LINE_MAX)),
             )
         )
@@ -489,12 +491,12 @@ async def pack_command(
 ) -> None:
     if named is None:
         return
-    ch = named.channel
-    name = ch.username or str(ch.tg_id)
+    channel = named.channel
+    name = channel.username or str(channel.tg_id)
     with tempfile.TemporaryDirectory(prefix="chanwatch-pack-") as folder:
         result = await build_pack(
             sessions,
-            ch.tg_id,
+            channel.tg_id,
             signer,
             Path(folder) / f"{name}.zip",
             media_dir=config.media_dir,
@@ -549,7 +551,7 @@ async def mod_command(
         await send(message, t.get(lang, "mod-configured", user=str(target)))
         return
 
-    async def work(s: AsyncSession) -> bool:
+    async def change_rights(s: AsyncSession) -> bool:
         if verb == "add":
             changed = await subscribers.grant_moderator(s, target)
         else:
@@ -558,7 +560,7 @@ async def mod_command(
             await audit.record(s, actor, f"mod_{verb}", str(target))
         return changed
 
-    changed = await transaction(sessions, work)
+    changed = await transaction(sessions, change_rights)
     if verb == "add":
         await send(
             message, t.get(lang, "mod-added" if changed else "mod-already", user=str(target))
@@ -665,7 +667,7 @@ async def broadcast_pressed(
     actor = _actor(query)
     decided = ("broadcast_send", "broadcast_cancel")
 
-    async def work(s: AsyncSession) -> tuple[str, int]:
+    async def send_or_cancel(s: AsyncSession) -> tuple[str, int]:
         preview = await audit.get(s, preview_id)
         if preview is None or preview.action != "broadcast_preview":
             return "stale-button", 0
@@ -696,7 +698,7 @@ async def broadcast_pressed(
         await audit.record(s, actor, "broadcast_send", str(preview_id), {"recipients": sent})
         return "broadcast-sent", sent
 
-    outcome, count = await transaction(sessions, work)
+    outcome, count = await transaction(sessions, send_or_cancel)
     if outcome == "broadcast-sent":
         wake_sender()
     await toast(query, t.get(lang, outcome, count=count), alert=outcome != "broadcast-sent")
