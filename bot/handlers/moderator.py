@@ -187,10 +187,10 @@ async def unwatch_choose(
 
 
 def _unwatch_confirmation(
-    t: Translator, lang: str, ch: Channel
+    t: Translator, lang: str, channel: Channel
 ) -> tuple[str, InlineKeyboardMarkup]:
-    text = t.get(lang, "unwatch-confirm", channel=link(ch))
-    channel_id = ch.id
+    text = t.get(lang, "unwatch-confirm", channel=link(channel))
+    channel_id = channel.id
 
     def answer(*, action: str) -> UnwatchCb:
         return UnwatchCb(action=action, channel_id=channel_id)
@@ -429,7 +429,7 @@ async def status_command(
 def events_count(message: Message, command: CommandObject) -> dict[str, int] | bool:
     """A filter: the number of events /events asks for (or the default); False, so that
     the usage answers before any channel is looked up, when there is no channel or the
-    number is not one."""
+    number is not one. (aiogram hands a filter the message first, used or not.)"""
     raw, rest = split_args(command.args)
     if not raw:
         return False
