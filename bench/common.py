@@ -7,8 +7,14 @@ import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tests import dbs
+
+if TYPE_CHECKING:
+    from collectors.collector import Collector
+    from collectors.downloads import Downloader
+    from storage.models import Channel
 
 
 @asynccontextmanager
@@ -25,6 +31,17 @@ async def database(kind: str) -> AsyncIterator[str]:
 
 async def kinds_available() -> list[str]:
     return ["sqlite", "postgres"] if await dbs.postgres_unavailable() is None else ["sqlite"]
+
+
+async def watching(collector: Collector, downloads: Downloader | None, name: str) -> Channel:
+    """Start the collector (and its downloads) watching channel `name`, its first look done."""
+    await collector.start()
+    if downloads is not None:
+        await downloads.start()
+    channel, code = await collector.watch(name, None)
+    assert channel is not None, code
+    await collector.run_once()
+    return channel
 
 
 def headline(name: str, value: float, unit: str, ratio: float, versus: str) -> None:

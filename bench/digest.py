@@ -49,9 +49,7 @@ async def _run(url: str, label: str, sizes: dict[str, int]) -> None:
             sessions,
             period.start,
             period.end,
-            channels=sizes["channels"],
-            posts=sizes["posts"],
-            subscribers=sizes["subscribers"],
+            **sizes,
         )
         seeded = time.perf_counter() - t0
         t0 = time.perf_counter()

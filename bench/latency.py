@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench.common import database, headline, kinds_available
+from bench.common import database, headline, kinds_available, watching
 from bot.delivery import Sender
 from bot.i18n import Translator
 from bot.routing import EventRouter
@@ -63,12 +63,7 @@ async def _measure(
         collector = Collector(
             client, sessions, config, notify=router.wake, gate=gate, downloads=downloads
         )
-        await collector.start()
-        if downloads is not None:
-            await downloads.start()
-        channel, code = await collector.watch("@putdomoi", None)
-        assert channel is not None, code
-        await collector.run_once()
+        channel = await watching(collector, downloads, "@putdomoi")
 
         async def subscribe(s):  # type: ignore[no-untyped-def]
             for i in range(subscribers):

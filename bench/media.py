@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench.common import database, headline, kinds_available
+from bench.common import database, headline, kinds_available, watching
 from chanwatch.telegram import CLIENT_OPTIONS
 from collectors.collector import Collector, CollectorConfig
 from collectors.downloads import DownloadConfig, Downloader
@@ -41,12 +41,7 @@ async def ingest(db: str, posts: int, media_dir: Path | None) -> tuple[float, fl
         collector = Collector(
             client, sessions, CollectorConfig(poll_min=0.01), gate=gate, downloads=downloads
         )
-        await collector.start()
-        if downloads is not None:
-            await downloads.start()
-        channel, code = await collector.watch("@putdomoi", None)
-        assert channel is not None, code
-        await collector.run_once()
+        channel = await watching(collector, downloads, "@putdomoi")
         for i in range(posts):
             world.post("putdomoi", f"пост {i}", media=world.photo(size=FILE_BYTES), push=False)
         started = time.perf_counter()

@@ -89,9 +89,7 @@ async def _prepare(
         sessions,
         period.start,
         period.end,
-        channels=sizes["channels"],
-        posts=sizes["posts"],
-        subscribers=sizes["subscribers"],
+        **sizes,
     )
 
     async def work(s: Any) -> None:

@@ -24,7 +24,8 @@ from aiogram.types import ErrorEvent, Update
 from bot.config import BotConfig, Digests
 from bot.filters import GroupAdminsOnly
 from bot.handlers import get_routers
-from bot.handlers.base import PressOnce, send, toast
+from bot.handlers.base import send, toast
+from bot.handlers.confirm import PressOnce
 from bot.i18n import Translator
 from bot.keyboards import set_chat_menu, set_default_menu
 from bot.middlewares import SubscriberContext, TargetContext, Throttle

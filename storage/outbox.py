@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, NotRequired, TypedDict, cast
+from typing import Any, NotRequired, TypedDict, Unpack, cast
 
 from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -88,27 +88,26 @@ def in_topic(parts: Sequence[Part], thread_id: int | None) -> list[Part]:
 # --- producing ------------------------------------------------------------------------
 
 
-def row(
-    *,
-    subscriber_id: int,
-    chat_id: int,
-    kind: str,
-    dedupe_key: str,
-    parts: Sequence[Part],
-    event_id: int | None = None,
-    digest_id: int | None = None,
-    now: datetime | None = None,
-) -> dict[str, Any]:
+class Addressed(TypedDict):
+    """What a producer says of one delivery: to whom, what, and why (its event or digest)."""
+
+    subscriber_id: int
+    chat_id: int
+    kind: str
+    dedupe_key: str
+    parts: Sequence[Part]
+    event_id: NotRequired[int | None]
+    digest_id: NotRequired[int | None]
+
+
+def row(*, now: datetime | None = None, **delivery: Unpack[Addressed]) -> dict[str, Any]:
     """One outbox row as every producer (alerts, digests, broadcasts) writes it."""
     now = now or utcnow()
     return {
-        "subscriber_id": subscriber_id,
-        "chat_id": chat_id,
-        "kind": kind,
-        "event_id": event_id,
-        "digest_id": digest_id,
-        "dedupe_key": dedupe_key,
-        "parts": list(parts),
+        "event_id": None,
+        "digest_id": None,
+        **delivery,
+        "parts": list(delivery["parts"]),
         "parts_sent": 0,
         "status": Status.PENDING,
         "attempts": 0,
@@ -122,32 +121,9 @@ async def enqueue_many(session: AsyncSession, rows: list[dict[str, Any]]) -> lis
     return await insert_ignore_many(session, Delivery, rows, key="dedupe_key")
 
 
-async def enqueue(
-    session: AsyncSession,
-    *,
-    subscriber_id: int,
-    chat_id: int,
-    kind: str,
-    dedupe_key: str,
-    parts: Sequence[Part],
-    event_id: int | None = None,
-    digest_id: int | None = None,
-) -> int | None:
+async def enqueue(session: AsyncSession, **delivery: Unpack[Addressed]) -> int | None:
     """Add a delivery unless one with the same key exists; the new row's id, or None."""
-    ids = await enqueue_many(
-        session,
-        [
-            row(
-                subscriber_id=subscriber_id,
-                chat_id=chat_id,
-                kind=kind,
-                dedupe_key=dedupe_key,
-                parts=parts,
-                event_id=event_id,
-                digest_id=digest_id,
-            )
-        ],
-    )
+    ids = await enqueue_many(session, [row(**delivery)])
     return ids[0] if ids else None
 
 

@@ -697,6 +697,33 @@ async def test_unwatch_from_the_list_and_cancel(env: BotEnv) -> None:
     assert await audit_actions(env.sessions) == []
 
 
+async def test_channel_arguments_answer_before_and_without_a_lookup(env: BotEnv) -> None:
+    """Each command that names a channel answers as it did when it looked the channel up
+    itself: usage first where the rest of the command is wrong, its own words for a
+    channel it cannot act on."""
+    await add_channel(env.sessions, "putdomoi", "Путь домой", tg_id=1_500_000_001)
+    await add_channel(env.sessions, "gonechannel", "Gone", tg_id=1_500_000_002, watched=False)
+    before = await row_counts(env.sessions)
+    cases = {
+        (MOD, "/unwatch @nosuch"): env.tr("en", "unwatch-not-watched", channel="@nosuch"),
+        (MOD, "/unwatch @gonechannel"): env.tr("en", "unwatch-not-watched", channel="@gonechannel"),
+        (MOD, "/unwatch <b>x</b>"): env.tr("en", "handle-error", code="invalid", text="<b>x</b>"),
+        (MOD, "/events @nosuch 999"): env.tr("en", "events-usage", max=30),
+        (MOD, "/events"): env.tr("en", "events-usage", max=30),
+        # No signing key: the usage, whatever channel is named.
+        (MOD, "/pack @putdomoi"): env.tr("en", "pack-usage"),
+        (MOD, "/pack @nosuch"): env.tr("en", "pack-usage"),
+        (USER, "/subscribe @gonechannel"): env.tr(
+            "en", "channel-not-watched", channel="@gonechannel"
+        ),
+        (USER, "/kinds @nosuch"): env.tr("en", "channel-unknown", channel="@nosuch"),
+    }
+    for (user, text), expected in cases.items():
+        [reply] = await env.say(user, text, replies=1)
+        assert reply.text == expected, text
+    assert await row_counts(env.sessions) == before
+
+
 async def test_with_the_real_digest_service(
     make_env: Callable[..., Any], sessions: SessionMaker
 ) -> None:

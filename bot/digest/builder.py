@@ -203,7 +203,7 @@ async def _load_chunk(
     session: AsyncSession, period: Period, ids: Sequence[int], weeks: dict[int, ChannelWeek]
 ) -> None:
     start, end = period.start, period.end
-    for ch in await session.execute(
+    for channel in await session.execute(
         select(
             Channel.id,
             Channel.tg_id,
@@ -213,8 +213,10 @@ async def _load_chunk(
             Channel.unavailable_reason,
         ).where(Channel.id.in_(ids))
     ):
-        username = held_username(ch.username, ch.reachable, ch.unavailable_reason)
-        weeks[ch.id] = ChannelWeek(ch.id, ChannelRef(ch.tg_id, ch.title or "", username))
+        username = held_username(channel.username, channel.reachable, channel.unavailable_reason)
+        weeks[channel.id] = ChannelWeek(
+            channel.id, ChannelRef(channel.tg_id, channel.title or "", username)
+        )
     if not weeks:
         return
 

@@ -197,7 +197,7 @@ class DigestService:
         enqueued = 0
         failed: list[int] = []
         if readers:
-            channels = {c for r in readers for c in r.channels}
+            channels = {channel for reader in readers for channel in reader.channels}
             async with self.sessions() as s:
                 weeks = await load_weeks(s, period, channels)
             composer = Composer(self.t, self.tz, period, weeks)
@@ -220,10 +220,10 @@ class DigestService:
             # work (SQLite's C code, or the PostgreSQL server) overlaps the building.
             pending = build(batches[0])
             try:
-                for n, batch in enumerate(batches):
+                for index, batch in enumerate(batches):
                     built = await pending
-                    if n + 1 < len(batches):
-                        pending = build(batches[n + 1])
+                    if index + 1 < len(batches):
+                        pending = build(batches[index + 1])
                     stored = await self._store(period, built)
                     if stored:
                         enqueued += stored

@@ -43,27 +43,6 @@ ECHO_MAX = 64
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 
-class PressOnce:
-    """Confirmation buttons act once per message: a double press (or a client that sends
-    the press twice) is answered as a stale button. Kept in memory: one process polls."""
-
-    def __init__(self, size: int = 10_000) -> None:
-        self._seen: dict[tuple[int, int], None] = {}
-        self._size = size
-
-    def first(self, query: CallbackQuery) -> bool:
-        message = query.message
-        if message is None:
-            return True
-        key = (message.chat.id, message.message_id)
-        if key in self._seen:
-            return False
-        self._seen[key] = None
-        if len(self._seen) > self._size:  # forget the oldest (dicts keep insertion order)
-            del self._seen[next(iter(self._seen))]
-        return True
-
-
 # Fluent renders "{???}" for a placeable value over 2500 characters; stay below it.
 PLACEABLE_MAX = 2400
 
@@ -292,7 +271,13 @@ class ChannelArgument(Filter):
     No argument: the filter does not match, so the handler registered next for the same
     command (its usage) answers. A malformed or unknown channel: the user is told why and
     `named` is None, so that no other handler answers the same command too.
+
+    `unwatched`: the answer (given the argument as `channel`) when the channel is not
+    watched (or not known at all), for commands that act on watched channels only.
     """
+
+    def __init__(self, *, unwatched: str | None = None) -> None:
+        self.unwatched = unwatched
 
     async def __call__(
         self,
@@ -305,7 +290,7 @@ class ChannelArgument(Filter):
         raw, rest = split_args(command.args)
         if not raw:
             return False
-        found = await known_channel(message, sessions, t, lang, raw)
+        found = await known_channel(message, sessions, t, lang, raw, self.unwatched)
         return {"named": ChannelArg(found, raw, rest) if found is not None else None}
 
 
@@ -319,9 +304,15 @@ def usage_reply(key: str, **args: object) -> Callable[[Message, Translator, str]
 
 
 async def known_channel(
-    message: Message, sessions: SessionMaker, t: Translator, lang: str, raw: str
+    message: Message,
+    sessions: SessionMaker,
+    t: Translator,
+    lang: str,
+    raw: str,
+    unwatched: str | None = None,
 ) -> Channel | None:
-    """The archived channel an argument names, or None after telling the user why not."""
+    """The archived channel an argument names (a watched one, when `unwatched` is the
+    answer to any other), or None after telling the user why not."""
     try:
         handle = parse_channel(raw)
     except HandleError as err:
@@ -329,6 +320,9 @@ async def known_channel(
         return None
     async with sessions() as s:
         found = await find_channel(s, handle)
+    if unwatched is not None and (found is None or not found.watched):
+        await send(message, t.get(lang, unwatched, channel=echo(raw)))
+        return None
     if found is None:
         await send(message, t.get(lang, "channel-unknown", channel=echo(raw)))
     return found

@@ -11,7 +11,6 @@ from bot.config import BotConfig
 from bot.filters import is_moderator
 from bot.handlers.base import (
     MAX_REPLY_MESSAGES,
-    PressOnce,
     SubscriberFields,
     display_name,
     echo,
@@ -24,12 +23,12 @@ from bot.handlers.base import (
     subscriber_fields,
     toast,
 )
+from bot.handlers.confirm import PressOnce, ask, confirmed
 from bot.i18n import Translator
 from bot.keyboards import (
     LangCb,
     SettingsCb,
     StopCb,
-    confirm_keyboard,
     language_keyboard,
     set_chat_menu,
     settings_keyboard,
@@ -240,10 +239,7 @@ async def stop(message: Message, subscriber: Subscriber | None, t: Translator, l
     if subscriber is None:
         await send(message, t.get(lang, "stop-nothing"))
         return
-    markup = confirm_keyboard(
-        t, lang, StopCb(action="yes"), StopCb(action="no"), yes_key="kb-stop-yes"
-    )
-    await send(message, t.get(lang, "stop-confirm"), markup)
+    await ask(message, t, lang, t.get(lang, "stop-confirm"), StopCb, "kb-stop-yes")
 
 
 async def stop_pressed(
@@ -254,13 +250,9 @@ async def stop_pressed(
     lang: str,
     once: PressOnce,
 ) -> None:
-    if not once.first(query):
-        await toast(query, t.get(lang, "stale-button"), alert=True)
+    if not await confirmed(query, callback_data.action, once, t, lang, "stop-cancelled"):
         return
     await toast(query)
-    if callback_data.action != "yes":
-        await show(query, t.get(lang, "stop-cancelled"))
-        return
     chat_id = query_chat(query)
 
     async def work(s: AsyncSession) -> bool:

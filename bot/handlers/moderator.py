@@ -23,12 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import BotConfig, Digests
 from bot.handlers.base import (
-    PressOnce,
+    ChannelArg,
+    ChannelArgument,
     echo,
     find_channel,
     fmt_time,
     handle_error_text,
-    known_channel,
     labels_text,
     link,
     parse_channel,
@@ -39,13 +39,14 @@ from bot.handlers.base import (
     split_args,
     state_text,
     toast,
+    usage_reply,
 )
+from bot.handlers.confirm import PressOnce, ask, confirmed, first_press, question
 from bot.i18n import Translator
 from bot.keyboards import (
     BroadcastCb,
     DigestRunCb,
     UnwatchCb,
-    confirm_keyboard,
     set_chat_menu,
     unwatch_keyboard,
 )
@@ -100,8 +101,8 @@ async def _wait_for(sessions: SessionMaker, request_id: int) -> tuple[str, Chann
         async with sessions() as s:
             req = await s.get(WatchRequest, request_id)
             if req is not None and req.status != "pending":
-                ch = await channels.get(s, req.channel_id) if req.channel_id else None
-                return req.result_code or "unknown", ch
+                channel = await channels.get(s, req.channel_id) if req.channel_id else None
+                return req.result_code or "unknown", channel
         remaining = deadline - loop.time()
         if remaining <= 0:
             return None
@@ -123,7 +124,7 @@ async def watch(
     actor = _actor(message)
 
     # The channel already watched, or the id of the request the collector answers.
-    async def work(s: AsyncSession) -> Channel | int:
+    async def known_or_requested(s: AsyncSession) -> Channel | int:
         known = await find_channel(s, handle)
         # An unreachable channel's name may lead to another channel by now: the collector
         # asks Telegram again instead.
@@ -150,7 +151,7 @@ async def watch(
         await audit.record(s, actor, "watch", str(handle), {"request_id": req.id})
         return req.id
 
-    found = await transaction(sessions, work)
+    found = await transaction(sessions, known_or_requested)
     if isinstance(found, Channel):
         await send(message, t.get(lang, "watch-result", code="already", channel=link(found)))
         return
@@ -160,50 +161,41 @@ async def watch(
     if outcome is None:
         await send(message, t.get(lang, "watch-queued", handle=esc(str(handle))))
         return
-    code, ch = outcome
-    channel = link(ch) if ch is not None else esc(str(handle))
+    code, answered = outcome
+    channel = link(answered) if answered is not None else esc(str(handle))
     await send(message, t.get(lang, "watch-result", code=code, channel=channel))
 
 
 # --------------------------------------------------------------------------- unwatch
 
 
-async def unwatch(
-    message: Message, command: CommandObject, sessions: SessionMaker, t: Translator, lang: str
+async def unwatch(message: Message, named: ChannelArg | None, t: Translator, lang: str) -> None:
+    if named is not None:
+        await send(message, *_unwatch_confirmation(t, lang, named.channel))
+
+
+async def unwatch_choose(
+    message: Message, sessions: SessionMaker, t: Translator, lang: str
 ) -> None:
-    raw, _ = split_args(command.args)
-    if not raw:
-        async with sessions() as s:
-            watched = list(await channels.watched(s))
-        if not watched:
-            await send(message, t.get(lang, "watched-none"))
-            return
-        await send(message, t.get(lang, "unwatch-choose"), unwatch_keyboard(t, lang, watched))
-        return
-    try:
-        handle = parse_channel(raw)
-    except HandleError as err:
-        await send(message, handle_error_text(t, lang, err, raw))
-        return
+    """/unwatch without a channel: the watched ones as buttons."""
     async with sessions() as s:
-        ch = await find_channel(s, handle)
-    if ch is None or not ch.watched:
-        await send(message, t.get(lang, "unwatch-not-watched", channel=echo(raw)))
+        watched = list(await channels.watched(s))
+    if not watched:
+        await send(message, t.get(lang, "watched-none"))
         return
-    await send(message, *_unwatch_confirmation(t, lang, ch))
+    await send(message, t.get(lang, "unwatch-choose"), unwatch_keyboard(t, lang, watched))
 
 
 def _unwatch_confirmation(
-    t: Translator, lang: str, ch: Channel
+    t: Translator, lang: str, channel: Channel
 ) -> tuple[str, InlineKeyboardMarkup]:
-    markup = confirm_keyboard(
-        t,
-        lang,
-        UnwatchCb(action="yes", channel_id=ch.id),
-        UnwatchCb(action="no", channel_id=ch.id),
-        yes_key="kb-unwatch-yes",
-    )
-    return t.get(lang, "unwatch-confirm", channel=link(ch)), markup
+    text = t.get(lang, "unwatch-confirm", channel=link(channel))
+    channel_id = channel.id
+
+    def answer(*, action: str) -> UnwatchCb:
+        return UnwatchCb(action=action, channel_id=channel_id)
+
+    return question(t, lang, text, answer, "kb-unwatch-yes")
 
 
 async def unwatch_pressed(
@@ -215,42 +207,39 @@ async def unwatch_pressed(
     once: PressOnce,
 ) -> None:
     action, channel_id = callback_data.action, callback_data.channel_id
-    if action != "ask" and not once.first(query):
-        await toast(query, t.get(lang, "stale-button"), alert=True)
-        return
-    if action == "no":
-        await toast(query)
-        await show(query, t.get(lang, "unwatch-cancelled"))
-        return
-    if action == "ask":
+    if action == "ask":  # a channel chosen from the /unwatch list: the question, once more
         async with sessions() as s:
-            ch = await channels.get(s, channel_id)
-        if ch is None or not ch.watched:
+            channel = await channels.get(s, channel_id)
+        if channel is None or not channel.watched:
             await toast(query, t.get(lang, "stale-channel"), alert=True)
             return
         await toast(query)
-        await show(query, *_unwatch_confirmation(t, lang, ch))
+        await show(query, *_unwatch_confirmation(t, lang, channel))
         return
-    if action != "yes":
+    if action not in ("yes", "no"):
         await toast(query, t.get(lang, "stale-button"), alert=True)
+        return
+    if not await confirmed(query, action, once, t, lang, "unwatch-cancelled"):
         return
     actor = _actor(query)
 
-    async def work(s: AsyncSession) -> Channel | None:
-        ch = await channels.get(s, channel_id)
-        if ch is None or not ch.watched:
+    async def unwatch_channel(s: AsyncSession) -> Channel | None:
+        channel = await channels.get(s, channel_id)
+        if channel is None or not channel.watched:
             return None
-        await channels.unwatch(s, ch)
-        await audit.record(s, actor, "unwatch", ch.username or str(ch.tg_id), {"channel": ch.id})
-        return ch
+        await channels.unwatch(s, channel)
+        await audit.record(
+            s, actor, "unwatch", channel.username or str(channel.tg_id), {"channel": channel.id}
+        )
+        return channel
 
-    ch = await transaction(sessions, work)
-    if ch is None:
+    channel = await transaction(sessions, unwatch_channel)
+    if channel is None:
         await toast(query, t.get(lang, "stale-channel"), alert=True)
         await show(query, t.get(lang, "stale-channel"))
         return
     await toast(query)
-    await show(query, t.get(lang, "unwatch-done", channel=link(ch)))
+    await show(query, t.get(lang, "unwatch-done", channel=link(channel)))
 
 
 # --------------------------------------------------------------------------- watched / status
@@ -437,43 +426,46 @@ async def status_command(
 # --------------------------------------------------------------------------- events
 
 
+def events_count(message: Message, command: CommandObject) -> dict[str, int] | bool:
+    """A filter: the number of events /events asks for (or the default); False, so that
+    the usage answers before any channel is looked up, when there is no channel or the
+    number is not one. (aiogram hands a filter the message first, used or not.)"""
+    raw, rest = split_args(command.args)
+    if not raw:
+        return False
+    if not rest.strip():
+        return {"count": EVENTS_DEFAULT}
+    number = parse_number(rest, 1, EVENTS_MAX)
+    return {"count": number} if number is not None else False
+
+
 async def events_command(
     message: Message,
-    command: CommandObject,
+    named: ChannelArg | None,
+    count: int,
     sessions: SessionMaker,
     config: BotConfig,
     t: Translator,
     lang: str,
 ) -> None:
-    raw, rest = split_args(command.args)
-    if not raw:
-        await send(message, t.get(lang, "events-usage", max=EVENTS_MAX))
+    if named is None:
         return
-    count = EVENTS_DEFAULT
-    if rest.strip():
-        number = parse_number(rest, 1, EVENTS_MAX)
-        if number is None:
-            await send(message, t.get(lang, "events-usage", max=EVENTS_MAX))
-            return
-        count = number
-    ch = await known_channel(message, sessions, t, lang, raw)
-    if ch is None:
-        return
+    channel = named.channel
     async with sessions() as s:
-        rows = list(await events.recent(s, ch.id, count))
+        rows = list(await events.recent(s, channel.id, count))
     if not rows:
-        await send(message, t.get(lang, "events-none", channel=link(ch)))
+        await send(message, t.get(lang, "events-none", channel=link(channel)))
         return
-    lines = [t.get(lang, "events-header", channel=link(ch), count=len(rows))]
-    for ev in rows:
-        view = EventView.of(ev.kind, ev.payload, ChannelRef.of(ch), ev.occurred_at)
+    lines = [t.get(lang, "events-header", channel=link(channel), count=len(rows))]
+    for event in rows:
+        view = EventView.of(event.kind, event.payload, ChannelRef.of(channel), event.occurred_at)
         first = render_event(t, lang, view)[0]
         brief = " ".join(visible_text(first).split())
         lines.append(
             t.get(
                 lang,
                 "events-line",
-                time=esc(fmt_time(ev.occurred_at, config.tz, t, lang)),
+                time=esc(fmt_time(event.occurred_at, config.tz, t, lang)),
                 text=esc(truncate(brief, EVENT_LINE_MAX)),
             )
         )
@@ -483,27 +475,28 @@ async def events_command(
 # --------------------------------------------------------------------------- proof packs
 
 
+def can_sign(message: Message, signer: Signer | None = None) -> bool:
+    """A filter: whether there is a key to sign packs with (else /pack answers its usage)."""
+    return signer is not None
+
+
 async def pack_command(
     message: Message,
-    command: CommandObject,
+    named: ChannelArg | None,
     sessions: SessionMaker,
     config: BotConfig,
     t: Translator,
     lang: str,
-    signer: Signer | None = None,
+    signer: Signer,
 ) -> None:
-    raw, _ = split_args(command.args)
-    if not raw or signer is None:
-        await send(message, t.get(lang, "pack-usage"))
+    if named is None:
         return
-    ch = await known_channel(message, sessions, t, lang, raw)
-    if ch is None:
-        return
-    name = ch.username or str(ch.tg_id)
+    channel = named.channel
+    name = channel.username or str(channel.tg_id)
     with tempfile.TemporaryDirectory(prefix="chanwatch-pack-") as folder:
         result = await build_pack(
             sessions,
-            ch.tg_id,
+            channel.tg_id,
             signer,
             Path(folder) / f"{name}.zip",
             media_dir=config.media_dir,
@@ -558,7 +551,7 @@ async def mod_command(
         await send(message, t.get(lang, "mod-configured", user=str(target)))
         return
 
-    async def work(s: AsyncSession) -> bool:
+    async def change_rights(s: AsyncSession) -> bool:
         if verb == "add":
             changed = await subscribers.grant_moderator(s, target)
         else:
@@ -567,7 +560,7 @@ async def mod_command(
             await audit.record(s, actor, f"mod_{verb}", str(target))
         return changed
 
-    changed = await transaction(sessions, work)
+    changed = await transaction(sessions, change_rights)
     if verb == "add":
         await send(
             message, t.get(lang, "mod-added" if changed else "mod-already", user=str(target))
@@ -650,19 +643,13 @@ async def broadcast_command(
         return preview_id, count
 
     preview_id, count = await transaction(sessions, work)
-    markup = confirm_keyboard(
-        t,
-        lang,
-        BroadcastCb(action="yes", preview_id=preview_id),
-        BroadcastCb(action="no", preview_id=preview_id),
-        yes_key="kb-broadcast-yes",
-    )
+
+    def answer(*, action: str) -> BroadcastCb:
+        return BroadcastCb(action=action, preview_id=preview_id)
+
     body = esc(truncate(text, BROADCAST_PREVIEW_MAX))
-    await send(
-        message,
-        t.get(lang, "broadcast-preview", count=count) + f"\n<blockquote>{body}</blockquote>",
-        markup,
-    )
+    preview = t.get(lang, "broadcast-preview", count=count) + f"\n<blockquote>{body}</blockquote>"
+    await ask(message, t, lang, preview, answer, "kb-broadcast-yes")
 
 
 async def broadcast_pressed(
@@ -674,14 +661,13 @@ async def broadcast_pressed(
     wake_sender: Callable[[], None],
     once: PressOnce,
 ) -> None:
-    if not once.first(query):
-        await toast(query, t.get(lang, "stale-button"), alert=True)
-        return
+    if not await first_press(query, once, t, lang):
+        return  # the cancel is recorded with the broadcast, in the one transaction below
     preview_id = callback_data.preview_id
     actor = _actor(query)
     decided = ("broadcast_send", "broadcast_cancel")
 
-    async def work(s: AsyncSession) -> tuple[str, int]:
+    async def send_or_cancel(s: AsyncSession) -> tuple[str, int]:
         preview = await audit.get(s, preview_id)
         if preview is None or preview.action != "broadcast_preview":
             return "stale-button", 0
@@ -712,7 +698,7 @@ async def broadcast_pressed(
         await audit.record(s, actor, "broadcast_send", str(preview_id), {"recipients": sent})
         return "broadcast-sent", sent
 
-    outcome, count = await transaction(sessions, work)
+    outcome, count = await transaction(sessions, send_or_cancel)
     if outcome == "broadcast-sent":
         wake_sender()
     await toast(query, t.get(lang, outcome, count=count), alert=outcome != "broadcast-sent")
@@ -766,10 +752,7 @@ async def digest_run(message: Message, t: Translator, lang: str, digests: Digest
     if digests is None:
         await send(message, t.get(lang, "digest-unavailable"))
         return
-    markup = confirm_keyboard(
-        t, lang, DigestRunCb(action="yes"), DigestRunCb(action="no"), yes_key="kb-digest-run-yes"
-    )
-    await send(message, t.get(lang, "digest-run-confirm"), markup)
+    await ask(message, t, lang, t.get(lang, "digest-run-confirm"), DigestRunCb, "kb-digest-run-yes")
 
 
 async def digest_run_pressed(
@@ -782,13 +765,9 @@ async def digest_run_pressed(
     digests: Digests | None,
     once: PressOnce,
 ) -> None:
-    if not once.first(query):
-        await toast(query, t.get(lang, "stale-button"), alert=True)
+    if not await confirmed(query, callback_data.action, once, t, lang, "digest-run-cancelled"):
         return
     await toast(query)
-    if callback_data.action != "yes":
-        await show(query, t.get(lang, "digest-run-cancelled"))
-        return
     if digests is None:
         await show(query, t.get(lang, "digest-unavailable"))
         return
@@ -812,12 +791,18 @@ async def digest_run_pressed(
 def get_router() -> Router:
     router = Router(name="moderator")
     router.message.register(watch, Command("watch", ignore_case=True))
-    router.message.register(unwatch, Command("unwatch", ignore_case=True))
+    unwatch_cmd = Command("unwatch", ignore_case=True)
+    router.message.register(unwatch, unwatch_cmd, ChannelArgument(unwatched="unwatch-not-watched"))
+    router.message.register(unwatch_choose, unwatch_cmd)
     router.callback_query.register(unwatch_pressed, UnwatchCb.filter())
     router.message.register(watched, Command("watched", ignore_case=True))
     router.message.register(status_command, Command("status", ignore_case=True))
-    router.message.register(events_command, Command("events", ignore_case=True))
-    router.message.register(pack_command, Command("pack", ignore_case=True))
+    events_cmd = Command("events", ignore_case=True)
+    router.message.register(events_command, events_cmd, events_count, ChannelArgument())
+    router.message.register(usage_reply("events-usage", max=EVENTS_MAX), events_cmd)
+    pack_cmd = Command("pack", ignore_case=True)
+    router.message.register(pack_command, pack_cmd, can_sign, ChannelArgument())
+    router.message.register(usage_reply("pack-usage"), pack_cmd)
     router.message.register(mod_command, Command("mod", ignore_case=True))
     router.message.register(ban_command, Command("ban", ignore_case=True))
     router.message.register(unban_command, Command("unban", ignore_case=True))

@@ -17,12 +17,9 @@ from bot.handlers.base import (
     ChannelArgument,
     SubscriberFields,
     echo,
-    find_channel,
     fmt_time,
-    handle_error_text,
     labels_text,
     link,
-    parse_channel,
     plain,
     query_chat,
     quoted_keywords,
@@ -47,7 +44,6 @@ from bot.keyboards import (
 from bot.keywords import MAX_KEYWORD_LEN, MAX_KEYWORDS, clean_keyword
 from bot.numbers import parse_number
 from bot.render import esc
-from collectors.handles import Handle, HandleError
 from storage import channels, kinds, subscribers
 from storage.db import SessionMaker, transaction
 from storage.models import Channel, Subscriber
@@ -147,45 +143,31 @@ async def channels_toggle(
 # --------------------------------------------------------------------------- by command
 
 
-async def _channel_arg(message: Message, t: Translator, lang: str, raw: str) -> Handle | None:
-    """The channel an argument names, or None after telling the user what is wrong."""
-    try:
-        return parse_channel(raw)
-    except HandleError as err:
-        await send(message, handle_error_text(t, lang, err, raw))
-        return None
-
-
 async def subscribe_command(
     message: Message,
     chat_id: int,
-    command: CommandObject,
+    named: ChannelArg | None,
     sessions: SessionMaker,
     t: Translator,
     lang: str,
 ) -> None:
-    arg, _ = split_args(command.args)
-    if not arg:
-        text, markup = await channel_page(sessions, t, lang, chat_id, 0)
-        await send(message, text, markup)
+    if named is None:
         return
-    key = await _channel_arg(message, t, lang, arg)
-    if key is None:
-        return
+    channel_id = named.channel.id
 
     async def work(s: AsyncSession) -> tuple[str, Channel | None]:
-        ch = await find_channel(s, key)
-        if ch is None or not ch.watched:
+        channel = await channels.get(s, channel_id)
+        if channel is None or not channel.watched:  # unwatched since the command was read
             return "channel-not-watched", None
         sub, _ = await subscribers.get_or_create(
             s, chat_id, **subscriber_fields(message.from_user, lang)
         )
-        new = await subscribers.subscribe(s, sub.id, ch.id)
-        return ("sub-added-cmd" if new else "sub-already"), ch
+        new = await subscribers.subscribe(s, sub.id, channel.id)
+        return ("sub-added-cmd" if new else "sub-already"), channel
 
-    outcome, ch = await transaction(sessions, work)
-    channel = link(ch) if ch else echo(arg)
-    await send(message, t.get(lang, outcome, channel=channel))
+    outcome, channel = await transaction(sessions, work)
+    shown = link(channel) if channel else echo(named.raw)
+    await send(message, t.get(lang, outcome, channel=shown))
 
 
 async def first_page(
@@ -227,6 +209,13 @@ def _kinds_names(t: Translator, lang: str, groups: list[str]) -> str:
     return ", ".join(names) if names else t.get(lang, "kinds-none")
 
 
+def _kinds_screen(
+    t: Translator, lang: str, ch: Channel, groups: list[str]
+) -> tuple[str, InlineKeyboardMarkup]:
+    """A subscription's kinds, a button each to switch them."""
+    return t.get(lang, "kinds-header", channel=link(ch)), kinds_keyboard(t, lang, ch.id, groups)
+
+
 async def _subscription_of(
     sessions: SessionMaker, chat_id: int, channel_id: int
 ) -> tuple[Channel | None, list[str] | None]:
@@ -252,11 +241,7 @@ async def kinds_command(
     if groups is None:
         await send(message, t.get(lang, "not-subscribed", channel=link(ch)))
         return
-    await send(
-        message,
-        t.get(lang, "kinds-header", channel=link(ch)),
-        kinds_keyboard(t, lang, ch.id, groups),
-    )
+    await send(message, *_kinds_screen(t, lang, ch, groups))
 
 
 async def kinds_open(
@@ -274,11 +259,7 @@ async def kinds_open(
         await show(query, text, markup)
         return
     await toast(query)
-    await show(
-        query,
-        t.get(lang, "kinds-header", channel=link(ch)),
-        kinds_keyboard(t, lang, ch.id, groups),
-    )
+    await show(query, *_kinds_screen(t, lang, ch, groups))
 
 
 async def kinds_toggle(
@@ -294,23 +275,23 @@ async def kinds_toggle(
         await toast(query, t.get(lang, "stale-button"), alert=True)
         return
 
-    async def work(s: AsyncSession) -> tuple[str, Channel | None, list[str]]:
-        ch = await channels.get(s, callback_data.channel_id)
+    async def toggle(s: AsyncSession) -> tuple[str, Channel | None, list[str]]:
+        channel = await channels.get(s, callback_data.channel_id)
         sub = await subscribers.by_chat(s, chat_id)
-        found = await subscribers.subscription(s, sub.id, ch.id) if sub and ch else None
-        if ch is None or found is None:
+        found = await subscribers.subscription(s, sub.id, channel.id) if sub and channel else None
+        if channel is None or found is None:
             return "stale-subscription", None, []
         current = list(found.event_kinds)
         if group == "done":
-            return "done", ch, current
+            return "done", channel, current
         wanted = [g for g in current if g != group] if group in current else [*current, group]
         if not wanted:
-            return "kinds-at-least-one", ch, current
+            return "kinds-at-least-one", channel, current
         subscribers.set_kinds(found, wanted)
-        return "ok", ch, list(found.event_kinds)
+        return "ok", channel, list(found.event_kinds)
 
-    outcome, ch, groups = await transaction(sessions, work)
-    if ch is None:
+    outcome, channel, groups = await transaction(sessions, toggle)
+    if channel is None:
         await toast(query, t.get(lang, outcome), alert=True)
         await show(query, t.get(lang, outcome))
         return
@@ -321,14 +302,10 @@ async def kinds_toggle(
     if outcome == "done":
         await show(
             query,
-            t.get(lang, "kinds-saved", channel=link(ch), kinds=_kinds_names(t, lang, groups)),
+            t.get(lang, "kinds-saved", channel=link(channel), kinds=_kinds_names(t, lang, groups)),
         )
         return
-    await show(
-        query,
-        t.get(lang, "kinds-header", channel=link(ch)),
-        kinds_keyboard(t, lang, ch.id, groups),
-    )
+    await show(query, *_kinds_screen(t, lang, channel, groups))
 
 
 # --------------------------------------------------------------------------- keyword filters
@@ -341,19 +318,19 @@ def split_keywords(text: str) -> list[str]:
     items: list[str] = []
     buf: list[str] = []
     closing: str | None = None
-    for ch in text:
+    for char in text:
         if closing is not None:
-            if ch == closing:
+            if char == closing:
                 closing = None
             else:
-                buf.append(ch)
-        elif ch in _QUOTES:
-            closing = _QUOTES[ch]
-        elif ch == ",":
+                buf.append(char)
+        elif char in _QUOTES:
+            closing = _QUOTES[char]
+        elif char == ",":
             items.append("".join(buf))
             buf = []
         else:
-            buf.append(ch)
+            buf.append(char)
     items.append("".join(buf))
     return [item.strip() for item in items if item.strip()]
 
@@ -368,23 +345,26 @@ async def filters_command(
 ) -> None:
     if named is None:
         return
-    ch = named.channel
+    channel = named.channel
     rest = plain(named.rest)
     if not rest:
         async with sessions() as s:
             sub = await subscribers.by_chat(s, chat_id)
-            found = await subscribers.subscription(s, sub.id, ch.id) if sub else None
+            found = await subscribers.subscription(s, sub.id, channel.id) if sub else None
         if found is None:
-            await send(message, t.get(lang, "not-subscribed", channel=link(ch)))
+            await send(message, t.get(lang, "not-subscribed", channel=link(channel)))
         elif found.keywords:
             await send(
                 message,
                 t.get(
-                    lang, "filters-show", channel=link(ch), keywords=quoted_keywords(found.keywords)
+                    lang,
+                    "filters-show",
+                    channel=link(channel),
+                    keywords=quoted_keywords(found.keywords),
                 ),
             )
         else:
-            await send(message, t.get(lang, "filters-none", channel=link(ch)))
+            await send(message, t.get(lang, "filters-none", channel=link(channel)))
         return
     keywords: list[str] = []
     if rest not in ("-", "—", "–"):
@@ -408,23 +388,23 @@ async def filters_command(
             )
             return
 
-    async def work(s: AsyncSession) -> bool:
+    async def save(s: AsyncSession) -> bool:
         sub = await subscribers.by_chat(s, chat_id)
-        found = await subscribers.subscription(s, sub.id, ch.id) if sub else None
+        found = await subscribers.subscription(s, sub.id, channel.id) if sub else None
         if found is None:
             return False
         subscribers.set_keywords(found, keywords)
         return True
 
-    if not await transaction(sessions, work):
-        await send(message, t.get(lang, "not-subscribed", channel=link(ch)))
+    if not await transaction(sessions, save):
+        await send(message, t.get(lang, "not-subscribed", channel=link(channel)))
     elif keywords:
         await send(
             message,
-            t.get(lang, "filters-set", channel=link(ch), keywords=quoted_keywords(keywords)),
+            t.get(lang, "filters-set", channel=link(channel), keywords=quoted_keywords(keywords)),
         )
     else:
-        await send(message, t.get(lang, "filters-cleared", channel=link(ch)))
+        await send(message, t.get(lang, "filters-cleared", channel=link(channel)))
 
 
 # --------------------------------------------------------------------------- mute
@@ -579,7 +559,10 @@ def get_router() -> Router:
     router.message.register(channels_command, Command("channels", ignore_case=True))
     router.callback_query.register(channels_page, ChannelsCb.filter(F.action == "p"))
     router.callback_query.register(channels_toggle, ChannelsCb.filter(F.action == "t"))
-    router.message.register(subscribe_command, Command("subscribe", ignore_case=True))
+    subscribe = Command("subscribe", ignore_case=True)
+    watched_only = ChannelArgument(unwatched="channel-not-watched")
+    router.message.register(subscribe_command, subscribe, watched_only)
+    router.message.register(first_page, subscribe)
     unsubscribe = Command("unsubscribe", ignore_case=True)
     router.message.register(unsubscribe_command, unsubscribe, ChannelArgument())
     router.message.register(first_page, unsubscribe)
