@@ -779,10 +779,10 @@ async def digest_run_pressed(
     count = int(count) if isinstance(count, int) else 0
     actor = _actor(query)
 
-    async def work(s: AsyncSession) -> None:
+    async def record_run(s: AsyncSession) -> None:
         await audit.record(s, actor, "digest_run", "", {"subscribers": count})
 
-    await transaction(sessions, work)
+    await transaction(sessions, record_run)
     if count:
         wake_sender()
     await show(query, t.get(lang, "digest-run-done", count=count))
