@@ -26,8 +26,12 @@ USERNAME_RELEASED = "username_released"
 
 
 async def lock_channel(session: AsyncSession, channel_id: int) -> Channel:
+    # FOR NO KEY UPDATE: it still orders writers of one channel, but leaves the key
+    # share lock that a log record's foreign key takes free. With FOR UPDATE, a
+    # transaction holding the log's lock and appending for this channel waited for us
+    # while we waited for the log: a deadlock on PostgreSQL.
     channel = await session.scalar(
-        select(Channel).where(Channel.id == channel_id).with_for_update()
+        select(Channel).where(Channel.id == channel_id).with_for_update(key_share=True)
     )
     if channel is None:
         raise LookupError(f"channel {channel_id} is not in the database")
@@ -394,7 +398,7 @@ async def observe_posts(
             .where(
                 Post.channel_id == channel.id, Post.message_id.in_([p.message_id for p in batch])
             )
-            .with_for_update()
+            .with_for_update(key_share=True)
         )
     }
     fresh: dict[int, PostSeen] = {}
@@ -633,7 +637,7 @@ async def observe_deleted(
                 Post.channel_id == channel.id, Post.message_id.in_(ids), Post.deleted_at.is_(None)
             )
             .order_by(Post.message_id)
-            .with_for_update()
+            .with_for_update(key_share=True)
         )
     ).all()
     for post in gone:

@@ -24,7 +24,7 @@ from chanwatch.keys import load_or_create, pretty
 from chanwatch.pack import build as pack_build
 from storage import changes, checkpoints, ledger
 from storage.db import SessionMaker, create_engine, session_factory, transaction
-from storage.models import Checkpoint, LogRecord
+from storage.models import Channel, Checkpoint, LogRecord
 from storage.observations import PostSeen
 from storage.types import utcnow
 from tests import dbs, proofkit
@@ -132,6 +132,34 @@ async def test_an_append_rolled_back_leaves_the_chain_whole(
     async with sessions() as s:
         problems, count = await ledger.check_db(s)
     assert problems == [] and count == len(log)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_kind", ["postgres"], indirect=True)
+async def test_a_media_file_logged_beside_change_detection_does_not_deadlock(
+    sessions: SessionMaker, tmp_path: Path
+) -> None:
+    """Change detection locks the channel row, then the log; a stored media file's
+    transaction takes the log's lock, then its record's foreign key share-locks the
+    same channel row. With FOR UPDATE on the channel the two waited for each other
+    (PostgreSQL's "deadlock detected", seen in the media benchmark)."""
+    cid = await proofkit.history(sessions, tmp_path / "media")
+    async with sessions() as media_s, media_s.begin():
+        await ledger.lock(media_s)  # the media transaction holds the log's lock
+        channel = await media_s.get(Channel, cid)
+        assert channel is not None
+
+        async def detect() -> None:
+            seen = [PostSeen(message_id=950, date=utcnow(), text="во время загрузки")]
+            await transaction(sessions, lambda s: changes.observe_posts(s, cid, seen))
+
+        detector = asyncio.create_task(detect())
+        await asyncio.sleep(0.5)  # the detector holds the channel row and waits for the log
+        assert not detector.done()
+        await ledger.note_media(media_s, channel, 1, "ab" * 32, 10, "image/jpeg")
+    await asyncio.wait_for(detector, 10)
+    log = await _log(sessions)
+    assert [json.loads(r.record).get("message_id") for r in log[-2:]] == [1, 950]
 
 
 def _files(pack: Path) -> dict[str, bytes]:
