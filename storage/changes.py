@@ -26,8 +26,14 @@ USERNAME_RELEASED = "username_released"
 
 
 async def lock_channel(session: AsyncSession, channel_id: int) -> Channel:
+    """The channel's row, locked against other observers until commit.
+
+    FOR NO KEY UPDATE: it still serializes writers of the channel, and lets the inserts that
+    only refer to it (the observation log's, under the log's lock, in another transaction)
+    go on. FOR UPDATE would block them, and the log's lock holder waiting for a row whose
+    holder waits for the log's lock is a deadlock that stalls every process's appends."""
     channel = await session.scalar(
-        select(Channel).where(Channel.id == channel_id).with_for_update()
+        select(Channel).where(Channel.id == channel_id).with_for_update(key_share=True)
     )
     if channel is None:
         raise LookupError(f"channel {channel_id} is not in the database")
@@ -394,7 +400,7 @@ async def observe_posts(
             .where(
                 Post.channel_id == channel.id, Post.message_id.in_([p.message_id for p in batch])
             )
-            .with_for_update()
+            .with_for_update(key_share=True)
         )
     }
     fresh: dict[int, PostSeen] = {}
@@ -633,7 +639,7 @@ async def observe_deleted(
                 Post.channel_id == channel.id, Post.message_id.in_(ids), Post.deleted_at.is_(None)
             )
             .order_by(Post.message_id)
-            .with_for_update()
+            .with_for_update(key_share=True)
         )
     ).all()
     for post in gone:

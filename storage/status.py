@@ -33,6 +33,21 @@ async def with_prefix(session: AsyncSession, prefix: str) -> list[ServiceStatus]
     return list(rows)
 
 
+# Each collector account reports under its own row: several processes collect at once.
+COLLECTOR_PREFIX = "collector:"
+
+
+def collector_row(account: str) -> str:
+    """The status row a collector account reports to."""
+    return COLLECTOR_PREFIX + account
+
+
+async def collectors(session: AsyncSession) -> list[tuple[str, ServiceStatus]]:
+    """Every collector account's last report: (account, row), by account."""
+    rows = await with_prefix(session, COLLECTOR_PREFIX)
+    return [(r.name.removeprefix(COLLECTOR_PREFIX), r) for r in rows]
+
+
 async def last_digest(session: AsyncSession) -> DigestRun | None:
     return await session.scalar(
         select(DigestRun).order_by(DigestRun.started_at.desc(), DigestRun.id.desc()).limit(1)
