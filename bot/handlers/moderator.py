@@ -319,7 +319,13 @@ async def watched(
                 retries=ch.retry_count,
             )
         )
-    lines += [_flood_text(t, lang, row.data) for _, row in reports] or [_flood_text(t, lang, None)]
+    # Every account's waits in one line (the longest of each kind): the list is about the
+    # channels, not the accounts; /status tells the accounts apart.
+    waits: dict[str, float] = {}
+    for _, row in reports:
+        for kind, secs in ((row.data or {}).get("flood_waits") or {}).items():
+            waits[kind] = max(waits.get(kind, 0.0), secs)
+    lines.append(_flood_text(t, lang, {"flood_waits": waits}))
     await send_lines(message, lines)
 
 
