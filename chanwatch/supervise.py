@@ -116,6 +116,7 @@ class Supervisor:
     clock: Callable[[], datetime] = utcnow
     _parts: dict[str, _Part] = field(default_factory=dict)
     _reporter: asyncio.Task[None] | None = None
+    _reported: bool = False
 
     def add(self, name: str, run: PartRun, *, interval: float, owner: str | None = None) -> None:
         """Supervise ``run`` as part ``name``; it must beat at least every ``interval`` s.
@@ -203,9 +204,15 @@ class Supervisor:
         if self.sessions is None or not self._parts:
             return
         reports = {part.stored_as: part.state.as_dict() for part in self._parts.values()}
+        # The unowned row every process shared before its part was stored under its owner:
+        # left by an upgrade, it would stay stale for ever (and `chanwatch status` exit 1).
+        shared = [] if self._reported else [part_row(n) for n in self._parts]
+        shared = [row for row in shared if row not in reports]
 
         async def work(s: Any) -> None:
+            await status.drop(s, shared)
             for row, data in reports.items():
                 await status.put(s, row, data)
 
         await transaction(self.sessions, work, attempts=1)
+        self._reported = True

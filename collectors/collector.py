@@ -90,6 +90,7 @@ class Collector(CollectorBase):
         self._member: set[int] = set()
         self._fatal: tuple[datetime, str] | None = None
         self._reading: list[Channel] = []
+        self._reported = False
         # Set on the division's lease (storage.assignments.rebalance) by the composition root.
         self.lease = 60.0
 
@@ -752,8 +753,12 @@ class Collector(CollectorBase):
             "last_error": self.last_error,
         }
         with contextlib.suppress(Exception):
-            await transaction(
-                self.sessions,
-                lambda s: status.put(s, status.collector_row(self.account), data),
-                attempts=1,
-            )
+            await transaction(self.sessions, lambda s: self._put_report(s, data), attempts=1)
+            self._reported = True
+
+    async def _put_report(self, s: AsyncSession, data: dict[str, object]) -> None:
+        if not self._reported:
+            # The one row every collector shared before each reported apart: left by an
+            # upgrade, nobody would write it again.
+            await status.drop(s, [status.OLD_COLLECTOR_ROW])
+        await status.put(s, status.collector_row(self.account), data)

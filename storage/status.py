@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import DigestRun, ServiceStatus
@@ -18,6 +18,12 @@ async def put(session: AsyncSession, name: str, data: dict[str, Any]) -> None:
     else:
         row.data = data
         row.updated_at = utcnow()
+
+
+async def drop(session: AsyncSession, names: list[str]) -> None:
+    """Forget these rows (reports that no part writes any more)."""
+    if names:
+        await session.execute(delete(ServiceStatus).where(ServiceStatus.name.in_(names)))
 
 
 async def get(session: AsyncSession, name: str) -> ServiceStatus | None:
@@ -35,6 +41,8 @@ async def with_prefix(session: AsyncSession, prefix: str) -> list[ServiceStatus]
 
 # Each collector account reports under its own row: several processes collect at once.
 COLLECTOR_PREFIX = "collector:"
+# The one row all collectors shared before; its last writer is gone after an upgrade.
+OLD_COLLECTOR_ROW = "collector"
 
 
 def collector_row(account: str) -> str:

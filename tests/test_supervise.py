@@ -13,7 +13,7 @@ import pytest
 from chanwatch.health import start_health
 from chanwatch.supervise import STATUS_PREFIX, Beat, Supervisor, shown_part
 from storage import status
-from storage.db import SessionMaker
+from storage.db import SessionMaker, transaction
 from storage.migrate import upgrade
 
 
@@ -122,7 +122,8 @@ async def test_the_same_part_of_two_collector_processes_is_stored_apart(
     sessions: SessionMaker,
 ) -> None:
     """Two collector processes on one database: each one's collector part has its own row
-    (with one row, the last writer hid the other, dead or alive)."""
+    (with one row, the last writer hid the other, dead or alive); the shared row of before
+    is gone."""
     await upgrade(sessions.kw["bind"])
 
     async def part(beat: Beat) -> None:
@@ -133,6 +134,8 @@ async def test_the_same_part_of_two_collector_processes_is_stored_apart(
     async def stuck(beat: Beat) -> None:
         await asyncio.Event().wait()
 
+    # The row every process wrote before, left by an upgrade: nobody writes it any more.
+    await transaction(sessions, lambda s: status.put(s, "part:collector", {"interval": 1}))
     alive = Supervisor(sessions, report_every=0.05)
     alive.add("collector", part, interval=60, owner="acc1")
     dead = Supervisor(sessions, report_every=0.05)
