@@ -426,7 +426,8 @@ def supervise_parts(app: App) -> None:
         app.bot.session.middleware(_PollingReports(sup))
     for name, run in parts.items():
         if run is not None and app.runs(name):
-            sup.add(name, run, interval=PART_INTERVALS[name])
+            owner = app.settings.telethon_session.stem if name in ROLE_PARTS["collector"] else None
+            sup.add(name, run, interval=PART_INTERVALS[name], owner=owner)
 
 
 async def start(app: App) -> None:

@@ -221,7 +221,7 @@ async def _db(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _status(args: argparse.Namespace, settings: Settings) -> int:
     """What the running chanwatch last stored about itself; exit 1 when a part is stale."""
-    from chanwatch.supervise import STATUS_PREFIX, is_stale
+    from chanwatch.supervise import STATUS_PREFIX, is_stale, shown_part
     from storage import assignments, outbox, status
     from storage.db import session_factory
     from storage.types import utcnow
@@ -230,7 +230,7 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
     try:
         async with session_factory(engine)() as s:
             parts = await status.with_prefix(s, STATUS_PREFIX)
-            collector = await status.get(s, "collector")
+            reports = await status.collectors(s)
             depth = await outbox.depth(s)
             digest = await status.last_digest(s)
             now = utcnow()
@@ -241,7 +241,7 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
     if not parts:
         print("parts: none reported yet (is `chanwatch run` running on this database?)")
     for row in parts:
-        name, data = row.name.removeprefix(STATUS_PREFIX), row.data or {}
+        name, data = shown_part(row.name), row.data or {}
         bad = is_stale(data, now)
         stale += [name] if bad else []
         beat = data.get("last_beat") or "never"
@@ -252,14 +252,16 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
         if data.get("last_error"):
             line += f", last error {data.get('last_error_at')}: {data['last_error']}"
         print(line)
-    if collector is not None:
-        report = collector.data or {}
-        print(
-            f"collector: {'connected' if report.get('connected') else 'disconnected'}, "
-            f"lag {report.get('lag_seconds')}s, reported {collector.updated_at.isoformat()}"
-        )
+    for account, row in reports:
+        report = row.data or {}
         waits = report.get("flood_waits") or {}
-        print("flood waits: " + (", ".join(f"{k} {v}s" for k, v in waits.items()) or "none"))
+        print(
+            f"collector {account}: "
+            f"{'connected' if report.get('connected') else 'disconnected'}, "
+            f"lag {report.get('lag_seconds')}s, flood waits "
+            + (", ".join(f"{k} {v}s" for k, v in waits.items()) or "none")
+            + f", reported {row.updated_at.isoformat()}"
+        )
     for held in division:
         line = (
             f"collector {held.kind} {held.name}: {held.channels} channels, {held.joined} joined "

@@ -87,6 +87,20 @@ class _Part:
     run: PartRun
     state: PartState
     task: asyncio.Task[None] | None = None
+    # The row it is stored as (after STATUS_PREFIX): its name, or "name:owner" where
+    # several processes run the same part (one collector per account).
+    stored_as: str = ""
+
+
+def part_row(name: str, owner: str | None = None) -> str:
+    """The status row name of a part, owned by one collector account or by none."""
+    return f"{STATUS_PREFIX}{name}:{owner}" if owner else f"{STATUS_PREFIX}{name}"
+
+
+def shown_part(row_name: str) -> str:
+    """A part's status row as `chanwatch status` names it: "collector (acc1)"."""
+    name, _, owner = row_name.removeprefix(STATUS_PREFIX).partition(":")
+    return f"{name} ({owner})" if owner else name
 
 
 @dataclass
@@ -102,12 +116,17 @@ class Supervisor:
     clock: Callable[[], datetime] = utcnow
     _parts: dict[str, _Part] = field(default_factory=dict)
     _reporter: asyncio.Task[None] | None = None
+    _reported: bool = False
 
-    def add(self, name: str, run: PartRun, *, interval: float) -> None:
-        """Supervise ``run`` as part ``name``; it must beat at least every ``interval`` s."""
+    def add(self, name: str, run: PartRun, *, interval: float, owner: str | None = None) -> None:
+        """Supervise ``run`` as part ``name``; it must beat at least every ``interval`` s.
+
+        ``owner``: the collector account whose part it is; its report is stored apart from
+        the same part of other processes (else the last writer hides the others)."""
         if name in self._parts:
             raise ValueError(f"part {name!r} is already supervised")
-        self._parts[name] = _Part(run, PartState(name, interval, self.clock()))
+        state = PartState(name, interval, self.clock())
+        self._parts[name] = _Part(run, state, stored_as=part_row(name, owner))
         if self._reporter is not None:  # added while running: start it at once
             self._start(self._parts[name])
 
@@ -184,10 +203,16 @@ class Supervisor:
         """Store every part's state (one row each) for `chanwatch status` and /status."""
         if self.sessions is None or not self._parts:
             return
-        reports = {name: part.state.as_dict() for name, part in self._parts.items()}
+        reports = {part.stored_as: part.state.as_dict() for part in self._parts.values()}
+        # The unowned row every process shared before its part was stored under its owner:
+        # left by an upgrade, it would stay stale for ever (and `chanwatch status` exit 1).
+        shared = [] if self._reported else [part_row(n) for n in self._parts]
+        shared = [row for row in shared if row not in reports]
 
         async def work(s: Any) -> None:
-            for name, data in reports.items():
-                await status.put(s, STATUS_PREFIX + name, data)
+            await status.drop(s, shared)
+            for row, data in reports.items():
+                await status.put(s, row, data)
 
         await transaction(self.sessions, work, attempts=1)
+        self._reported = True

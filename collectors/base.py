@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -49,6 +50,10 @@ class CollectorConfig:
     jump_window: timedelta = timedelta(hours=24)
     backfill: int = 20
     concurrency: int = 4
+    # Joins a pass makes at most: hundreds at once (a start, a takeover) would hold up the
+    # pass loop, and with it the reading of channels just taken over; Telegram limits joins
+    # more strictly than reads anyway.
+    joins_per_pass: int = 20
     tick: float = 1.0
     retry_max: float = 6 * 3600.0
     mass_deletion: int = 5
@@ -86,6 +91,8 @@ class CollectorBase:
         self._refresh_now: set[int] = set()
         # Channels polled since this process started; the others catch up first thing.
         self._caught_up: set[int] = set()
+        # Channels gained from the division whose poll interval is still their last holder's.
+        self._taken_over: set[int] = set()
         self._tasks: list[asyncio.Task[Any]] = []
         self._wake = asyncio.Event()
         self._stopping = False
@@ -113,9 +120,20 @@ class CollectorBase:
         # A channel taken over is re-read first and caught up from its stored cursor.
         self._refresh_now |= gained
         self._caught_up -= gained
+        self._taken_over |= gained
+        self._spread_reconciles(gained)
         self._on_hold(held)
         if gained:
             self.wake()
+
+    def _spread_reconciles(self, gained: frozenset[int]) -> None:
+        """First reconciles of channels just gained, spread over one reconcile period:
+        hundreds at once (a start, a takeover) would hold up the next pass and with it
+        every urgent refresh, e.g. the one that finds this account banned."""
+        every, mono = self.config.reconcile_every, time.monotonic()
+        fresh = sorted(ch for ch in gained if ch not in self._reconciled)
+        for k, ch in enumerate(fresh):
+            self._reconciled[ch] = mono - every + every * k / len(fresh)
 
     def _on_hold(self, held: Held) -> None:
         """What a subclass keeps of a round (an account's own access hashes, its joins)."""
@@ -252,6 +270,10 @@ class CollectorBase:
         # Live updates cover joined channels; polling them is only a safety net.
         if ch.joined:
             return cfg.poll_max
+        if ch.id in self._taken_over:
+            # Its interval was its last holder's (a member's, a safety net for live updates):
+            # polled at the quickest first, it backs off as it stays quiet.
+            return cfg.poll_min
         # Busy channels are polled more often, quiet ones less, within the bounds.
         wanted = ch.poll_interval_s / 2 if new_posts else ch.poll_interval_s * 1.5
         return min(cfg.poll_max, max(cfg.poll_min, wanted))
@@ -265,17 +287,17 @@ class CollectorBase:
         if ch is None:
             return
         interval = self._interval(ch, new_posts)
+        self._taken_over.discard(channel_id)
         ch.poll_interval_s = interval
         ch.next_poll_at = utcnow() + timedelta(seconds=max(interval, self._wait_floor()))
 
     # --- storage -------------------------------------------------------------------
 
     async def _load_watched(self) -> list[Channel]:
-        async with self.sessions() as s:
-            rows = list(await channels.watched(s))
         scope = self._scope()
-        if scope is not None:
-            rows = [c for c in rows if c.id in scope]
+        async with self.sessions() as s:
+            # Only the held ones: a third of 1,500 rows loaded every pass, not all of them.
+            rows = list(await channels.watched(s, among=scope))
         self._by_tg = {c.tg_id: c.id for c in rows}
         return rows
 

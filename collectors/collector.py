@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from telethon import TelegramClient, errors, events, utils
 from telethon.tl import functions, types
@@ -89,6 +89,8 @@ class Collector(CollectorBase):
         self._hashes: dict[int, int] = {}
         self._member: set[int] = set()
         self._fatal: tuple[datetime, str] | None = None
+        self._reading: list[Channel] = []
+        self._reported = False
         # Set on the division's lease (storage.assignments.rebalance) by the composition root.
         self.lease = 60.0
 
@@ -186,13 +188,14 @@ class Collector(CollectorBase):
             if ch.id in self._covered:
                 continue  # the web preview reads it this pass
             if self._poll_due(ch, now):
-                due.append((ch.id, partial(self.poll, ch.id)))
+                due.append((ch.id, partial(self.poll, ch.id, ch)))
             if self._reconcile_due(ch, mono):
                 due.append((ch.id, partial(self.reconcile, ch.id)))
         await self._run_bounded(due)
         # Joining waits for a first refresh (a channel must be reachable to join).
-        await self._manage_joins(await self._load_watched())
-        await self._report()
+        watched = await self._load_watched()
+        await self._manage_joins(watched)
+        await self._report(watched)
 
     async def _take_up(self, channel_id: int) -> None:
         await self.refresh(channel_id)
@@ -456,9 +459,13 @@ class Collector(CollectorBase):
         await self.refresh(channel.id)
         await self.poll(channel.id)
 
-    async def poll(self, channel_id: int) -> Recorded:
-        """Read history after the stored cursor, in order, without gaps."""
-        ch = await self._channel(channel_id)
+    async def poll(self, channel_id: int, loaded: Channel | None = None) -> Recorded:
+        """Read history after the stored cursor, in order, without gaps.
+
+        `loaded`: the row as this pass loaded it (a read of the database less per poll). Only
+        this collector's polls move the cursor and schedule, so it is not behind on them; a
+        cursor behind a live update costs a re-read that the archive knows already."""
+        ch = loaded if loaded is not None else await self._channel(channel_id)
         peer = self._peer(ch)
         try:
             # Never polled before (even an empty channel is polled once): archive quietly.
@@ -617,13 +624,15 @@ class Collector(CollectorBase):
             joined = len(self._member)
         if self._join_full:
             return
+        tried = 0
         for ch in watched:
-            if joined >= self.config.join_cap:
+            if joined >= self.config.join_cap or tried >= self.config.joins_per_pass:
                 break
             if self._is_member(ch) or not ch.reachable or ch.last_refreshed_at is None:
                 continue
             if ch.id in self._lost or not self._verified(ch):
                 continue
+            tried += 1
             try:
                 await self._call(
                     JOIN, self.client(functions.channels.JoinChannelRequest(self._input(ch)))
@@ -720,14 +729,17 @@ class Collector(CollectorBase):
 
     # --- health --------------------------------------------------------------------
 
-    async def _report(self) -> None:
+    async def _report(self, watched: list[Channel] | None = None) -> None:
         now = utcnow()
-        async with self.sessions() as s:
-            overdue = await s.scalar(
-                select(func.min(Channel.next_poll_at)).where(
-                    Channel.watched.is_(True), Channel.reachable.is_(True)
-                )
-            )
+        # Over the channels this collector reads (all, undivided; its own, divided): another
+        # collector's backlog is not this one's lag. Without Telegram the last pass's rows
+        # tell it (their next polls have not moved since).
+        if watched is not None:
+            self._reading = watched
+        overdue = min(
+            (c.next_poll_at for c in self._reading if c.reachable and c.next_poll_at),
+            default=None,
+        )
         lag = max(0.0, (now - overdue).total_seconds()) if overdue else 0.0
         data = {
             "connected": self.client.is_connected(),
@@ -741,4 +753,12 @@ class Collector(CollectorBase):
             "last_error": self.last_error,
         }
         with contextlib.suppress(Exception):
-            await transaction(self.sessions, lambda s: status.put(s, "collector", data), attempts=1)
+            await transaction(self.sessions, lambda s: self._put_report(s, data), attempts=1)
+            self._reported = True
+
+    async def _put_report(self, s: AsyncSession, data: dict[str, object]) -> None:
+        if not self._reported:
+            # The one row every collector shared before each reported apart: left by an
+            # upgrade, nobody would write it again.
+            await status.drop(s, [status.OLD_COLLECTOR_ROW])
+        await status.put(s, status.collector_row(self.account), data)

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Channel, ChannelAssignment, CollectorChannel, CollectorRow
@@ -44,6 +44,16 @@ class Held:
     joined: frozenset[int]
     banned: frozenset[int]
     limited: bool
+
+
+@dataclass
+class _Lease:
+    """One assignment as a round reads and changes it."""
+
+    collector_id: int
+    lease_until: datetime
+    new: bool = False
+    moved: bool = False
 
 
 @dataclass(frozen=True)
@@ -211,16 +221,37 @@ async def rebalance(
         if watched
         else delete(ChannelAssignment)
     )
+    # Plain rows, not ORM objects, and the writes batched at the end: a round reads every
+    # assignment and every account's facts (thousands at 1,500 channels), and while it works
+    # its process's event loop serves nothing else, e.g. a transaction holding the log's lock.
     held = {
-        a.channel_id: a
-        for a in await session.scalars(select(ChannelAssignment))
+        a.channel_id: _Lease(a.collector_id, a.lease_until)
+        for a in await session.execute(
+            select(
+                ChannelAssignment.channel_id,
+                ChannelAssignment.collector_id,
+                ChannelAssignment.lease_until,
+            )
+        )
         if a.channel_id in watched_set
     }
-    facts = list(await session.scalars(select(CollectorChannel)))
+    facts = list(
+        await session.execute(
+            select(
+                CollectorChannel.collector_id,
+                CollectorChannel.channel_id,
+                CollectorChannel.access_hash,
+                CollectorChannel.joined,
+            )
+        )
+    )
     banned: dict[int, set[int]] = {}
-    for f in facts:
-        if f.banned_at is not None:
-            banned.setdefault(f.channel_id, set()).add(f.collector_id)
+    for f in await session.execute(
+        select(CollectorChannel.collector_id, CollectorChannel.channel_id).where(
+            CollectorChannel.banned_at.is_not(None)
+        )
+    ):
+        banned.setdefault(f.channel_id, set()).add(f.collector_id)
 
     def can(collector: int, channel: int) -> bool:
         return collector in ok and collector not in banned.get(channel, ())
@@ -246,10 +277,9 @@ async def rebalance(
     def assign(ch: int, collector: int) -> None:
         row = held.get(ch)
         if row is None:
-            row = ChannelAssignment(channel_id=ch, collector_id=collector, lease_until=now)
-            session.add(row)
-            held[ch] = row
-        row.collector_id, row.assigned_at = collector, now
+            held[ch] = _Lease(collector, now + timedelta(seconds=lease), new=True)
+            return
+        row.collector_id, row.moved = collector, True
         row.lease_until = now + timedelta(seconds=lease)
 
     def taker(ch: int, *, need_room: bool) -> int | None:
@@ -299,19 +329,41 @@ async def rebalance(
         for ch in free[:room]:
             assign(ch, me)
             have[me] += 1
-    result: list[int] = []
-    for ch, a in held.items():
-        if a.collector_id == me:
-            a.lease_until = now + timedelta(seconds=lease)
-            result.append(ch)
-    await session.flush()
+    until = now + timedelta(seconds=lease)
+    new_rows = [
+        {"channel_id": ch, "collector_id": a.collector_id, "lease_until": until, "assigned_at": now}
+        for ch, a in held.items()
+        if a.new
+    ]
+    moved = [
+        {"channel_id": ch, "collector_id": a.collector_id, "lease_until": until, "assigned_at": now}
+        for ch, a in held.items()
+        if a.moved and not a.new
+    ]
+    if new_rows:
+        await session.execute(insert(ChannelAssignment), new_rows)
+    if moved:
+        await session.execute(update(ChannelAssignment), moved)  # by primary key, batched
+    await session.execute(
+        update(ChannelAssignment)
+        .where(ChannelAssignment.collector_id == me)
+        .values(lease_until=until)
+        .execution_options(synchronize_session=False)
+    )
+    result = [ch for ch, a in held.items() if a.collector_id == me]
     # The channel row says whether its holder is a member (live updates, slower polls).
-    if result:
-        for channel in await session.scalars(select(Channel).where(Channel.id.in_(result))):
-            channel.joined = channel.id in my_joined
+    for joined in (True, False):
+        ids = [ch for ch in result if (ch in my_joined) is joined]
+        if ids:
+            await session.execute(
+                update(Channel)
+                .where(Channel.id.in_(ids), Channel.joined.is_not(joined))
+                .values(joined=joined)
+                .execution_options(synchronize_session=False)
+            )
     return Held(
         channels=frozenset(result),
-        lease_until=now + timedelta(seconds=lease),
+        lease_until=until,
         hashes={
             f.channel_id: f.access_hash for f in facts if f.collector_id == me and f.access_hash
         },

@@ -26,10 +26,12 @@ USERNAME_RELEASED = "username_released"
 
 
 async def lock_channel(session: AsyncSession, channel_id: int) -> Channel:
-    # FOR NO KEY UPDATE: it still orders writers of one channel, but leaves the key
-    # share lock that a log record's foreign key takes free. With FOR UPDATE, a
-    # transaction holding the log's lock and appending for this channel waited for us
-    # while we waited for the log: a deadlock on PostgreSQL.
+    """The channel's row, locked against other observers until commit.
+
+    FOR NO KEY UPDATE: it still serializes writers of the channel, and lets the inserts that
+    only refer to it (the observation log's, under the log's lock, in another transaction)
+    go on. FOR UPDATE would block them, and the log's lock holder waiting for a row whose
+    holder waits for the log's lock is a deadlock that stalls every process's appends."""
     channel = await session.scalar(
         select(Channel).where(Channel.id == channel_id).with_for_update(key_share=True)
     )

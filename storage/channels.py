@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,11 +50,12 @@ async def find(session: AsyncSession, ref: str | int) -> Channel | None:
     )
 
 
-async def watched(session: AsyncSession) -> Sequence[Channel]:
-    rows = await session.scalars(
-        select(Channel).where(Channel.watched.is_(True)).order_by(Channel.id)
-    )
-    return rows.all()
+async def watched(session: AsyncSession, among: Collection[int] | None = None) -> Sequence[Channel]:
+    """The watched channels, in id order; with `among`, only those of these ids."""
+    query = select(Channel).where(Channel.watched.is_(True)).order_by(Channel.id)
+    if among is not None:
+        query = query.where(Channel.id.in_(among))
+    return (await session.scalars(query)).all()
 
 
 async def add_or_rewatch(

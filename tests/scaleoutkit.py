@@ -78,7 +78,8 @@ class CollectorProcesses:
         )
 
     async def until(self, what: str, check: Callable[[], Awaitable[bool]], within: float) -> None:
-        deadline = time.monotonic() + within
+        started = time.monotonic()
+        deadline = started + within
         while not await check():
             for name, proc in self.procs.items():
                 if proc.poll() is not None:
@@ -86,6 +87,8 @@ class CollectorProcesses:
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out waiting for {what} ({self.state})\n{self.logs()}")
             await asyncio.sleep(0.2)
+        # Shown with a failure (and with -s): where the time of a slow run went.
+        print(f"{what}: {time.monotonic() - started:.1f}s", flush=True)
 
 
 async def holders(sessions: SessionMaker) -> dict[int, str]:

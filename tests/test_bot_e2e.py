@@ -487,7 +487,7 @@ async def test_moderator_status_and_events(env: BotEnv) -> None:
             "lag_seconds": 12.4,
             "flood_waits": {"ResolveUsernameRequest": 30},
         }
-        await status.put(s, "collector", data)
+        await status.put(s, status.collector_row("acc-a"), data)
         # Two accounts divide the channels; the second is flood-limited.
         a = await assignments.register(s, "account", "acc-a", 450, utcnow())
         b = await assignments.register(s, "account", "acc-b", 450, utcnow())
@@ -499,7 +499,7 @@ async def test_moderator_status_and_events(env: BotEnv) -> None:
     [r] = await env.say(MOD, "/status", replies=1)
     assert "Account acc-a: 1 channels, 0 joined, heartbeat 0 s ago" in r.text
     assert "Account acc-b: 0 channels" in r.text and "(FLOOD_WAIT 7200s)" in r.text
-    assert "Collector: connected" in r.text
+    assert "Collector acc-a: connected" in r.text
     assert env.tr("en", "status-lag", seconds=12) in r.text
     assert "ResolveUsernameRequest 30 s" in r.text
     assert env.tr("en", "status-outbox", pending=0, sending=0, failed=0) in r.text

@@ -7,18 +7,22 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from telethon import TelegramClient
 
 from collectors.collector import HISTORY, Collector, CollectorConfig, Deferred
 from simulator.mtproto import World
-from storage import kinds
-from storage.db import SessionMaker
+from storage import kinds, status
+from storage.assignments import Held
+from storage.db import SessionMaker, transaction
 from storage.models import Channel, ChannelSnapshot, Event, Post, PostVersion, ServiceStatus
-from tests.support import connected
+from storage.types import utcnow
+from tests.support import connected, watched_channel
 
 
 @dataclass
@@ -210,9 +214,41 @@ async def test_flood_wait_delays_that_request_type_only(rig: Rig) -> None:
     assert [key(e) for e in await rig.events()] == [(kinds.LABEL_ADDED, "scam")]
     async with rig.sessions() as s:
         ch = await s.get(Channel, channel_id)
-        status = await s.get(ServiceStatus, "collector")
+        status = await s.get(ServiceStatus, "collector:default")
     assert ch is not None and ch.next_poll_at is not None
     assert status is not None and HISTORY in status.data["flood_waits"]
+
+
+async def test_a_divided_collectors_lag_is_over_the_channels_it_holds(rig: Rig) -> None:
+    # The row all collectors shared before, left by an upgrade: nobody writes it any more.
+    await transaction(rig.sessions, lambda s: status.put(s, "collector", {"lag_seconds": 9}))
+    mine = await watch(rig)
+    # Another account's channel, an hour overdue: that account is behind, not this one.
+    other = await watched_channel(rig.sessions, 2002, "elsewhere")
+
+    async def overdue(s: AsyncSession) -> None:
+        ch = await s.get(Channel, other)
+        assert ch is not None
+        ch.next_poll_at = utcnow() - timedelta(hours=1)
+
+    await transaction(rig.sessions, overdue)
+    rig.collector.divided(lambda: None)
+    rig.collector.hold(
+        Held(
+            channels=frozenset({mine}),
+            lease_until=utcnow() + timedelta(minutes=1),
+            hashes={},
+            joined=frozenset(),
+            banned=frozenset(),
+            limited=False,
+        )
+    )
+    await rig.collector.run_once()
+    async with rig.sessions() as s:
+        report = await s.get(ServiceStatus, "collector:default")
+        shared = await s.get(ServiceStatus, "collector")
+    assert report is not None and report.data["lag_seconds"] < 60, report.data
+    assert shared is None
 
 
 async def test_lost_connection_reconnects_and_catches_up(rig: Rig) -> None:

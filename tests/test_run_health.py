@@ -107,7 +107,7 @@ async def test_bot_api_down_after_start_is_503_then_the_bot_answers(cluster: Clu
     shown = cli_status(c)
     assert shown.returncode == 1, shown.stdout + shown.stderr
     assert "part polling: STALE" in shown.stdout and "Bot API" in shown.stdout, shown.stdout
-    assert "part collector: ok" in shown.stdout and "outbox: 0 pending" in shown.stdout
+    assert "part collector (chanwatch): ok" in shown.stdout and "outbox: 0 pending" in shown.stdout
 
     c.sim.set_down(False)
     await c.until("/healthz 200", lambda: healthz(port)[0] == 200, within=60)

@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 
 from chanwatch.health import start_health
-from chanwatch.supervise import STATUS_PREFIX, Beat, Supervisor
+from chanwatch.supervise import STATUS_PREFIX, Beat, Supervisor, shown_part
 from storage import status
-from storage.db import SessionMaker
+from storage.db import SessionMaker, transaction
 from storage.migrate import upgrade
 
 
@@ -116,3 +116,37 @@ async def test_reports_are_stored(sessions: SessionMaker) -> None:
         [row] = await status.with_prefix(s, STATUS_PREFIX)
     assert row.name == "part:router"
     assert row.data["interval"] == 7 and row.data["last_beat"] and row.data["state"] == "stopped"
+
+
+async def test_the_same_part_of_two_collector_processes_is_stored_apart(
+    sessions: SessionMaker,
+) -> None:
+    """Two collector processes on one database: each one's collector part has its own row
+    (with one row, the last writer hid the other, dead or alive); the shared row of before
+    is gone."""
+    await upgrade(sessions.kw["bind"])
+
+    async def part(beat: Beat) -> None:
+        while True:
+            beat()
+            await asyncio.sleep(0.02)
+
+    async def stuck(beat: Beat) -> None:
+        await asyncio.Event().wait()
+
+    # The row every process wrote before, left by an upgrade: nobody writes it any more.
+    await transaction(sessions, lambda s: status.put(s, "part:collector", {"interval": 1}))
+    alive = Supervisor(sessions, report_every=0.05)
+    alive.add("collector", part, interval=60, owner="acc1")
+    dead = Supervisor(sessions, report_every=0.05)
+    dead.add("collector", stuck, interval=0.05, owner="acc2")
+    await alive.start()
+    await dead.start()
+    await asyncio.sleep(0.3)
+    async with sessions() as s:
+        rows = {r.name: r.data for r in await status.with_prefix(s, STATUS_PREFIX)}
+    await alive.stop()
+    await dead.stop()
+    assert set(rows) == {"part:collector:acc1", "part:collector:acc2"}
+    assert [shown_part(n) for n in sorted(rows)] == ["collector (acc1)", "collector (acc2)"]
+    assert rows["part:collector:acc1"]["last_beat"] and not rows["part:collector:acc2"]["last_beat"]

@@ -279,7 +279,7 @@ async def watched(
 ) -> None:
     async with sessions() as s:
         rows = list(await channels.watched(s))
-        collector = await status.get(s, "collector")
+        reports = await status.collectors(s)
     if not rows:
         await send(message, t.get(lang, "watched-none"))
         return
@@ -308,7 +308,13 @@ async def watched(
                 retries=ch.retry_count,
             )
         )
-    lines.append(_flood_text(t, lang, collector.data if collector else None))
+    # Every account's waits in one line (the longest of each kind): the list is about the
+    # channels, not the accounts; /status tells the accounts apart.
+    waits: dict[str, float] = {}
+    for _, row in reports:
+        for kind, secs in ((row.data or {}).get("flood_waits") or {}).items():
+            waits[kind] = max(waits.get(kind, 0.0), secs)
+    lines.append(_flood_text(t, lang, {"flood_waits": waits}))
     await send_lines(message, lines)
 
 
@@ -322,7 +328,7 @@ async def status_command(
 ) -> None:
     now = utcnow()
     async with sessions() as s:
-        collector = await status.get(s, "collector")
+        reports = await status.collectors(s)
         queued = await outbox.depth(s)
         files = await media.summary(s)
         downloads = await status.get(s, "downloads")
@@ -335,16 +341,18 @@ async def status_command(
         n_subscribers = await s.scalar(select(func.count(Subscriber.id)))
         division = await assignments.overview(s, now, config.collector_lease_seconds)
     lines = [t.get(lang, "status-header")]
-    if collector is None:
+    if not reports:
         lines.append(t.get(lang, "status-collector-unknown"))
-    else:
-        data = collector.data or {}
+    # One account's lag and flood waits each: collector processes report apart.
+    for account, row in reports:
+        data = row.data or {}
         lines.append(
             t.get(
                 lang,
                 "status-collector",
+                name=esc(account),
                 state="connected" if data.get("connected") else "disconnected",
-                updated=esc(fmt_time(collector.updated_at, config.tz, t, lang)),
+                updated=esc(fmt_time(row.updated_at, config.tz, t, lang)),
             )
         )
         lag = data.get("lag_seconds")

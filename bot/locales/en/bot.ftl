@@ -253,7 +253,7 @@ flood-waits = Flood waits: { $waits }
 
 status-header = chanwatch status
 status-collector-unknown = Collector: has not reported yet.
-status-collector = Collector: { $state ->
+status-collector = Collector { $name }: { $state ->
     [connected] connected
    *[disconnected] disconnected
 } (reported { $updated })

@@ -256,7 +256,7 @@ flood-waits = Флуд-ожидания: { $waits }
 
 status-header = Состояние chanwatch
 status-collector-unknown = Сборщик: ещё не отчитывался.
-status-collector = Сборщик: { $state ->
+status-collector = Сборщик { $name }: { $state ->
     [connected] подключён
    *[disconnected] не подключён
 } (отчёт { $updated })
