@@ -265,6 +265,7 @@ class Painter:
         self._curve_axis: tuple[datetime, datetime, tzinfo] | None = None
         # The curve strip's background and x axis, the same under every curve.
         self._curve_background: Any = None
+        self._title_background: Any = None
 
     def titles(
         self, title: str, start: int | None, end: int | None, langs: Sequence[str]
@@ -287,12 +288,19 @@ class Painter:
                 change = fig.text(
                     _RIGHT, 0.4, "", fontsize=9, ha="right", va="center", parse_math=False
                 )
+                change.set_visible(False)
+                # The empty strip, drawn once: each title is drawn onto a copy of it
+                # (blitting, as for curves), not as a whole figure again.
+                # FigureCanvasAgg's methods carry no annotations.
+                canvas.draw()  # type: ignore[no-untyped-call]
+                self._title_background = canvas.copy_from_bbox(fig.bbox)  # type: ignore[no-untyped-call]
                 self._title = (canvas, name, change)
             canvas, name, change = self._title
             name.set_text(drawable(title))
             change.set_visible(False)
             # FigureCanvasAgg's methods carry no annotations.
-            canvas.draw()  # type: ignore[no-untyped-call]
+            canvas.restore_region(self._title_background)  # type: ignore[no-untyped-call]
+            canvas.figure.draw_artist(name)
             if start is None or end is None:
                 strip = _buffer_strip(canvas)
                 return [strip for _ in langs]
