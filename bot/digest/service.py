@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -55,8 +56,13 @@ class _Reader:
 
 @dataclass(frozen=True)
 class _Built:
+    """What is written for one reader. Only this is kept until the batch is stored, not
+    the composed pieces the messages were packed from: batches in flight are most of
+    a run's memory."""
+
     reader: _Reader
-    composed: Composed
+    stats: dict[str, Any]
+    parts: list[outbox.Part]
     png: bytes | None
 
 
@@ -82,7 +88,11 @@ class DigestService:
         *,
         wake_sender: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utcnow,
-        batch_size: int = 200,
+        # Two batches are in memory at once (one built while the other is written), at
+        # about 100 KB a reader (chart, messages, their JSON): 50 keeps that near 10 MB
+        # for a few more commits (issue #16: 200 cost 18 MB more at peak, 50 about
+        # 0.3 s more CPU over 8,500 readers).
+        batch_size: int = 50,
     ) -> None:
         self.sessions = sessions
         self.t = translator
@@ -350,7 +360,7 @@ class DigestService:
                 )
                 failed.append(reader.id)
                 continue
-            built.append(_Built(reader, composed, png))
+            built.append(_Built(reader, composed.stats, _parts(composed), png))
         return built
 
     async def _store(
@@ -374,7 +384,7 @@ class DigestService:
                     "period_start": period.start,
                     "period_end": period.end,
                     "built_at": now,
-                    "stats": item.composed.stats,
+                    "stats": item.stats,
                     "chart_png": item.png,
                 }
                 for item in built
@@ -393,7 +403,7 @@ class DigestService:
                     kind="digest",
                     digest_id=digest_id,
                     dedupe_key=dedupe or _dedupe_key(period.key, subscriber_id),
-                    parts=_parts(by_reader[subscriber_id].composed),
+                    parts=by_reader[subscriber_id].parts,
                     now=now,
                 )
                 for digest_id, subscriber_id in new
