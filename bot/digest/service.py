@@ -89,10 +89,10 @@ class DigestService:
         wake_sender: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utcnow,
         # Two batches are in memory at once (one built while the other is written), at
-        # about 100 KB a reader (chart, messages, their JSON): 50 keeps that near 10 MB
-        # for a few more commits (issue #16: 200 cost 18 MB more at peak, 50 about
-        # 0.3 s more CPU over 8,500 readers).
-        batch_size: int = 50,
+        # about 100 KB a reader (chart, messages, their JSON). Batches of 50 took about
+        # 18 MB less at peak but made the 8,500-reader run 10-50 % slower on PostgreSQL
+        # (issue #16): the time is the scarcer of the two.
+        batch_size: int = 200,
     ) -> None:
         self.sessions = sessions
         self.t = translator
