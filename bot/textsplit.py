@@ -161,8 +161,14 @@ def _find_cut(text: str, start: int, end_max: int) -> int:
 
 
 def _cut_points(text: str, limits: Iterable[int]) -> list[int]:
-    units = [0, *accumulate(2 if ord(c) > 0xFFFF else 1 for c in text)]
     n = len(text)
+    # UTF-16 offsets of each position; without astral characters they are the positions
+    # themselves, and counting them one by one was most of the cost of a long text.
+    units: Sequence[int] = (
+        range(n + 1)
+        if utf16_len(text) == n
+        else [0, *accumulate(2 if ord(c) > 0xFFFF else 1 for c in text)]
+    )
     ends: list[int] = []
     start = 0
     it = iter(limits)

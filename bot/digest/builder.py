@@ -446,6 +446,10 @@ class Composer:
         # Visible lengths of the pieces readers share (channel texts, wording), so
         # that packing a reader's messages measures only what is theirs alone.
         self._sizes: dict[str, int] = {}
+        # What a channel's texts hold in every language (diffs, clipped post texts):
+        # made once, not once per language.
+        self._any_lang: dict[tuple[Any, ...], str] = {}
+        self._natural: dict[int, tuple[list[tuple[int, int | str]], int]] = {}
 
     # -- helpers -------------------------------------------------------------------
 
@@ -457,12 +461,26 @@ class Composer:
             text = self._wording[memo] = self.t.get(lang, key, **args)
         return text
 
+    def once(self, key: tuple[Any, ...], make: Callable[[], str]) -> str:
+        """``make()``, remembered under ``key``: for text that is the same in every language."""
+        text = self._any_lang.get(key)
+        if text is None:
+            text = self._any_lang[key] = make()
+        return text
+
     def measure(self, piece: str) -> int:
         """``visible_len`` of a piece shared by readers, remembered."""
         size = self._sizes.get(piece)
         if size is None:
             size = self._sizes[piece] = visible_len(piece)
         return size
+
+    def _order(self, week: ChannelWeek) -> tuple[list[tuple[int, int | str]], int]:
+        """A reader's channels in natural order of their titles (the key made once each)."""
+        key = self._natural.get(week.id)
+        if key is None:
+            key = self._natural[week.id] = (_natural(plain_title(week.ref)), week.id)
+        return key
 
     def lang(self, lang: str | None) -> str:
         return lang if lang in self.t.languages else self.t.default
@@ -510,9 +528,10 @@ class Composer:
         payload = payloads.load(ev.kind, ev.payload)
         if isinstance(payload, payloads.AboutChanged):
             head = self.get(lang, "ev-channel-about-changed", channel=channel_link(week.ref))
-            body = diff_html(payload.before or "", payload.after or "", max_len=DIFF_LEN) or esc(
-                self.get(lang, "common-empty")
-            )
+            body = self.once(
+                ("about", ev.id),
+                lambda: diff_html(payload.before or "", payload.after or "", max_len=DIFF_LEN),
+            ) or esc(self.get(lang, "common-empty"))
             text = f"{head}\n<blockquote>{body}</blockquote>"
         else:
             # A digest line quotes a notice, not the whole archived text.
@@ -526,7 +545,9 @@ class Composer:
         return f"<i>{esc(self.when(ev.occurred_at, lang))}</i> · {text}"
 
     def _top_html(self, post: TopPost, week: ChannelWeek, lang: str, key: str) -> str:
-        excerpt = _excerpt(post.text, EXCERPT_LEN)
+        excerpt = self.once(
+            ("excerpt", post.channel_id, post.message_id), lambda: _excerpt(post.text, EXCERPT_LEN)
+        )
         if not excerpt:
             excerpt = self.get(lang, "dg-post-no-text", id=str(post.message_id))
         url = post_url(week.ref, post.message_id)
@@ -544,13 +565,20 @@ class Composer:
         head = f"🗑 {channel_link(week.ref)} · {esc(post)}\n<i>{esc(when)}</i>"
         if not row.text.strip():
             return f"{head}\n{esc(self.get(lang, 'ev-post-deleted-no-text'))}"
-        return f"{head}\n<blockquote>{esc(truncate(row.text, ARCHIVE_LEN))}</blockquote>"
+        quote = self.once(
+            ("deleted", row.channel_id, row.message_id),
+            lambda: esc(truncate(row.text, ARCHIVE_LEN)),
+        )
+        return f"{head}\n<blockquote>{quote}</blockquote>"
 
     def _edit_html(self, row: EditRow, week: ChannelWeek, lang: str) -> str:
         url = post_url(week.ref, row.message_id)
         link = self.get(lang, "post-link")
         edited = self.get(lang, "dg-edited-at", when=self.when(row.at, lang))
-        body = diff_html(row.before, row.after, max_len=DIFF_LEN)
+        body = self.once(
+            ("edit", row.channel_id, row.message_id, row.version),
+            lambda: diff_html(row.before, row.after, max_len=DIFF_LEN),
+        )
         return (
             f'✏️ {channel_link(week.ref)} · <a href="{esc(url)}">{esc(link)}</a>'
             f" · {esc(edited)}\n<blockquote>{body}</blockquote>"
@@ -631,8 +659,7 @@ class Composer:
     def compose(self, lang: str | None, channel_ids: Iterable[int]) -> Composed:
         lang = self.lang(lang)
         weeks = sorted(
-            (self.weeks[c] for c in set(channel_ids) if c in self.weeks),
-            key=lambda w: (_natural(plain_title(w.ref)), w.id),
+            (self.weeks[c] for c in set(channel_ids) if c in self.weeks), key=self._order
         )
         title = self.get(lang, self.title_key, period=self.period_label(lang))
         totals = {

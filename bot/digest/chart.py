@@ -32,22 +32,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from babel.dates import format_date
 from babel.numbers import format_decimal, format_percent
-from matplotlib import font_manager
 
-# Figures are drawn on the Agg canvas directly, never through pyplot, so no backend is chosen
-# at import time and no display is ever needed.
-from matplotlib.artist import Artist
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.text import Text
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+# numpy and matplotlib (about 40 MB of a process) are loaded when the first strip is
+# drawn, not when the digest is imported: a process that draws no chart all week
+# does not carry them. Figures are drawn on the Agg canvas directly, never through
+# pyplot, so no backend is chosen and no display is ever needed.
+if TYPE_CHECKING:
+    import numpy as np
+    from matplotlib.artist import Artist
+    from matplotlib.axes import Axes
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.text import Text
 
 __all__ = [
     "HEADER_HEIGHT",
@@ -117,6 +118,8 @@ def chart_size(panels: int) -> tuple[int, int]:
 @cache
 def _palette() -> np.ndarray:
     """256 colours: a grey ramp and a ramp from white to each ink (anti-aliased edges)."""
+    import numpy as np
+
     colours: list[tuple[int, int, int]] = []
     for i in range(64):
         v = round(255 * i / 63)
@@ -132,6 +135,8 @@ def _palette() -> np.ndarray:
 @cache
 def _lut() -> np.ndarray:
     """Palette index of the nearest colour for every 15-bit RGB cell."""
+    import numpy as np
+
     cells = np.arange(32768, dtype=np.int32)
     # Cell values 0..31 spread over 0..255, so that pure white and black stay exact.
     rgb = np.rint(np.stack([(cells >> 10) & 31, (cells >> 5) & 31, cells & 31], axis=1) * 255 / 31)
@@ -155,6 +160,8 @@ def _to_strip(canvas: FigureCanvasAgg) -> Strip:
 
 def _buffer_strip(canvas: FigureCanvasAgg) -> Strip:
     """The strip of what is on the canvas now (drawn in full, or blitted onto)."""
+    import numpy as np
+
     # FigureCanvasAgg's methods carry no annotations.
     rgba = np.asarray(canvas.buffer_rgba())  # type: ignore[no-untyped-call]
     r = rgba[..., 0].astype(np.uint16) >> 3
@@ -179,6 +186,9 @@ def _rgb(colour: tuple[int, int, int]) -> tuple[float, float, float]:
 
 
 def _figure(height_px: int) -> tuple[Figure, FigureCanvasAgg]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(WIDTH / _DPI, height_px / _DPI), dpi=_DPI, facecolor="white")
     return fig, FigureCanvasAgg(fig)
 
@@ -188,6 +198,8 @@ def _figure(height_px: int) -> tuple[Figure, FigureCanvasAgg]:
 
 @cache
 def _charmap() -> frozenset[int]:
+    from matplotlib import font_manager
+
     path = font_manager.findfont(font_manager.FontProperties(family="DejaVu Sans"))
     return frozenset(font_manager.get_font(path).get_charmap())
 
@@ -265,6 +277,7 @@ class Painter:
         self._curve_axis: tuple[datetime, datetime, tzinfo] | None = None
         # The curve strip's background and x axis, the same under every curve.
         self._curve_background: Any = None
+        self._title_background: Any = None
 
     def titles(
         self, title: str, start: int | None, end: int | None, langs: Sequence[str]
@@ -287,12 +300,19 @@ class Painter:
                 change = fig.text(
                     _RIGHT, 0.4, "", fontsize=9, ha="right", va="center", parse_math=False
                 )
+                change.set_visible(False)
+                # The empty strip, drawn once: each title is drawn onto a copy of it
+                # (blitting, as for curves), not as a whole figure again.
+                # FigureCanvasAgg's methods carry no annotations.
+                canvas.draw()  # type: ignore[no-untyped-call]
+                self._title_background = canvas.copy_from_bbox(fig.bbox)  # type: ignore[no-untyped-call]
                 self._title = (canvas, name, change)
             canvas, name, change = self._title
             name.set_text(drawable(title))
             change.set_visible(False)
             # FigureCanvasAgg's methods carry no annotations.
-            canvas.draw()  # type: ignore[no-untyped-call]
+            canvas.restore_region(self._title_background)  # type: ignore[no-untyped-call]
+            canvas.figure.draw_artist(name)
             if start is None or end is None:
                 strip = _buffer_strip(canvas)
                 return [strip for _ in langs]
@@ -320,6 +340,8 @@ class Painter:
         start_count: int | None,
     ) -> Strip:
         """A channel's count over the period as a step curve; no words, so any language."""
+        from matplotlib.ticker import MaxNLocator
+
         x0, x1 = _local(start, tz), _local(end, tz)
         points = [(_local(t, tz), v) for t, v in series]
         if start_count is not None:
@@ -372,6 +394,8 @@ class Painter:
 
     def _curve_figure(self) -> tuple[FigureCanvasAgg, Axes, Line2D]:
         if self._curve is None:
+            from matplotlib.ticker import FuncFormatter
+
             fig, canvas = _figure(CURVE_HEIGHT)
             ax = fig.add_axes((_LEFT, 0.08, _RIGHT - _LEFT, 0.86))
             for side in ("top", "right"):
