@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import changes, events, kinds, outbox, payloads
@@ -130,6 +130,21 @@ async def test_post_versions_survive_deletion(sessions: SessionMaker) -> None:
     # The same deletion seen again (update, then a reconciliation sweep) is not a second event.
     again = await transaction(sessions, lambda s: changes.observe_deleted(s, channel_id, [10]))
     assert again.event_ids == []
+
+
+async def test_json_columns_keep_cyrillic_as_it_is(sessions: SessionMaker) -> None:
+    # Escaped, every Cyrillic letter took six bytes in the database and on each read.
+    channel_id = await watched_channel(sessions)
+    await transaction(
+        sessions,
+        lambda s: changes.observe_posts(
+            s, channel_id, [PostSeen(message_id=11, date=T0, text="Путь домой")]
+        ),
+    )
+    await transaction(sessions, lambda s: changes.observe_deleted(s, channel_id, [11]))
+    async with sessions() as s:
+        stored = await s.scalar(text("SELECT CAST(payload AS TEXT) FROM events"))
+    assert stored is not None and "Путь домой" in stored and "\\u041f" not in stored
 
 
 async def test_same_post_seen_by_update_and_poll_is_one_event(sessions: SessionMaker) -> None:
