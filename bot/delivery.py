@@ -446,6 +446,7 @@ class Sender:
         # weakly, and rebuilding it after each garbage collection cost the sender about
         # half its CPU at the ceiling. Holding it keeps the one class alive.
         self._answer_type = Response[Message]  # what sendMessage and sendPhoto return
+        self._no_preview = LinkPreviewOptions(is_disabled=True)  # one, not one per message
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -721,7 +722,7 @@ class Sender:
             row.chat_id,
             text,
             parse_mode="HTML",
-            link_preview_options=LinkPreviewOptions(is_disabled=True),
+            link_preview_options=self._no_preview,
             reply_markup=markup,
             message_thread_id=part.get("thread_id"),
             allow_paid_broadcast=self._paid,
