@@ -20,6 +20,7 @@ ahead and not started are not repeats: nothing of them went out; they keep their
 held or its mark is uncommitted is not taken twice.
 A lease that runs out hands unfinished rows to the next sender.
 """
+
 from __future__ import annotations
 
 import asyncio
