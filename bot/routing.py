@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 # Keyword filters narrow posts; what happens to the channel itself always gets through.
 FILTERED_KINDS = {kinds.POST_NEW, kinds.POST_EDITED, kinds.POST_DELETED}
+# Deliveries written per statement: a round trip per subscriber was most of an alert's way
+# from the post to the first chat; chunks keep a large fan-out's memory bounded.
+ENQUEUE_CHUNK = 1000
 
 
 def wants(
@@ -95,6 +98,7 @@ async def route_event(session: AsyncSession, t: Translator, event: Event) -> int
     rendered: dict[str, list[outbox.Part]] = {}
     photo: str | None = None
     queued: list[dict[str, Any]] = []
+    count = 0
     for sub, subscriber in rows:
         if not wants(sub, subscriber, event, view.payload, now):
             continue
@@ -114,9 +118,11 @@ async def route_event(session: AsyncSession, t: Translator, event: Event) -> int
                 now=now,
             )
         )
-    # One statement for all of them: a round trip per subscriber was most of an alert's
-    # way from the post to the first chat.
-    count = len(await outbox.enqueue_many(session, queued)) if queued else 0
+        if len(queued) == ENQUEUE_CHUNK:
+            count += len(await outbox.enqueue_many(session, queued))
+            queued = []
+    if queued:
+        count += len(await outbox.enqueue_many(session, queued))
     event.routed_at = now
     return count
 
