@@ -444,8 +444,8 @@ class Sender:
         self._photos: dict[int, bytes] = {}
         self._gone_chats: set[int] = set()
         # aiogram parses every answer as Response[Message]; pydantic caches that class only
-        # weakly, and rebuilding it after each garbage collection cost the sender about
-        # half its CPU at the ceiling. Holding it keeps the one class alive.
+        # weakly, and rebuilding it after garbage collections (64 times in 3,000 messages)
+        # took about a tenth of the sender's CPU at the ceiling. Holding it keeps it alive.
         self._answer_type = Response[Message]  # what sendMessage and sendPhoto return
         self._no_preview = LinkPreviewOptions(is_disabled=True)  # one, not one per message
 
