@@ -154,7 +154,8 @@ async def fanout(
             await _recipe(bot, sessions)
         else:
             s = Sender(bot, sessions, **sender)
-            while await s.drain_once() or await _left(sessions):
+            # The pipeline `run` uses, until the outbox is empty (retries included).
+            while await s.drain() or await _left(sessions):
                 pass
         elapsed = time.perf_counter() - started
         now_accepted, now_refused, now_paid = await tg.counters()

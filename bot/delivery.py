@@ -1,9 +1,12 @@
 """The sender: drains the outbox through the Bot API within Telegram's limits.
 
-Rows are claimed in batches, with a lease. Before every message part the sender asks
-whether the row is still its own (not stopped, banned or taken over by another sender);
-the questions of all its workers are answered together, but each by a query that began
-after it was asked, so once a `/stop` or `/ban` has committed not one more part goes out.
+Rows are claimed with a lease by a claimer that keeps up to two batches ahead of the
+workers, so sending never waits for a batch to finish nor claiming for the sends. A chat
+is worked by one worker at a time, rows in queue order, so its messages keep their order.
+Before every message part the sender asks whether the row is still its own (not stopped,
+banned or taken over by another sender); the questions of all its workers are answered
+together, but each by a query that began after it was asked, so once a `/stop` or `/ban`
+has committed not one more part goes out.
 
 What Telegram accepted is recorded in batches: the marks are committed together every
 `commit_interval` seconds. Exactly-once, re-stated: a sender that dies, even by `kill -9`,
@@ -11,7 +14,10 @@ repeats at most the messages whose acceptance it had not committed yet, those in
 plus those accepted within one commit interval. `Sender.repeat_bound` holds that figure,
 concurrency + ceil(rate x commit_interval) (16 + 2 at the defaults, 16 + 50 at 1,000
 msg/s): a message takes a permit before it is sent and gives it back only once its mark
-is committed, so no more than that many can be unrecorded at any moment.
+is committed, so no more than that many can be unrecorded at any moment. Rows claimed
+ahead and not started are not repeats: nothing of them went out; they keep their lease
+(or are given back when the sender stops), and a row the claimer meets again while it is
+held or its mark is uncommitted is not taken twice.
 A lease that runs out hands unfinished rows to the next sender.
 """
 
@@ -40,7 +46,8 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, LinkPreviewOptions
+from aiogram.methods.base import Response
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, LinkPreviewOptions, Message
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -210,6 +217,7 @@ class _Marks:
         self.size = size
         self._permits = asyncio.Semaphore(permits)
         self._pending: dict[int, outbox.Mark] = {}
+        self._flushing: dict[int, outbox.Mark] = {}
         self._pending_permits = 0
         self._due: asyncio.Future[None] | None = None
         self._stopping = False
@@ -224,6 +232,10 @@ class _Marks:
         """The message did not go (or may not have): nothing to record."""
         self._permits.release()
 
+    def unrecorded(self, delivery_id: int) -> bool:
+        """Whether parts of the row went out that the outbox does not know of yet."""
+        return delivery_id in self._pending or delivery_id in self._flushing
+
     def add(self, mark: outbox.Mark) -> None:
         """Telegram accepted it; the permit goes back once this is committed."""
         self._pending[mark.delivery_id] = mark  # a row's later mark covers its earlier ones
@@ -237,6 +249,7 @@ class _Marks:
                 return
             marks, self._pending = self._pending, {}
             permits, self._pending_permits = self._pending_permits, 0
+            self._flushing = marks
             try:
                 # The messages are out: these marks must not be lost to a brief outage.
                 await transaction(
@@ -249,6 +262,8 @@ class _Marks:
                 self._pending = marks
                 self._pending_permits += permits
                 raise
+            finally:
+                self._flushing = {}
             for _ in range(permits):
                 self._permits.release()
 
@@ -279,6 +294,103 @@ class _Marks:
     def _wake_flusher(self) -> None:
         if self._due is not None and not self._due.done():
             self._due.set_result(None)
+
+
+class _Claimed:
+    """Rows claimed and not finished, kept per chat in queue order.
+
+    A chat is worked by one worker at a time, which takes its rows one by one, including
+    those claimed meanwhile: so a chat's messages keep their order while the claimer keeps
+    claiming ahead.
+    """
+
+    def __init__(self, low: int) -> None:
+        self.low = low
+        self.held: set[int] = set()  # claimed here and not finished
+        self.waiting = 0  # of those, not taken by a worker yet
+        self._chats: dict[int, deque[Delivery]] = {}
+        self._busy: set[int] = set()
+        self._ready: asyncio.Queue[int | None] = asyncio.Queue()
+        self._room = asyncio.Event()
+        self._empty = asyncio.Event()
+
+    def add(self, rows: Iterable[Delivery]) -> None:
+        for row in rows:
+            if row.id in self.held:
+                continue
+            self.held.add(row.id)
+            self.waiting += 1
+            chat = self._chats.get(row.chat_id)
+            if chat is None:
+                self._chats[row.chat_id] = chat = deque()
+                self._ready.put_nowait(row.chat_id)
+            chat.append(row)
+
+    async def next_chat(self) -> int | None:
+        """A chat no other worker has (None: stop)."""
+        chat_id = await self._ready.get()
+        if chat_id is not None:
+            self._busy.add(chat_id)
+        return chat_id
+
+    def take(self, chat_id: int) -> Delivery | None:
+        """The chat's next row; None once it has none (the chat is free again)."""
+        chat = self._chats[chat_id]
+        if not chat:
+            del self._chats[chat_id]
+            self._busy.discard(chat_id)
+            return None
+        self._took(1)
+        return chat.popleft()
+
+    def done(self, row: Delivery) -> None:
+        self.held.discard(row.id)
+        if not self.held:
+            self._empty.set()
+
+    def drop(self, chat_id: int) -> list[int]:
+        """Take out the chat's waiting rows; their ids."""
+        chat = self._chats.get(chat_id)
+        if not chat:
+            return []
+        ids = [row.id for row in chat]
+        chat.clear()
+        self._took(len(ids))
+        self.held.difference_update(ids)
+        if not self.held:
+            self._empty.set()
+        return ids
+
+    def drop_idle(self) -> list[int]:
+        """Take out the waiting rows of chats no worker has; their ids."""
+        return [
+            i
+            for chat_id in list(self._chats)
+            if chat_id not in self._busy
+            for i in self.drop(chat_id)
+        ]
+
+    def stop(self, workers: int) -> None:
+        """Each worker stops once the chats ready before this are done."""
+        for _ in range(workers):
+            self._ready.put_nowait(None)
+
+    async def room(self, at_most: float) -> None:
+        """Until fewer than `low` rows wait (at most `at_most` seconds)."""
+        self._room.clear()
+        if self.waiting >= self.low:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._room.wait(), at_most)
+
+    async def emptied(self) -> None:
+        self._empty.clear()
+        if self.held:
+            await self._empty.wait()
+
+    def _took(self, n: int) -> None:
+        self.waiting -= n
+        if self.waiting < self.low:
+            self._room.set()
 
 
 class Sender:
@@ -331,6 +443,11 @@ class Sender:
         self._task: asyncio.Task[None] | None = None
         self._photos: dict[int, bytes] = {}
         self._gone_chats: set[int] = set()
+        # aiogram parses every answer as Response[Message]; pydantic caches that class only
+        # weakly, and rebuilding it after garbage collections (64 times in 3,000 messages)
+        # took about a tenth of the sender's CPU at the ceiling. Holding it keeps it alive.
+        self._answer_type = Response[Message]  # what sendMessage and sendPhoto return
+        self._no_preview = LinkPreviewOptions(is_disabled=True)  # one, not one per message
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -360,22 +477,21 @@ class Sender:
             self._task = None
 
     async def run(self, beat: Callable[[], None] = lambda: None) -> None:
-        """Send until cancelled; ``beat`` after each batch (for a supervisor)."""
+        """Send until cancelled; ``beat`` after each look at the queue (for a supervisor)."""
         while True:
             try:
-                sent = await self.drain_once()
-                beat()
+                await self._pipeline(beat=beat)
             except DatabaseUnavailable as exc:
                 log.warning("outbox unavailable, retrying: %s", exc)
-                sent = 0
-            except Exception:  # the sender must outlive any one batch
-                log.exception("sender batch failed")
-                sent = 0
-            if sent:
-                continue
+            except Exception:  # the sender must outlive any one failure
+                log.exception("sender failed; starting again")
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.idle_poll)
+            await self._woken(self.idle_poll)
+
+    async def _woken(self, at_most: float) -> None:
+        """Until `wake` (new rows), at most `at_most` seconds."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), at_most)
 
     # --- claiming -----------------------------------------------------------------
 
@@ -386,59 +502,128 @@ class Sender:
         return await transaction(self.sessions, work)
 
     async def drain_once(self) -> int:
-        """Claim a batch and send it; the number of rows finished."""
-        rows = await self.claim()
-        if not rows:
-            return 0
+        """Claim one batch and send it; the number of rows finished."""
+        return await self._pipeline(claims=1)
+
+    async def drain(self) -> int:
+        """Send until nothing is due or held; the number of rows finished."""
+        return await self._pipeline(until_idle=True)
+
+    async def _pipeline(
+        self,
+        *,
+        claims: int | None = None,
+        until_idle: bool = False,
+        beat: Callable[[], None] = lambda: None,
+    ) -> int:
+        """Workers send while a claimer keeps claimed rows ahead of them (up to two batches),
+        so neither waits for the other; the number of rows finished.
+
+        Runs until `claims` claims were made and sent, or (`until_idle`) nothing is due or
+        held, or else until cancelled or a worker fails.
+        """
         self._gone_chats.clear()
-        # One worker per chat keeps a chat's messages in order; chats run side by side.
-        by_chat: dict[int, list[Delivery]] = {}
-        for row in rows:
-            by_chat.setdefault(row.chat_id, []).append(row)
-        queue: asyncio.Queue[list[Delivery]] = asyncio.Queue()
-        for chat_rows in sorted(by_chat.values(), key=lambda r: r[0].id):
-            queue.put_nowait(chat_rows)
+        claimed = _Claimed(low=self.batch)
         done = 0
 
         async def worker() -> None:
             nonlocal done
-            while True:
-                try:
-                    chat_rows = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    return
-                for row in chat_rows:
-                    if row.chat_id in self._gone_chats:
-                        break  # its rows were all skipped when the chat turned out gone
-                    if await self._deliver(row):
+            while (chat_id := await claimed.next_chat()) is not None:
+                while (row := claimed.take(chat_id)) is not None:
+                    try:
+                        finished = await self._deliver(row)
+                    finally:
+                        claimed.done(row)
+                    if chat_id in self._gone_chats:
+                        # Its rows were all skipped with the chat: nothing to send or release.
+                        self._gone_chats.discard(chat_id)
+                        claimed.drop(chat_id)
+                    if finished:
                         done += 1
                     else:
                         # Keep the chat's later rows behind the one that could not go.
-                        await self._release(r.id for r in chat_rows[chat_rows.index(row) + 1 :])
-                        break
+                        await self._release(claimed.drop(chat_id))
 
         flusher = asyncio.create_task(self._marks.keep_flushing(), name="sender-marks")
+        workers = [
+            asyncio.create_task(worker(), name="sender-worker") for _ in range(self.concurrency)
+        ]
+        feeding = asyncio.create_task(
+            self._claim_ahead(claimed, claims, until_idle, beat), name="sender-claims"
+        )
         try:
-            # Every worker runs to its end even when one fails, so that what they sent
-            # is recorded below.
-            results = await asyncio.gather(
-                *(worker() for _ in range(min(self.concurrency, len(by_chat)))),
-                return_exceptions=True,
-            )
+            # Until the claimer is through, or a worker failed (it stops the claiming).
+            await asyncio.wait([feeding, *workers], return_when=asyncio.FIRST_COMPLETED)
+            feeding.cancel()
+            # Every other worker sends what it has, so that it is recorded below.
+            claimed.stop(len(workers))
+            results = await asyncio.gather(feeding, *workers, return_exceptions=True)
         finally:
-            # Shielded: a sender being stopped still records what Telegram accepted.
+            for task in (feeding, *workers):
+                task.cancel()
+            # Shielded: a sender being stopped still records what Telegram accepted, and
+            # gives back the rows it claimed and did not start.
             self._marks.stop_flushing()
             await asyncio.shield(flusher)
             await asyncio.shield(self._marks.flush())
+            await asyncio.shield(self._release(claimed.drop_idle(), quietly=True))
         for result in results:
-            if isinstance(result, BaseException):
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 raise result
         return done
 
-    async def _release(self, ids: Iterable[int]) -> None:
+    async def _claim_ahead(
+        self, claimed: _Claimed, claims: int | None, until_idle: bool, beat: Callable[[], None]
+    ) -> None:
+        """Claim a batch whenever fewer than a batch of rows wait for a worker."""
+        made = 0
+        while True:
+            if claimed.waiting >= self.batch:
+                await claimed.room(self.idle_poll)
+                beat()
+                continue
+            self._wake.clear()  # from here on, a wake-up means rows this claim may miss
+            rows = await self.claim()
+            made += 1
+            # Our own rows come back when their lease runs out (a long chat): still held,
+            # or sent and not yet recorded, they must not go again.
+            claimed.add(r for r in rows if not self._marks.unrecorded(r.id))
+            beat()
+            if claims is not None and made >= claims:
+                return
+            if len(rows) == self.batch:
+                continue  # more may be due
+            # Nothing more is due: look again when woken, or after `idle_poll`.
+            if until_idle:
+                if not claimed.held:
+                    return
+                waits = [
+                    asyncio.ensure_future(claimed.emptied()),
+                    asyncio.ensure_future(self._wake.wait()),
+                ]
+                try:
+                    await asyncio.wait(
+                        waits, timeout=self.idle_poll, return_when=asyncio.FIRST_COMPLETED
+                    )
+                finally:
+                    for waiting in waits:
+                        waiting.cancel()
+            else:
+                await self._woken(self.idle_poll)
+
+    async def _release(self, ids: Iterable[int], *, quietly: bool = False) -> None:
         ids = list(ids)
-        if ids:
+        if not ids:
+            return
+        try:
             await transaction(self.sessions, lambda s: outbox.release(s, ids, self.worker_id))
+        except Exception:
+            if not quietly:
+                raise
+            # Stopping anyway: the rows come back when their lease runs out.
+            log.warning("could not give back %d claimed rows", len(ids), exc_info=True)
+            return
+        self.wake()  # they are due again
 
     # --- sending ------------------------------------------------------------------
 
@@ -538,7 +723,7 @@ class Sender:
             row.chat_id,
             text,
             parse_mode="HTML",
-            link_preview_options=LinkPreviewOptions(is_disabled=True),
+            link_preview_options=self._no_preview,
             reply_markup=markup,
             message_thread_id=part.get("thread_id"),
             allow_paid_broadcast=self._paid,

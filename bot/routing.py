@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +26,9 @@ log = logging.getLogger(__name__)
 
 # Keyword filters narrow posts; what happens to the channel itself always gets through.
 FILTERED_KINDS = {kinds.POST_NEW, kinds.POST_EDITED, kinds.POST_DELETED}
+# Deliveries written per statement: a round trip per subscriber was most of an alert's way
+# from the post to the first chat; chunks keep a large fan-out's memory bounded.
+ENQUEUE_CHUNK = 1000
 
 
 def wants(
@@ -93,6 +97,7 @@ async def route_event(session: AsyncSession, t: Translator, event: Event) -> int
     view = EventView.of(event.kind, event.payload, ChannelRef.of(channel), event.occurred_at)
     rendered: dict[str, list[outbox.Part]] = {}
     photo: str | None = None
+    queued: list[dict[str, Any]] = []
     count = 0
     for sub, subscriber in rows:
         if not wants(sub, subscriber, event, view.payload, now):
@@ -102,16 +107,22 @@ async def route_event(session: AsyncSession, t: Translator, event: Event) -> int
             photo = await archived_photo(session, event, view.payload)
         if lang not in rendered:
             rendered[lang] = with_photo(render_event(t, lang, view), photo)
-        new = await outbox.enqueue(
-            session,
-            subscriber_id=subscriber.id,
-            chat_id=subscriber.chat_id,
-            kind="alert",
-            event_id=event.id,
-            dedupe_key=f"alert:{event.id}:{subscriber.id}",
-            parts=outbox.in_topic(rendered[lang], sub.thread_id),
+        queued.append(
+            outbox.row(
+                subscriber_id=subscriber.id,
+                chat_id=subscriber.chat_id,
+                kind="alert",
+                event_id=event.id,
+                dedupe_key=f"alert:{event.id}:{subscriber.id}",
+                parts=outbox.in_topic(rendered[lang], sub.thread_id),
+                now=now,
+            )
         )
-        count += new is not None
+        if len(queued) == ENQUEUE_CHUNK:
+            count += len(await outbox.enqueue_many(session, queued))
+            queued = []
+    if queued:
+        count += len(await outbox.enqueue_many(session, queued))
     event.routed_at = now
     return count
 

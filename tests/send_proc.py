@@ -19,9 +19,7 @@ async def main(db_url: str, base_url: str, token: str, lease: float) -> None:
     sender = Sender(bot, session_factory(engine), lease=lease, batch=50)
     # The most messages this sender may repeat if killed: the test holds it to that.
     print(f"ready repeat_bound={sender.repeat_bound}", flush=True)
-    while True:
-        if not await sender.drain_once():
-            await asyncio.sleep(0.1)
+    await sender.run()  # claiming ahead of the sends, as `chanwatch run` does
 
 
 if __name__ == "__main__":

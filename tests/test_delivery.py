@@ -365,3 +365,44 @@ async def test_rows_claimed_by_a_crashed_sender_wait_only_where_another_may_hold
         # Another live sender may hold them: they wait for their lease.
         assert recovered == 0
         assert sum(counts(sim, chats).values()) == 0
+
+
+async def test_a_slow_chat_does_not_hold_up_the_others(
+    sessions: SessionMaker, botapi: tuple[BotAPISimulator, object]
+) -> None:
+    sim, bot = botapi
+    sim.limits = BotAPILimits(overall_per_second=500, overall_burst=500)
+    _, chats = await seed(sessions, 31)
+    slow, others = chats[0], chats[1:]
+
+    async def queue(s: AsyncSession) -> None:
+        subs = {sub.chat_id: sub for sub in await s.scalars(select(Subscriber))}
+        # Four for one chat first (Telegram allows it one a second), then one for each other.
+        plan = [(slow, i) for i in range(1, 5)] + [(chat, 1) for chat in others]
+        for chat, n in plan:
+            await outbox.enqueue(
+                s,
+                subscriber_id=subs[chat].id,
+                chat_id=chat,
+                kind="alert",
+                dedupe_key=f"manual:{chat}:{n}",
+                parts=outbox.messages([f"сообщение {n}"]),
+            )
+
+    await transaction(sessions, queue)
+    # Batches of 5: the slow chat's four rows share the first with one other chat.
+    sender = Sender(bot, sessions, rate=200, batch=5)  # type: ignore[arg-type]
+    await sender.start()
+    try:
+        deadline = time.monotonic() + 30
+        while min(counts(sim, others).values()) < 1 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        # Everybody else has theirs while the slow chat is still being served.
+        assert set(counts(sim, others).values()) == {1}
+        assert len(sim.received(slow)) < 4
+        while len(sim.received(slow)) < 4 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        await sender.stop()
+    assert [m.text for m in sim.received(slow)] == [f"сообщение {n}" for n in range(1, 5)]
+    assert set(counts(sim, others).values()) == {1}
