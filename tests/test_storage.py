@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
+from sqlalchemy import text as sql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import changes, events, kinds, outbox, payloads
@@ -143,7 +144,7 @@ async def test_json_columns_keep_cyrillic_as_it_is(sessions: SessionMaker) -> No
     )
     await transaction(sessions, lambda s: changes.observe_deleted(s, channel_id, [11]))
     async with sessions() as s:
-        stored = await s.scalar(text("SELECT CAST(payload AS TEXT) FROM events"))
+        stored = await s.scalar(sql("SELECT CAST(payload AS TEXT) FROM events"))
     assert stored is not None and "Путь домой" in stored and "\\u041f" not in stored
 
 
