@@ -19,6 +19,7 @@ from bench.common import database, headline, kinds_available, watching
 from bot.delivery import Sender
 from bot.i18n import Translator
 from bot.routing import EventRouter
+from chanwatch.app import settle_heap
 from chanwatch.telegram import CLIENT_OPTIONS, build_bot
 from collectors.collector import Collector, CollectorConfig
 from collectors.downloads import Downloader
@@ -82,6 +83,7 @@ async def _measure(
         await transaction(sessions, subscribe)
         await router.start()
         await sender.start()
+        settle_heap()  # as chanwatch.app.start does
         watched_chat = 5000
         latencies: list[float] = []
         for i in range(posts):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 import signal
 from collections.abc import Callable
@@ -459,6 +460,15 @@ async def start(app: App) -> None:
     if app.bot is not None and app.dispatcher is not None:
         bot = app.bot
         app.tasks.append(asyncio.create_task(_commands(app, bot), name="commands"))
+    settle_heap()
+
+
+def settle_heap() -> None:
+    """What start built lives as long as the process: kept out of the garbage
+    collector's walks, which then cover only what the work allocates. (A full collection
+    over aiogram's and Telethon's ~350,000 objects held an alert up by 230–650 ms.)"""
+    gc.collect()
+    gc.freeze()
 
 
 async def check_bot(bot: Bot) -> None:
