@@ -21,15 +21,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import locks
 from storage.models import Channel, ChannelAssignment, CollectorChannel, CollectorRow
 
 ACCOUNT = "account"
 WEB = "web"
 KINDS = (ACCOUNT, WEB)
-LOCK_KEY = 7413  # pg_advisory_xact_lock key of the division (7412 is the log's)
 
 
 @dataclass(frozen=True)
@@ -100,8 +100,7 @@ def shares(n: int, caps: Mapping[int, int]) -> dict[int, int]:
 
 
 async def _lock(session: AsyncSession) -> None:
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        await session.execute(text(f"SELECT pg_advisory_xact_lock({LOCK_KEY})"))
+    await locks.hold(session, locks.Lock.DIVISION)
 
 
 async def register(

@@ -34,11 +34,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chanwatch.proofcheck import GENESIS, chain_next, sha256
-from storage import content
+from storage import content, locks
 from storage.models import Channel, LogRecord, Post
 from storage.types import utcnow
 
-LOCK_KEY = 7412  # pg_advisory_xact_lock key of the chain (7411 is the migration lock)
 DEFAULT_SOURCE = "chanwatch/default/unknown"
 FORMAT = 1
 LOG = LogRecord.__table__
@@ -97,14 +96,8 @@ class Entry(NamedTuple):
 
 
 async def lock(session: AsyncSession) -> None:
-    """Take the chain's lock until commit (PostgreSQL; SQLite writers are serialized).
-
-    It must be its own statement: a READ COMMITTED statement's snapshot is taken when it
-    starts, so a read in the same statement could miss the head committed while it waited.
-    """
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        conn = await session.connection()
-        await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({LOCK_KEY})")
+    """Take the chain's lock until commit (PostgreSQL; SQLite writers are serialized)."""
+    await locks.hold(session, locks.Lock.LOG)
 
 
 async def _head(session: AsyncSession) -> tuple[int, bytes]:

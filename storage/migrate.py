@@ -17,6 +17,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.locks import Lock
+
 MIGRATIONS_PACKAGE = "chanwatch_migrations"
 
 
@@ -61,7 +63,7 @@ def _check_known(conn: Connection, cfg: Config) -> None:
 def _upgrade(conn: Connection, revision: str) -> None:
     if conn.dialect.name == "postgresql":
         # Several processes may start at once; one migrates, the others wait.
-        conn.execute(text("SELECT pg_advisory_xact_lock(7411)"))
+        conn.execute(text(f"SELECT pg_advisory_xact_lock({int(Lock.MIGRATION)})"))
     cfg = alembic_config()
     _check_known(conn, cfg)
     cfg.attributes["connection"] = conn

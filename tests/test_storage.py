@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy import text as sql
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import changes, events, kinds, outbox, payloads
+from storage import changes, events, kinds, locks, outbox, payloads
 from storage.db import SessionMaker, create_engine, transaction
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.models import Base, Channel, Delivery, Event, Post, PostVersion, Subscriber
@@ -267,3 +267,14 @@ async def test_album_is_one_alert_with_its_caption(sessions: SessionMaker) -> No
     assert event is not None and event.kind == kinds.POST_NEW
     assert event.payload["album_size"] == 3 and event.payload["text"] == "Подпись"
     assert event.payload["media_kind"] == "album"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_kind", ["postgres"], indirect=True)
+async def test_watch_requests_do_not_wait_behind_the_log(sessions: SessionMaker) -> None:
+    # /watch took the observation log's lock key: a request waited for every append
+    # and checkpoint of every process.
+    async with sessions() as appender, appender.begin():
+        await locks.hold(appender, locks.Lock.LOG)
+        async with sessions() as watcher, watcher.begin():
+            await asyncio.wait_for(locks.hold(watcher, locks.Lock.WATCH_REQUESTS), 5)

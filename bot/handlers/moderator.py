@@ -18,7 +18,7 @@ from pathlib import Path
 from aiogram import Bot, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, FSInputFile, InlineKeyboardMarkup, Message
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import BotConfig, Digests
@@ -63,12 +63,13 @@ from storage import (
     channels,
     events,
     kinds,
+    locks,
     media,
     outbox,
     status,
     subscribers,
 )
-from storage.db import SessionMaker, dialect_name, transaction
+from storage.db import SessionMaker, transaction
 from storage.models import AuditEntry, Channel, Delivery, Subscriber, WatchRequest
 from storage.payloads import Broadcast
 from storage.types import utcnow
@@ -131,8 +132,7 @@ async def watch(
         if known is not None and known.watched and known.reachable:
             return known
         # The same name asked again while the collector is still on it: wait for that one.
-        if dialect_name(s) == "postgresql":  # SQLite's writers queue already
-            await s.execute(text("SELECT pg_advisory_xact_lock(7412)"))
+        await locks.hold(s, locks.Lock.WATCH_REQUESTS)
         req = await s.scalar(
             select(WatchRequest)
             .where(
