@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -71,30 +70,24 @@ class _Built:
 _Content = tuple[dict[str, Any], list[outbox.Part], bytes | None]
 
 
-class _Recent:
-    """The last digests built in a run, by language and channels followed.
+def _content_by_reader_kind(
+    composer: Composer, charts: Charts
+) -> functools._lru_cache_wrapper[_Content]:
+    """A digest by language and channels followed, for one run.
 
     A digest depends on nothing else, and readers who follow the same channels are
     common (a channel's followers who follow nothing else, above all): theirs is
     composed and drawn once and then reused. Only the last few are kept, at about
-    100 KB each.
+    100 KB each; a build that raises is not kept.
     """
 
-    def __init__(self, size: int = 32) -> None:
-        self.size = size
-        self.built = 0
-        self._items: OrderedDict[tuple[str, tuple[int, ...]], _Content] = OrderedDict()
+    @functools.lru_cache(maxsize=32)
+    def content(lang: str, channels: tuple[int, ...]) -> _Content:
+        composed = composer.compose(lang, channels)
+        png = charts.png(composed.stats["lang"], composed.chart_channels)
+        return composed.stats, _parts(composed), png
 
-    def get(self, key: tuple[str, tuple[int, ...]], make: Callable[[], _Content]) -> _Content:
-        content = self._items.get(key)
-        if content is not None:
-            self._items.move_to_end(key)
-            return content
-        content = self._items[key] = make()
-        self.built += 1
-        if len(self._items) > self.size:
-            self._items.popitem(last=False)
-        return content
+    return content
 
 
 def _dedupe_key(period_key: str, subscriber_id: int) -> str:
@@ -247,7 +240,7 @@ class DigestService:
                 for channel_id in reader.channels:
                     languages.setdefault(channel_id, set()).add(reader.language)
             charts = Charts(composer, languages)
-            recent = _Recent()
+            content = _content_by_reader_kind(composer, charts)
             batches = [
                 readers[i : i + self.batch_size] for i in range(0, len(readers), self.batch_size)
             ]
@@ -255,7 +248,7 @@ class DigestService:
             def build(batch: Sequence[_Reader]) -> asyncio.Future[list[_Built]]:
                 # Composing and drawing are CPU work: keep the event loop (bot, sender) free.
                 return asyncio.ensure_future(
-                    asyncio.to_thread(self._build, composer, charts, batch, failed, recent)
+                    asyncio.to_thread(self._build, composer, content, batch, failed)
                 )
 
             # The next batch is built while this one is written: the database's own
@@ -283,7 +276,7 @@ class DigestService:
                 period.key,
                 len(readers),
                 len(weeks),
-                recent.built,
+                content.cache_info().misses,
                 charts.drawn,
                 enqueued,
             )
@@ -381,24 +374,15 @@ class DigestService:
     def _build(
         self,
         composer: Composer,
-        charts: Charts,
+        content: Callable[[str, tuple[int, ...]], _Content],
         readers: Sequence[_Reader],
         failed: list[int],
-        recent: _Recent | None = None,
     ) -> list[_Built]:
-        recent = recent or _Recent()
         built = []
-
-        def make(reader: _Reader) -> _Content:
-            composed = composer.compose(reader.language, reader.channels)
-            png = charts.png(composed.stats["lang"], composed.chart_channels)
-            return composed.stats, _parts(composed), png
-
         for reader in readers:
             try:
                 # _pending and digest_now list a reader's channels in id order.
-                key = (composer.lang(reader.language), reader.channels)
-                stats, parts, png = recent.get(key, functools.partial(make, reader))
+                stats, parts, png = content(composer.lang(reader.language), reader.channels)
             except Exception:  # one reader's odd data must not hold up everyone else's
                 log.exception(
                     "digest %s: building for reader %d failed", composer.period.key, reader.id
@@ -485,7 +469,8 @@ class DigestService:
             weeks = await load_weeks(s, period, channels)
         composer = Composer(self.t, self.tz, period, weeks, title_key="dg-title-now")
         failed: list[int] = []
-        built = await asyncio.to_thread(self._build, composer, Charts(composer), [reader], failed)
+        content = _content_by_reader_kind(composer, Charts(composer))
+        built = await asyncio.to_thread(self._build, composer, content, [reader], failed)
         dedupe = f"digest:now:{subscriber_id}:{stamp}"
         sent = await self._store(period, built, dedupe=dedupe) > 0
         if sent:
