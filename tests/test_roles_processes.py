@@ -26,7 +26,7 @@ from simulator.mtproto import World
 from storage.db import create_engine, session_factory
 from storage.models import Channel, Delivery, Digest, Subscriber
 from tests import dbs
-from tests.scaleoutkit import holders
+from tests.scaleoutkit import holders, stop_all
 from tests.scenario import MODERATOR, Cluster, running_cluster
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -77,15 +77,7 @@ class Roles:
         )
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        stop_all(self.procs.values())
 
     async def until(
         self, what: str, check: Callable[[], Awaitable[bool] | bool], within: float = 60.0
