@@ -115,7 +115,12 @@ async def move_chat(session: AsyncSession, old_chat_id: int, new_chat_id: int) -
     A row the new supergroup got meanwhile (a stray update) gives way to the group's,
     whose subscriptions are the ones its admins set. False when nothing was to move.
     """
-    old = await by_chat(session, old_chat_id)
+    # Locked: Telegram sends the notice to both chats, and the two are handled at once.
+    # Unlocked, the second saw the row the first had just moved as "a row the new
+    # supergroup got meanwhile" and deleted it. Locked, it waits, then finds no old row.
+    old = await session.scalar(
+        select(Subscriber).where(Subscriber.chat_id == old_chat_id).with_for_update()
+    )
     if old is None:
         return False
     if await by_chat(session, new_chat_id) is not None:
