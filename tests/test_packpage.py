@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import zipfile
 from pathlib import Path
 
@@ -15,36 +14,18 @@ from aiohttp import web
 from storage import changes
 from storage.db import SessionMaker, transaction
 from storage.observations import PostSeen
-from tests import proofkit
+from tests import chromium, proofkit
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+pytestmark = pytest.mark.skipif(
+    chromium.CHROMIUM is None, reason="Debian's chromium is not installed"
+)
 
 
 async def _chromium(page: Path, out: Path) -> tuple[str, list[str]]:
     """Render `page`: (the DOM after scripts, the URLs the page itself requested, from
     Chromium's NetLog); a screenshot is left in `out`/<page>.png."""
     netlog = out / f"{page.stem}.netlog.json"
-    base = [
-        CHROMIUM or "chromium",
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        f"--user-data-dir={out / 'profile'}",
-        "--window-size=1100,1600",
-        "--virtual-time-budget=3000",
-        # No name resolves but the loopback: Chromium's own traffic (updates, accounts) never
-        # leaves the machine, and the pages' requests are told apart by their isolation key.
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-domain-reliability",
-        "--disable-client-side-phishing-detection",
-        "--no-pings",
-        "--disable-features=SpellCheck,Translate,OptimizationHints,MediaRouter,NetworkTimeServiceQuerying",
-    ]
+    base = chromium.command(out / "profile", "--virtual-time-budget=3000")
     shot = await asyncio.create_subprocess_exec(
         *base, f"--screenshot={out / (page.stem + '.png')}", page.as_uri(),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
