@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery import Sender
 from bot.dispatcher import build_dispatcher
-from bot.handlers import moderator as moderator_handlers
+from bot.handlers import watchlist
 from bot.i18n import Translator
 from bot.routing import EventRouter
 from chanwatch.app import bot_config
@@ -199,8 +199,8 @@ async def env(make_env: Callable[..., Awaitable[BotEnv]]) -> BotEnv:
 
 @pytest.fixture(autouse=True)
 def quick_watch(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(moderator_handlers, "WATCH_TIMEOUT", 3.0)
-    monkeypatch.setattr(moderator_handlers, "WATCH_POLL_INTERVAL", 0.02)
+    monkeypatch.setattr(watchlist, "WATCH_TIMEOUT", 3.0)
+    monkeypatch.setattr(watchlist, "WATCH_POLL_INTERVAL", 0.02)
 
 
 async def add_channel(

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery import Sender
 from bot.dispatcher import set_commands
-from bot.handlers import moderator as moderator_handlers
+from bot.handlers import evidence, watchlist
 from bot.keyboards import (
     MODERATOR_COMMANDS,
     SUBSCRIBER_COMMANDS,
@@ -447,7 +447,7 @@ async def test_watch_outcomes(env: BotEnv, monkeypatch: pytest.MonkeyPatch) -> N
     assert texts[-1] == env.tr("en", "watch-result", code="is_user", channel="@durov_user")
 
     # The collector does not answer in time: the request stays queued.
-    monkeypatch.setattr(moderator_handlers, "WATCH_TIMEOUT", 0.1)
+    monkeypatch.setattr(watchlist, "WATCH_TIMEOUT", 0.1)
     [_, last] = await env.say(MOD, "/watch @slowchannel", replies=2)
     assert last.text == env.tr("en", "watch-queued", handle="@slowchannel")
 
@@ -777,7 +777,7 @@ async def test_moderator_gets_a_proof_pack_and_sees_the_key(
         assert 'lang="ru"' in zf.read("index.html").decode()
 
     # Above the Bot API's upload limit the moderator is told the command instead.
-    monkeypatch.setattr(moderator_handlers, "BOT_UPLOAD_LIMIT", 1000)
+    monkeypatch.setattr(evidence, "BOT_UPLOAD_LIMIT", 1000)
     [r] = await env.say(MOD, "/pack @putdomoi", replies=1)
     assert r.method == "sendMessage"
     assert "chanwatch export @putdomoi --format pack -o putdomoi.zip" in (r.text or "")

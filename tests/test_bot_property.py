@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from bot.handlers import moderator as moderator_handlers
+from bot.handlers import watchlist
 from bot.keyboards import MODERATOR_COMMANDS, SUBSCRIBER_COMMANDS
 from bot.keywords import MAX_KEYWORD_LEN, MAX_KEYWORDS, normalize
 from bot.textsplit import utf16_len
@@ -133,8 +133,8 @@ async def assert_consistent(env: BotEnv) -> None:
 
 @pytest.fixture(autouse=True)
 def instant_watch(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(moderator_handlers, "WATCH_TIMEOUT", 0.05)
-    monkeypatch.setattr(moderator_handlers, "WATCH_POLL_INTERVAL", 0.01)
+    monkeypatch.setattr(watchlist, "WATCH_TIMEOUT", 0.05)
+    monkeypatch.setattr(watchlist, "WATCH_POLL_INTERVAL", 0.01)
 
 
 @settings(

@@ -15,14 +15,27 @@ def get_routers() -> list[Router]:
     from aiogram import F
 
     from bot.filters import ModeratorOnly
-    from bot.handlers import chats, common, fallback, moderator, subscriber, targets
+    from bot.handlers import (
+        chats,
+        common,
+        evidence,
+        fallback,
+        health,
+        moderator,
+        subscriber,
+        targets,
+        watchlist,
+    )
 
-    moderators = moderator.get_router()
+    moderators = Router(name="moderators")
     # Moderating is done in a moderator's private chat, never in front of a group.
     moderators.message.filter(F.chat.type == "private")
     gate = ModeratorOnly()
     moderators.message.middleware(gate)
     moderators.callback_query.middleware(gate)
+    moderators.include_routers(
+        watchlist.get_router(), health.get_router(), evidence.get_router(), moderator.get_router()
+    )
     return [
         chats.get_router(),
         targets.get_router(),

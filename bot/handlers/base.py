@@ -163,6 +163,11 @@ async def toast(query: CallbackQuery, text: str = "", *, alert: bool = False) ->
 # --------------------------------------------------------------------------- users
 
 
+def actor_id(event: Message | CallbackQuery) -> int:
+    """Who sent a message or pressed a button (0 when Telegram names nobody)."""
+    return event.from_user.id if event.from_user else 0
+
+
 def display_name(user: User | None) -> str:
     if user is None:
         return ""
