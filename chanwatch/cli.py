@@ -223,7 +223,7 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
     """What the running chanwatch last stored about itself; exit 1 when a part is stale."""
     from chanwatch.supervise import STATUS_PREFIX, is_stale, shown_part
     from storage import assignments, outbox, status
-    from storage.db import session_factory
+    from storage.db import database_now, session_factory
     from storage.types import utcnow
 
     engine = await _engine(settings)
@@ -234,7 +234,9 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
             depth = await outbox.depth(s)
             digest = await status.last_digest(s)
             now = utcnow()
-            division = await assignments.overview(s, now, settings.collector_lease_seconds)
+            division = await assignments.overview(
+                s, await database_now(s), settings.collector_lease_seconds
+            )
     finally:
         await engine.dispose()
     stale = []

@@ -12,7 +12,6 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from collectors.base import CollectorBase
 from storage import assignments
 from storage.assignments import Held
-from storage.db import SessionMaker, transaction
+from storage.db import SessionMaker, database_now, transaction
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -42,12 +41,10 @@ class Assigner:
         members: list[Member],
         *,
         lease: float,
-        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.sessions = sessions
         self.members = members
         self.lease = lease
-        self.clock = clock
         self.rounds = 0
         self._wake = asyncio.Event()
         for m in members:
@@ -62,12 +59,16 @@ class Assigner:
             m.collector.collector_id = m.id
 
     async def _register(self, m: Member, s: AsyncSession) -> int:
-        return await assignments.register(s, m.kind, m.name, m.join_cap, self.clock())
+        return await assignments.register(s, m.kind, m.name, m.join_cap, await database_now(s))
 
     async def _round(self, me: int, c: CollectorBase, s: AsyncSession) -> Held:
-        return await assignments.rebalance(
-            s, me, self.clock(), self.lease, limited=c.limited(), busy=c.busy()
-        )
+        # Leases and heartbeats by the database's clock: collectors on machines whose
+        # clocks disagree still agree on whose lease has run out.
+        now = await database_now(s)
+        limited = c.limited()
+        if limited is not None:  # Telegram's wait, counted on this machine's clock
+            limited = (now + (limited[0] - utcnow()), limited[1])
+        return await assignments.rebalance(s, me, now, self.lease, limited=limited, busy=c.busy())
 
     async def round(self) -> None:
         """One round for every member, in order (the account before its web companion)."""

@@ -9,14 +9,17 @@ import logging
 import os
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Executable, event, inspect
+from sqlalchemy import Executable, event, func, inspect, select
 from sqlalchemy.engine import CursorResult, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+
+from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -203,6 +206,18 @@ def dialect_name(session: AsyncSession) -> str:
     """The database behind the session: "postgresql" or "sqlite"."""
     bind = session.bind
     return bind.dialect.name if bind is not None else "sqlite"
+
+
+async def database_now(session: AsyncSession) -> datetime:
+    """The time by the database's clock, for what processes on several machines compare
+    (leases, heartbeats): a machine whose clock runs ahead would otherwise see the others'
+    leases run out and take what they hold. SQLite is one machine's: its clock is ours."""
+    if dialect_name(session) == "postgresql":
+        # now() is the transaction's start: one instant for the whole unit of work.
+        at = await session.scalar(select(func.now()))
+        if isinstance(at, datetime):
+            return at.astimezone(UTC)
+    return utcnow()
 
 
 async def rows_matched(session: AsyncSession, stmt: Executable) -> int:

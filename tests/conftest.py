@@ -38,6 +38,18 @@ def sessions(engine: AsyncEngine) -> SessionMaker:
     return session_factory(engine)
 
 
+@pytest_asyncio.fixture
+async def pg(tmp_path: Path) -> AsyncIterator[tuple[str, SessionMaker]]:
+    """A fresh PostgreSQL database only (for tests of several processes on one server):
+    its URL, and sessions on it."""
+    if reason := await dbs.postgres_unavailable():
+        pytest.skip(reason)
+    async with dbs.database_url("postgres", tmp_path) as url:
+        eng = create_engine(url)
+        yield url, session_factory(eng)
+        await eng.dispose()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     import asyncio
 

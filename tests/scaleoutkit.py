@@ -32,7 +32,7 @@ class CollectorProcesses:
         self.state = ""
         (workdir / "data").mkdir(exist_ok=True)
 
-    def start(self, account: str) -> None:
+    def start(self, account: str, extra: dict[str, str] | None = None) -> None:
         env = {
             k: v
             for k, v in os.environ.items()
@@ -46,6 +46,7 @@ class CollectorProcesses:
             COLLECTOR="telethon",
         )
         env.update(self.extra)
+        env.update(extra or {})  # this process only
         log = (self.workdir / f"{account}.log").open("ab")
         self.procs[account] = subprocess.Popen(
             [sys.executable, "-m", "chanwatch", "run", "--role", "collector"],

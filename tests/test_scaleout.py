@@ -22,18 +22,15 @@ import random
 import subprocess
 import sys
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import func, select
 
 from simulator.mtproto import World, WorldServer
 from storage import kinds
-from storage.db import SessionMaker, create_engine, session_factory
+from storage.db import SessionMaker
 from storage.models import Channel, Event, Post
-from tests import dbs
 from tests.scaleoutkit import CollectorProcesses, seed_world
 from tests.scaleoutkit import holders as held_by
 
@@ -44,16 +41,6 @@ LEASE = 20.0
 ACCOUNTS = ("acc1", "acc2", "acc3")
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest_asyncio.fixture
-async def pg(tmp_path: Path) -> AsyncIterator[tuple[str, SessionMaker]]:
-    if reason := await dbs.postgres_unavailable():
-        pytest.skip(reason)
-    async with dbs.database_url("postgres", tmp_path) as url:
-        engine = create_engine(url)
-        yield url, session_factory(engine)
-        await engine.dispose()
 
 
 def _collectors(url: str, world_url: str, workdir: Path) -> CollectorProcesses:

@@ -16,7 +16,7 @@ from bot.i18n import Translator
 from bot.render import esc, file_size
 from chanwatch.keys import Signer, pretty
 from storage import assignments, channels, media, outbox, status
-from storage.db import SessionMaker
+from storage.db import SessionMaker, database_now
 from storage.models import Channel, Delivery, Subscriber
 from storage.types import utcnow
 
@@ -115,7 +115,9 @@ async def status_command(
         run = await status.last_digest(s)
         n_channels = await s.scalar(select(func.count()).where(Channel.watched.is_(True)))
         n_subscribers = await s.scalar(select(func.count(Subscriber.id)))
-        division = await assignments.overview(s, now, config.collector_lease_seconds)
+        division = await assignments.overview(
+            s, await database_now(s), config.collector_lease_seconds
+        )
     lines = [t.get(lang, "status-header")]
     if not reports:
         lines.append(t.get(lang, "status-collector-unknown"))
