@@ -167,8 +167,10 @@ class Supervisor:
         for part in self._parts.values():
             part.task, part.state.state = None, "stopped"
         self._reporter = None
-        with contextlib.suppress(Exception):
+        try:
             await self.report()
+        except Exception as exc:  # noqa: BLE001 - stopping anyway; the rows keep their last report
+            log.warning("could not store the parts' last state: %s", exc)
 
     async def _keep(self, part: _Part) -> None:
         state = part.state

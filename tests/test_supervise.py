@@ -101,16 +101,20 @@ async def test_stale_parts_and_healthz() -> None:
 
 async def test_reports_are_stored(sessions: SessionMaker) -> None:
     await upgrade(sessions.kw["bind"])
+    beaten = asyncio.Event()
 
     async def part(beat: Beat) -> None:
         while True:
             beat()
+            beaten.set()
             await asyncio.sleep(0.02)
 
     sup = Supervisor(sessions, report_every=0.05)
     sup.add("router", part, interval=7)
     await sup.start()
-    await asyncio.sleep(0.2)
+    # Stopped once the part has run (on a loaded machine that may take longer than a
+    # fixed pause), so the stored row must carry a beat.
+    await asyncio.wait_for(beaten.wait(), 30)
     await sup.stop()
     async with sessions() as s:
         [row] = await status.with_prefix(s, STATUS_PREFIX)
