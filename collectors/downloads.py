@@ -53,6 +53,11 @@ class StoreFull(Exception):
     """MEDIA_MAX_TOTAL_GB is reached: new downloads wait (nothing archived is deleted)."""
 
 
+class NoAccessHash(Exception):
+    """The account has no access hash for the channel yet (the web preview added it):
+    Telegram would refuse the request, so the file waits until the collector resolves it."""
+
+
 class Downloader:
     def __init__(
         self,
@@ -161,6 +166,9 @@ class Downloader:
             return True
         except StoreFull as exc:
             await self._later(row, self.config.idle_poll * 60, str(exc), count=False)
+        except NoAccessHash as exc:
+            # A moment's wait: no request is made until the hash is there.
+            await self._later(row, self.config.idle_poll, str(exc), count=False)
         except Deferred as exc:
             await self._later(row, exc.seconds, str(exc), count=False)
         except (errors.RPCError, OSError, TimeoutError, ConnectionError) as exc:
@@ -202,7 +210,7 @@ class Downloader:
     async def _channel_photo(self, row: MediaFile) -> None:
         channel = await self._channel(row.channel_id)
         entity = await self.gate.call(
-            "GetChannelsRequest", self.client.get_entity(self.peer_of(channel))
+            "GetChannelsRequest", self.client.get_entity(self._peer(channel))
         )
         current = getattr(getattr(entity, "photo", None), "photo_id", None)
         if current != row.tg_id:
@@ -241,9 +249,15 @@ class Downloader:
 
     async def _fetch_message(self, channel: Channel, message_id: int) -> types.Message | None:
         found = await self.gate.call(
-            MESSAGES, self.client.get_messages(self.peer_of(channel), ids=message_id)
+            MESSAGES, self.client.get_messages(self._peer(channel), ids=message_id)
         )
         return found if isinstance(found, types.Message) else None
+
+    def _peer(self, channel: Channel) -> types.InputPeerChannel:
+        peer = self.peer_of(channel)
+        if not peer.access_hash:
+            raise NoAccessHash(f"no access hash for channel {channel.tg_id} yet")
+        return peer
 
     async def _channel(self, channel_id: int) -> Channel:
         async with self.sessions() as s:

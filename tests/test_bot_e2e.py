@@ -486,6 +486,7 @@ async def test_moderator_status_and_events(env: BotEnv) -> None:
             "connected": True,
             "lag_seconds": 12.4,
             "flood_waits": {"ResolveUsernameRequest": 30},
+            "unreadable": ["Безымянный <канал>"],
         }
         await status.put(s, status.collector_row("acc-a"), data)
         # Two accounts divide the channels; the second is flood-limited.
@@ -502,6 +503,7 @@ async def test_moderator_status_and_events(env: BotEnv) -> None:
     assert "Collector acc-a: connected" in r.text
     assert env.tr("en", "status-lag", seconds=12) in r.text
     assert "ResolveUsernameRequest 30 s" in r.text
+    assert env.tr("en", "status-unreadable", count=1, channels="Безымянный <канал>") in r.text
     assert env.tr("en", "status-outbox", pending=0, sending=0, failed=0) in r.text
 
 

@@ -362,6 +362,15 @@ async def status_command(
             else t.get(lang, "status-lag-unknown")
         )
         lines.append(_flood_text(t, lang, data))
+        if unreadable := data.get("unreadable"):
+            lines.append(
+                t.get(
+                    lang,
+                    "status-unreadable",
+                    count=len(unreadable),
+                    channels=esc(", ".join(str(title) for title in unreadable)),
+                )
+            )
     lines += [_collector_line(t, lang, c, config) for c in division]
     if web is not None:
         data = web.data or {}

@@ -23,7 +23,7 @@ from collectors.base import CollectorBase, CollectorConfig, Covers, Job
 from collectors.handles import HandleError, parse_handle
 from collectors.webpreview.fetch import Fetcher, FetchError
 from collectors.webpreview.parse import Page
-from storage import changes, channels, coverage, ledger, status
+from storage import changes, channels, coverage, status
 from storage.db import SessionMaker, transaction
 from storage.models import Channel, Post
 from storage.observations import PostSeen, Recorded
@@ -292,29 +292,10 @@ class WebCollector(CollectorBase):
         return out
 
     async def _learn_id(self, ch: Channel, name: str, tg_id: int, now: datetime) -> Channel | None:
-        """The first message of a channel watched by name shows its id: keep it.
-
-        When that id is already another watched or archived channel's, the name has moved
-        to that channel: ours gave it up (told as for any takeover), and no second row is
-        made for the other one. None then; else the channel with its id.
-        """
+        """The first message of a channel watched by name shows its id: keep it (see
+        `changes.learn_id`; None when the name moved to another channel)."""
         source = self._source(PAGE)
-
-        async def work(s: AsyncSession) -> Channel | None:
-            locked = await changes.lock_channel(s, ch.id)
-            if not channels.is_pending(locked.tg_id):
-                return locked  # learned meanwhile (the account resolved the name)
-            other = await channels.learn_id(s, locked, tg_id)
-            if other is not None:
-                detail = f"@{name} now belongs to channel {tg_id}"
-                await changes.observe_unavailable(
-                    s, ch.id, changes.USERNAME_RELEASED, detail, now, source=source
-                )
-                return None
-            await ledger.note_channel(s, locked, source)  # the log states the id from now on
-            return locked
-
-        learned = await self._write(work)
+        learned = await self._write(lambda s: changes.learn_id(s, ch.id, tg_id, now, source=source))
         if learned is not None:
             log.info("@%s: channel id %d learned from its first message", name, learned.tg_id)
         return learned
