@@ -101,13 +101,19 @@ class WebCollector(CollectorBase):
                 if mono >= self._next_look.get(ch.id, 0.0):
                     due.append((ch.id, partial(self.poll, ch.id)))
                 continue
-            # One page shows the header and the newest posts: refresh and poll are one fetch.
-            if self._refresh_due(ch, now) or self._poll_due(ch, now):
+            if self._reconcile_due(ch, mono):
+                # The sweep starts from the page its poll has just read: one fetch for both
+                # (as two jobs of one pass, each fetched it).
+                due.append((ch.id, partial(self._poll_and_sweep, ch.id)))
+            elif self._refresh_due(ch, now) or self._poll_due(ch, now):
+                # One page shows the header and the newest posts: refresh and poll are one.
                 due.append((ch.id, partial(self.poll, ch.id)))
-            if self._full(ch) and self._reconcile_due(ch, mono):
-                due.append((ch.id, partial(self.reconcile, ch.id)))
         await self._run_bounded(due)
         await self._report()
+
+    async def _poll_and_sweep(self, channel_id: int) -> None:
+        await self.poll(channel_id)
+        await self.reconcile(channel_id)
 
     def _wait_floor(self) -> float:
         return self.fetcher.budget.backoff(self.fetcher.host)
