@@ -830,13 +830,11 @@ class Collector(CollectorBase):
                 title for cid, (_, title) in self._unreadable.items() if cid in self._by_tg.values()
             ),
         }
-        with contextlib.suppress(Exception):
-            await transaction(self.sessions, lambda s: self._put_report(s, data), attempts=1)
-            self._reported = True
+        first = not self._reported
 
-    async def _put_report(self, s: AsyncSession, data: dict[str, object]) -> None:
-        if not self._reported:
-            # The one row every collector shared before each reported apart: left by an
-            # upgrade, nobody would write it again.
-            await status.drop(s, [status.OLD_COLLECTOR_ROW])
-        await status.put(s, status.collector_row(self.account), data)
+        async def put(s: AsyncSession) -> None:
+            await status.put_own(s, status.COLLECTOR, self.account, data, first=first)
+
+        with contextlib.suppress(Exception):
+            await transaction(self.sessions, put, attempts=1)
+            self._reported = True

@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 
 FILE = "GetFileRequest"
 MESSAGES = "GetMessagesRequest"
-STATUS = "downloads"
 _CACHE = 2_000
 
 
@@ -69,8 +68,11 @@ class Downloader:
         gate: FloodGate | None = None,
         warn_moderators: Callable[[str], Any] | None = None,
         source: str = ledger.DEFAULT_SOURCE,
+        owner: str = "default",
     ) -> None:
         self.source = source
+        self.owner = owner  # whose status row it reports to (status.process_row)
+        self._reported = False
         self.client = client
         self.sessions = sessions
         self.store = store
@@ -312,10 +314,11 @@ class Downloader:
                 self.config.max_total_bytes is not None
                 and (self._stored_bytes or 0) >= self.config.max_total_bytes
             )
-            await status.put(s, STATUS, counts)
+            await status.put_own(s, status.DOWNLOADS, self.owner, counts, first=not self._reported)
 
         with contextlib.suppress(Exception):
             await transaction(self.sessions, work, attempts=1)
+            self._reported = True
 
 
 def _peer(channel: Channel) -> types.InputPeerChannel:

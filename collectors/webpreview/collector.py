@@ -62,9 +62,12 @@ class WebCollector(CollectorBase):
         covers: Covers | None = None,
         answers_requests: Callable[[], bool] | None = None,
         beside: CollectorBase | None = None,
+        owner: str = "default",
     ) -> None:
         super().__init__(sessions, config, notify=notify, account="web", clock=clock)
         self.fetcher = fetcher
+        self.owner = owner  # whose status row it reports to (status.process_row)
+        self._reported = False
         self._covers = covers
         self._covered: set[int] = set()
         # The account of the same process: the preview looks at its channels too, for what
@@ -405,8 +408,9 @@ class WebCollector(CollectorBase):
         }
 
         async def put(s: AsyncSession) -> None:
-            await status.put(s, "webpreview", data)
+            await status.put_own(s, status.WEBPREVIEW, self.owner, data, first=not self._reported)
 
         # Health is a convenience: collecting goes on without it.
         with contextlib.suppress(Exception):
             await transaction(self.sessions, put, attempts=1)
+            self._reported = True

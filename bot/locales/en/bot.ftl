@@ -257,7 +257,7 @@ status-collector = Collector { $name }: { $state ->
     [connected] connected
    *[disconnected] disconnected
 } (reported { $updated })
-status-webpreview = Web preview: { $requests } requests, { $errors } unread pages, next request in { $backoff } s (reported { $updated })
+status-webpreview = Web preview { $name }: { $requests } requests, { $errors } unread pages, next request in { $backoff } s (reported { $updated })
 status-lag = Polling lag: { $seconds } s
 status-collector-row = { $kind ->
     [web] Web collector

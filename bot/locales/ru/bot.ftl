@@ -260,7 +260,7 @@ status-collector = Сборщик { $name }: { $state ->
     [connected] подключён
    *[disconnected] не подключён
 } (отчёт { $updated })
-status-webpreview = Веб-просмотр: запросов { $requests }, непрочитанных страниц { $errors }, следующий запрос через { $backoff } с (данные от { $updated })
+status-webpreview = Веб-просмотр { $name }: запросов { $requests }, непрочитанных страниц { $errors }, следующий запрос через { $backoff } с (данные от { $updated })
 status-lag = Отставание опроса: { $seconds } с
 status-collector-row = { $kind ->
     [web] Веб-сборщик
