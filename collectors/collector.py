@@ -244,16 +244,18 @@ class Collector(CollectorBase):
                 )
             self._unreadable[channel_id] = (0.0, title)
             return
+        retry = (time.monotonic() + self.config.unresolvable_ttl, title)
         try:
             found = await self._resolve_name(ch.username)
         except ResolveError as exc:
             if channel_id not in self._unreadable:
                 log.warning("@%s cannot be resolved (%s): it is not read", ch.username, exc.code)
-            retry = time.monotonic() + self.config.unresolvable_ttl
-            self._unreadable[channel_id] = (retry, title)
+            self._unreadable[channel_id] = retry
             return
         now = self.clock()
         if found.tg_id != ch.tg_id and not channels.is_pending(ch.tg_id):
+            # The name leads to another channel now: ours gave it up (news once).
+            self._unreadable[channel_id] = retry
             detail = f"@{ch.username} now belongs to channel {found.tg_id}"
             await self._unavailable(channel_id, changes.USERNAME_RELEASED, detail, now)
             return
@@ -268,6 +270,7 @@ class Collector(CollectorBase):
             return learned
 
         if await self._write(keep) is None:
+            self._unreadable[channel_id] = retry
             return  # the name moved to another channel we know: ours gave it up
         if me is not None:
             self._hashes[channel_id] = found.access_hash

@@ -27,7 +27,7 @@ from simulator.webpreview import WebPreviewSimulator
 from storage import channels, media, status
 from storage.db import SessionMaker
 from storage.mediastore import MediaStore
-from storage.models import Channel, Event, MediaFile
+from storage.models import Channel, Event, MediaFile, Post
 from tests import support
 
 RESOLVE = "ResolveUsernameRequest"
@@ -182,3 +182,26 @@ async def test_a_channel_without_a_name_or_hash_is_one_log_line_and_shown_on_sta
     async with sessions() as s:
         report = await status.get(s, status.collector_row("default"))
     assert report is not None and report.data["unreadable"] == ["Путь домой"]
+
+
+async def test_a_name_the_web_added_that_moved_to_another_channel_is_news_once(
+    world: World, sessions: SessionMaker
+) -> None:
+    await _added_by_the_web(world, sessions, ["alpha_ch"])
+    world.set_username("alpha_ch", None)
+    impostor = world.create_channel(username="alpha_ch", title="Самозванец", participants=1)
+    world.post(impostor, "чужой пост")
+    client, collector = await support.connected(world, sessions)
+    world.clear_requests_log()
+    try:
+        await _passes(collector, 4)
+    finally:
+        await collector.stop()
+        await client.disconnect()
+    assert world.count_requests(RESOLVE) == 1  # then not again every pass
+    assert await _events(sessions) == [("channel.unavailable", "Alpha")]
+    async with sessions() as s:
+        (event,) = list(await s.scalars(select(Event)))
+        texts = list(await s.scalars(select(Post.text)))
+    assert event.payload["reason"] == "username_released"
+    assert "чужой пост" not in texts  # the other channel's posts are not ours
