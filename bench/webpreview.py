@@ -3,21 +3,27 @@
 1. The same extraction (every post's data-post, data-view, date, views and text) with
    selectolax (Lexbor) and lxml, on the five real pages: why chanwatch parses with one.
 2. chanwatch's own parser (everything the collector reads): pages/s and CPU ms/page.
-3. Requests per channel per 5 minutes, counted with the real collector over HTTP against
-   the simulator, and so how many channels the default budget (one request per 2 s) keeps
-   polled every 5 minutes.
+3. Requests per channel per 5 minutes, counted on the real collector's passes over HTTP
+   against the simulator, and so how many channels the default budget (one request per
+   2 s) keeps polled every 5 minutes: a busy channel (3 posts and a deletion every 5
+   minutes) and a typical one (3 posts a day, a deletion a week).
 """
 
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
 import lxml.html
 from selectolax.lexbor import LexborHTMLParser
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bench.common import headline
 from collectors.base import CollectorConfig
@@ -26,8 +32,10 @@ from collectors.webpreview.fetch import Fetcher, HostBudget
 from collectors.webpreview.parse import parse_page
 from simulator.mtproto import World
 from simulator.webpreview import WebPreviewSimulator
-from storage.db import create_engine, session_factory
+from storage.db import create_engine, session_factory, transaction
 from storage.migrate import upgrade
+from storage.models import Channel
+from storage.types import utcnow
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "tme"
 if not FIXTURES.is_dir():
@@ -90,21 +98,60 @@ def _rate(pages: list[str], work: Callable[[str], object], seconds: float) -> tu
     return n / wall, cpu * 1000.0 / n
 
 
-async def _requests_per_channel(quick: bool) -> tuple[float, int]:
-    """Requests one channel costs per 5 minutes: a poll each time, a sweep every 10."""
+@dataclass
+class Cost:
+    """Requests per channel per 5-minute poll cycle, by kind."""
+
+    pages: float  # /s/<name> and ?before= pages (polls and sweeps)
+    embeds: float  # deletion confirmations
+    cycles: int
+    total: int
+
+    @property
+    def per_cycle(self) -> float:
+        return self.pages + self.embeds
+
+
+Step = Callable[[World, str, int], None]
+
+
+def _busy(world: World, name: str, cycle: int) -> None:
+    """A busy channel: 3 new posts and one deletion every 5 minutes."""
+    for j in range(3):
+        world.post(name, f"cycle {cycle} post {j}")
+    world.delete(name, [world.channel(name).top_message_id - 5])
+
+
+def _typical(world: World, name: str, cycle: int) -> None:
+    """A typical channel over an hour: one post in it (its few a day fall into some
+    hour), no deletion (a deletion a week is costed apart: see `_typical_cost`)."""
+    if cycle == 4:
+        world.post(name, f"cycle {cycle} post")
+
+
+async def _requests_per_channel(quick: bool, step: Step, cycles: int, spread: float) -> Cost:
+    """Requests one channel costs per 5 minutes, counted on the real collector's passes
+    (`run_once`, its jobs as it schedules them) over HTTP against the simulator.
+
+    Five minutes pass between passes (the schedule's clocks are moved on): every poll is
+    due, a sweep (RECONCILE_SECONDS=600) every other pass. `cycles` passes are counted,
+    after one that is not. The channels have 30 posts, `spread` hours apart."""
     channels = 10 if quick else 40
     world = World()
+    start = world.now() - timedelta(hours=spread * 30)
     for i in range(channels):
         name = f"channel{i:03d}"
         world.create_channel(username=name, title=f"Channel {i}", participants=10_000 + i)
         for j in range(30):
-            world.post(name, f"post {j}", views=100)
+            world.post(name, f"post {j}", views=100, date=start + timedelta(hours=spread * j))
     sim = WebPreviewSimulator(world)
+    sim.latency = 0.05  # a page is not answered at once (t.me's take a few hundred ms)
     await sim.start()
-    engine = create_engine("sqlite+aiosqlite:///:memory:")
+    # A file, as in production: the pass runs its jobs at once, on connections of their own.
+    folder = tempfile.TemporaryDirectory()
+    engine = create_engine(f"sqlite+aiosqlite:///{folder.name}/bench.db")
     await upgrade(engine)
     sessions = session_factory(engine)
-    cycles = 4
     try:
         async with aiohttp.ClientSession() as http:
             collector = WebCollector(
@@ -112,25 +159,53 @@ async def _requests_per_channel(quick: bool) -> tuple[float, int]:
             )
             ids = []
             for i in range(channels):
-                ch, _ = await collector.watch(f"@channel{i:03d}", None)
+                ch, _ = await collector.watch(f"@channel{i:03d}", None)  # and its first look
                 assert ch is not None
                 ids.append(ch.id)
-                await collector.poll(ch.id)  # the first look
-            sim.requests.clear()
-            for cycle in range(cycles):
-                for i, cid in enumerate(ids):
-                    # A busy channel: 3 new posts and one deletion every 5 minutes.
-                    name = f"channel{i:03d}"
-                    for j in range(3):
-                        world.post(name, f"cycle {cycle} post {j}")
-                    world.delete(name, [world.channel(name).top_message_id - 5])
-                    await collector.poll(cid)
-                    if cycle % 2 == 0:  # RECONCILE_SECONDS=600 against a 300 s poll
-                        await collector.reconcile(cid)
+            # Cycle 0 sweeps and is not counted: from then on every deletion counted is
+            # confirmed within the count (the last cycle sweeps), as in a long run.
+            for cycle in range(cycles + 1):
+                if cycle == 1:
+                    sim.requests.clear()
+                for i in range(channels):
+                    step(world, f"channel{i:03d}", cycle)
+
+                async def five_minutes_later(s: AsyncSession) -> None:
+                    await s.execute(update(Channel).values(next_poll_at=utcnow()))
+
+                await transaction(sessions, five_minutes_later)
+                for cid, (at, page) in collector._first_page.items():
+                    collector._first_page[cid] = (at - POLL_EVERY, page)
+                for cid in ids:
+                    sweep = cycle % 2 == 0
+                    collector._reconciled[cid] = -1e18 if sweep else time.monotonic()
+                await collector.run_once()
     finally:
         await sim.stop()
         await engine.dispose()
-    return len(sim.requests) / (channels * cycles), len(sim.requests)
+        folder.cleanup()
+    embeds = sum(1 for r in sim.requests if "embed=1" in r)
+    n = channels * cycles
+    return Cost((len(sim.requests) - embeds) / n, embeds / n, cycles, len(sim.requests))
+
+
+WEEK_CYCLES = 7 * 24 * 12  # 5-minute cycles in a week
+
+
+async def _typical_cost(quick: bool) -> Cost:
+    """An hour of a typical channel (3 posts a day), and one deletion a week: the
+    confirmation its sweep makes, one embed per deletion, spread over the week."""
+    hour = await _requests_per_channel(quick, _typical, 12, spread=8.0)
+    return Cost(hour.pages, 1 / WEEK_CYCLES, hour.cycles, hour.total)
+
+
+def _line(name: str, cost: Cost) -> None:
+    channels = DEFAULT_RATE * POLL_EVERY / cost.per_cycle
+    print(
+        f"# {name}: {cost.per_cycle:.3f} requests per channel per 5 min ({cost.pages:.3f} pages, "
+        f"{cost.embeds:.4f} confirmations; {cost.total} counted over {cost.cycles} cycles)"
+    )
+    headline(name, channels, "channels/5min", channels / WATCH_LIST, f"{WATCH_LIST} channels")
 
 
 def main(quick: bool = False) -> None:
@@ -146,16 +221,9 @@ def main(quick: bool = False) -> None:
     rate, cpu = _rate(pages, parse_page, seconds)
     headline("webpreview_parse", rate, "pages/s", rate / DEFAULT_RATE, f"{DEFAULT_RATE} pages/s")
     headline("webpreview_cpu", cpu, "ms/page", (1000.0 / DEFAULT_RATE) / cpu, "2000 ms/page")
-    per_channel, total = asyncio.run(_requests_per_channel(quick))
-    channels = DEFAULT_RATE * POLL_EVERY / per_channel
-    print(f"# {per_channel:.2f} requests per channel per 5 min ({total} counted)")
-    headline(
-        "webpreview_channels",
-        channels,
-        "channels/5min",
-        channels / WATCH_LIST,
-        f"{WATCH_LIST} channels",
-    )
+    # A busy channel: its 30 posts within the hour, 3 new and a deletion every 5 minutes.
+    _line("webpreview_channels", asyncio.run(_requests_per_channel(quick, _busy, 4, 0.02)))
+    _line("webpreview_channels_typical", asyncio.run(_typical_cost(quick)))
 
 
 if __name__ == "__main__":

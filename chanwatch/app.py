@@ -195,9 +195,10 @@ def build_web_collector(
         HostBudget(settings.web_preview_rate),
         max_bytes=settings.web_preview_max_bytes,
     )
+    owner = settings.telethon_session.stem  # as the process's part rows
     if account is None:
         return WebCollector(
-            fetcher, sessions, collector_config(settings), notify=notify, clock=clock
+            fetcher, sessions, collector_config(settings), notify=notify, clock=clock, owner=owner
         )
     web = WebCollector(
         fetcher,
@@ -210,6 +211,7 @@ def build_web_collector(
         answers_requests=lambda: False,  # the account resolves names (and their access hash)
         clock=clock,
         beside=account,
+        owner=owner,
     )
     return web
 
@@ -279,6 +281,7 @@ async def build_app(
             gate=gate,
             warn_moderators=media_nearly_full,
             source=ledger.source_of(settings.telethon_session.stem, "download"),
+            owner=settings.telethon_session.stem,
         )
         collector = Collector(
             client,

@@ -263,6 +263,11 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
             f"lag {report.get('lag_seconds')}s, flood waits "
             + (", ".join(f"{k} {v}s" for k, v in waits.items()) or "none")
             + f", reported {row.updated_at.isoformat()}"
+            + (
+                f"; cannot read (no access hash, no name that resolves): {', '.join(unreadable)}"
+                if (unreadable := report.get("unreadable"))
+                else ""
+            )
         )
     for held in division:
         line = (

@@ -19,7 +19,7 @@ import hashlib
 import json
 import sys
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -112,11 +112,27 @@ _SIGNED_DATA = "1.2.840.113549.1.7.2"
 _TST_INFO = "1.2.840.113549.1.9.16.1.4"
 _CONTENT_TYPE = "1.2.840.113549.1.9.3"
 _MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
+_SIGNING_CERT = "1.2.840.113549.1.9.16.2.12"  # ESS v1: a SHA-1 hash of the certificate
 _SIGNING_CERT_V2 = "1.2.840.113549.1.9.16.2.47"
 _HASHES = {
     "2.16.840.1.101.3.4.2.1": "sha256",
     "2.16.840.1.101.3.4.2.2": "sha384",
     "2.16.840.1.101.3.4.2.3": "sha512",
+}
+_SHA1 = "1.3.14.3.2.26"
+_RSA = "1.2.840.113549.1.1.1"
+_RSA_PSS = "1.2.840.113549.1.1.10"
+_MGF1 = "1.2.840.113549.1.1.8"
+_EC_KEY = "1.2.840.10045.2.1"
+_ED25519 = "1.3.101.112"
+# Signature algorithms that name their hash: (key kind, hash).
+_SIGNATURES = {
+    "1.2.840.113549.1.1.11": ("rsa", "sha256"),
+    "1.2.840.113549.1.1.12": ("rsa", "sha384"),
+    "1.2.840.113549.1.1.13": ("rsa", "sha512"),
+    "1.2.840.10045.4.3.2": ("ec", "sha256"),
+    "1.2.840.10045.4.3.3": ("ec", "sha384"),
+    "1.2.840.10045.4.3.4": ("ec", "sha512"),
 }
 
 
@@ -187,9 +203,10 @@ def _oid(tlv: _Tlv) -> str:
 
 
 def _hash_of(algorithm: _Tlv) -> str:
-    name = _HASHES.get(_oid(_fields(algorithm)[0]))
+    oid = _oid(_fields(algorithm)[0])
+    name = _HASHES.get(oid)
     if name is None:
-        raise DerError("unsupported hash algorithm")
+        raise DerError("SHA-1 is not accepted" if oid == _SHA1 else f"unsupported hash {oid}")
     return name
 
 
@@ -205,7 +222,9 @@ class TimeStampToken:
     signed_attrs: bytes  # re-tagged as the SET the signature covers
     message_digest: bytes
     content_type: str
-    signing_cert_hash: bytes | None  # ESSCertIDv2 (SHA-256) of the signer's certificate
+    # The signer certificate's hash from ESS signingCertificateV2 or v1: (hash name, digest).
+    signing_cert: tuple[str, bytes] | None
+    signature_algorithm: _Tlv  # the SignerInfo's AlgorithmIdentifier, parameters included
     signature: bytes
     sid: _Tlv
     certificates: tuple[bytes, ...]
@@ -244,13 +263,7 @@ def parse_token(data: bytes) -> TimeStampToken:
         attributes[_oid(kind)] = _fields(values, tag=0x31)[0]
     if _MESSAGE_DIGEST not in attributes or _CONTENT_TYPE not in attributes:
         raise DerError("signed attributes lack messageDigest or contentType")
-    cert_hash = None
-    if _SIGNING_CERT_V2 in attributes:
-        first_id = _fields(_fields(_fields(attributes[_SIGNING_CERT_V2])[0])[0], least=1)
-        if first_id[0].tag == 0x30 and _hash_of(first_id[0]) == "sha256":
-            cert_hash = first_id[1].body
-        elif first_id[0].tag == 0x04:  # hashAlgorithm left out: SHA-256 by default
-            cert_hash = first_id[0].body
+    signing_cert = _signing_cert(attributes)
     if signer[5].tag != 0x04:
         raise DerError("no signature")
     return TimeStampToken(
@@ -263,11 +276,26 @@ def parse_token(data: bytes) -> TimeStampToken:
         signed_attrs=b"\x31" + attrs_tlv.raw[1:],
         message_digest=attributes[_MESSAGE_DIGEST].body,
         content_type=_oid(attributes[_CONTENT_TYPE]),
-        signing_cert_hash=cert_hash,
+        signing_cert=signing_cert,
+        signature_algorithm=signer[4],
         signature=signer[5].body,
         sid=signer[1],
         certificates=certificates,
     )
+
+
+def _signing_cert(attributes: dict[str, _Tlv]) -> tuple[str, bytes] | None:
+    """The first ESSCertID(v2)'s hash of the signer's certificate (RFC 5035, RFC 2634)."""
+    if _SIGNING_CERT_V2 in attributes:
+        first_id = _fields(_fields(_fields(attributes[_SIGNING_CERT_V2])[0])[0], least=1)
+        if first_id[0].tag == 0x30:
+            return _hash_of(first_id[0]), first_id[1].body
+        return "sha256", first_id[0].body  # hashAlgorithm left out: SHA-256 by default
+    if _SIGNING_CERT in attributes:
+        first_id = _fields(_fields(_fields(attributes[_SIGNING_CERT])[0])[0], least=1)
+        # SHA-1 here only names the certificate; the token's own hashes are SHA-2.
+        return "sha1", _one(first_id[0].raw, 0x04).body
+    return None
 
 
 def _is_signer(cert: Any, sid: _Tlv) -> bool:
@@ -284,29 +312,64 @@ def _is_signer(cert: Any, sid: _Tlv) -> bool:
     return bool(cert.issuer.public_bytes() == issuer.raw and cert.serial_number == number)
 
 
-def _signature_holds(cert: Any, token: TimeStampToken) -> bool:
+def _pss_params(algorithm: _Tlv) -> tuple[str, str, int]:
+    """RSASSA-PSS-params (RFC 4055): hash, MGF1 hash and salt length, defaults read as such."""
+    fields = _fields(algorithm)
+    params = {f.tag: f for f in _fields(fields[1], least=0)} if len(fields) > 1 else {}
+    # The DER defaults are SHA-1 for both hashes and a 20-byte salt.
+    hash_name = _hash_of(_one(params[0xA0].body, 0x30)) if 0xA0 in params else "sha1"
+    mgf_hash = "sha1"
+    if 0xA1 in params:
+        mgf = _fields(_one(params[0xA1].body, 0x30), least=2)
+        if _oid(mgf[0]) != _MGF1:
+            raise DerError(f"unsupported mask generation function {_oid(mgf[0])}")
+        mgf_hash = _hash_of(mgf[1])
+    salt = int.from_bytes(_one(params[0xA2].body, 0x02).body, "big") if 0xA2 in params else 20
+    if 0xA3 in params and _one(params[0xA3].body, 0x02).body != b"\x01":
+        raise DerError("unsupported PSS trailer field")
+    if "sha1" in (hash_name, mgf_hash):
+        raise DerError("SHA-1 is not accepted")
+    return hash_name, mgf_hash, salt
+
+
+def _signature_problem(cert: Any, token: TimeStampToken) -> str | None:
+    """Why the SignerInfo's signature over the signed attributes does not hold (None: it does).
+
+    The scheme is the one the SignerInfo names (PKCS#1 v1.5, RSASSA-PSS with its own
+    parameters, ECDSA or Ed25519), and it must fit the certificate's key."""
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-    key = cert.public_key()
-    kinds: dict[str, hashes.HashAlgorithm] = {
-        "sha256": hashes.SHA256(),
-        "sha384": hashes.SHA384(),
-        "sha512": hashes.SHA512(),
+    kinds: dict[str, Callable[[], hashes.HashAlgorithm]] = {
+        "sha256": hashes.SHA256,
+        "sha384": hashes.SHA384,
+        "sha512": hashes.SHA512,
     }
-    digest = kinds[token.digest_hash]
+    key = cert.public_key()
+    algorithm = token.signature_algorithm
     try:
-        if isinstance(key, rsa.RSAPublicKey):
-            key.verify(token.signature, token.signed_attrs, padding.PKCS1v15(), digest)
-        elif isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(token.signature, token.signed_attrs, ec.ECDSA(digest))
-        elif isinstance(key, Ed25519PublicKey):
-            key.verify(token.signature, token.signed_attrs)
+        oid = _oid(_fields(algorithm)[0])
+        kind, hash_name = _SIGNATURES.get(oid, ("", token.digest_hash))
+        if oid == _RSA_PSS:
+            hash_name, mgf_hash, salt = _pss_params(algorithm)
+    except DerError as exc:
+        return f"TSA signature uses an algorithm not accepted ({exc})"
+    data, signature, digest = token.signed_attrs, token.signature, kinds[hash_name]()
+    try:
+        if oid == _RSA_PSS and isinstance(key, rsa.RSAPublicKey):
+            pss = padding.PSS(mgf=padding.MGF1(kinds[mgf_hash]()), salt_length=salt)
+            key.verify(signature, data, pss, digest)
+        elif (oid == _RSA or kind == "rsa") and isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, data, padding.PKCS1v15(), digest)
+        elif (oid == _EC_KEY or kind == "ec") and isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signature, data, ec.ECDSA(digest))
+        elif oid == _ED25519 and isinstance(key, Ed25519PublicKey):
+            key.verify(signature, data)
         else:
-            return False
+            return f"TSA signature algorithm {oid} does not fit the TSA certificate's key"
     except InvalidSignature:
-        return False
-    return True
+        return "TSA signature does not verify (altered, or signed by another key)"
+    return None
 
 
 def _name(cert: Any) -> str:
@@ -338,14 +401,14 @@ def token_problem(token: bytes, message: bytes, roots: Sequence[Any]) -> str | N
     signer = next((c for c in [*carried, *roots] if _is_signer(c, tst.sid)), None)
     if signer is None:
         return None if not roots else "the token names a TSA certificate that is not given"
-    if not _signature_holds(signer, tst):
-        return "TSA signature does not verify (altered, or signed by another key)"
-    if (
-        tst.signing_cert_hash is not None
-        and tst.signing_cert_hash
-        != hashlib.sha256(signer.public_bytes(serialization.Encoding.DER)).digest()
-    ):
-        return "TSA signature does not verify (signed for another TSA certificate)"
+    problem = _signature_problem(signer, tst)
+    if problem:
+        return problem
+    if tst.signing_cert is not None:
+        hash_name, cert_hash = tst.signing_cert
+        der = signer.public_bytes(serialization.Encoding.DER)
+        if cert_hash != hashlib.new(hash_name, der).digest():
+            return "TSA signature does not verify (signed for another TSA certificate)"
     if not roots:
         return None
     if signer not in roots and not any(_issued_by(signer, ca) for ca in roots):

@@ -24,7 +24,7 @@ from collectors.base import CollectorBase, CollectorConfig, Covers, Job
 from collectors.downloads import Downloader
 from collectors.flood import Deferred, FloodGate
 from collectors.handles import Handle, HandleError, parse_handle
-from collectors.resolve import ResolveError, resolve
+from collectors.resolve import Resolved, ResolveError, resolve
 from storage import assignments, changes, channels, coverage, status
 from storage.assignments import Held
 from storage.db import DatabaseUnavailable, SessionMaker, transaction
@@ -88,6 +88,9 @@ class Collector(CollectorBase):
         # gives every account its own), the channels it is a member of, and its limit.
         self._hashes: dict[int, int] = {}
         self._member: set[int] = set()
+        # Channels no access hash is known for and none could be had (no name to resolve,
+        # or the name did not resolve): row id -> (when to try again, monotonic; title).
+        self._unreadable: dict[int, tuple[float, str]] = {}
         self._fatal: tuple[datetime, str] | None = None
         self._reading: list[Channel] = []
         self._reported = False
@@ -178,6 +181,12 @@ class Collector(CollectorBase):
         refresh_open = self.gate.remaining(CHANNELS) <= 0
         # Channels not caught up since this collector got them (a start, a takeover) first.
         for ch in sorted(watched, key=lambda c: c.id in self._caught_up):
+            if self._unknown(ch):
+                # Watched through the web preview: Telegram would refuse every request with
+                # no hash (CHANNEL_INVALID), so the name is resolved first, once.
+                if self._resolve_due(ch, mono):
+                    due.append((ch.id, partial(self._resolve_first, ch.id)))
+                continue
             if not self._verified(ch):
                 # Read only with this account's own access hash: the refresh checks it (or
                 # resolves the channel afresh), then the channel is caught up at once.
@@ -207,6 +216,77 @@ class Collector(CollectorBase):
 
     async def _call(self, kind: str, request: Awaitable[T]) -> T:
         return await self.gate.call(kind, request)
+
+    # --- channels known without an access hash ------------------------------------
+
+    def _unknown(self, ch: Channel) -> bool:
+        """No access hash for the channel (or not even its id): the web preview added it."""
+        return not self._hash(ch) or channels.is_pending(ch.tg_id)
+
+    def _resolve_due(self, ch: Channel, mono: float) -> bool:
+        tried = self._unreadable.get(ch.id)
+        return tried is None or (bool(ch.username) and tried[0] <= mono)
+
+    async def _resolve_first(self, channel_id: int) -> None:
+        """Resolve the name of a channel no hash is known for, keep the hash it gets and
+        read the channel; without a name (or when it does not resolve) say so once, and
+        leave it until the name changes (or the wait for another try is over)."""
+        ch = await self._channel(channel_id)
+        title = ch.title or str(ch.tg_id)
+        if not ch.username:
+            if channel_id not in self._unreadable:
+                log.warning(
+                    "channel %r (id %s) has no username and no access hash for account %s: "
+                    "it is not read; /watch it again by a link this account can open",
+                    title,
+                    ch.tg_id,
+                    self.account,
+                )
+            self._unreadable[channel_id] = (0.0, title)
+            return
+        retry = (time.monotonic() + self.config.unresolvable_ttl, title)
+        try:
+            found = await self._resolve_name(ch.username)
+        except ResolveError as exc:
+            if channel_id not in self._unreadable:
+                log.warning("@%s cannot be resolved (%s): it is not read", ch.username, exc.code)
+            self._unreadable[channel_id] = retry
+            return
+        now = self.clock()
+        if found.tg_id != ch.tg_id and not channels.is_pending(ch.tg_id):
+            # The name leads to another channel now: ours gave it up (news once).
+            self._unreadable[channel_id] = retry
+            detail = f"@{ch.username} now belongs to channel {found.tg_id}"
+            await self._unavailable(channel_id, changes.USERNAME_RELEASED, detail, now)
+            return
+        me, source = self.collector_id, self._source("resolve")
+
+        async def keep(s: AsyncSession) -> Channel | None:
+            learned = await changes.learn_id(
+                s, channel_id, found.tg_id, now, access_hash=found.access_hash, source=source
+            )
+            if learned is not None and me is not None:
+                await assignments.note_hash(s, me, channel_id, found.access_hash)
+            return learned
+
+        if await self._write(keep) is None:
+            self._unreadable[channel_id] = retry
+            return  # the name moved to another channel we know: ours gave it up
+        if me is not None:
+            self._hashes[channel_id] = found.access_hash
+        self._unreadable.pop(channel_id, None)
+        log.info("@%s resolved: account %s reads it from now on", ch.username, self.account)
+        await self._take_up(channel_id)
+
+    async def _resolve_name(self, username: str) -> Resolved:
+        """This account's ResolveUsername; a flood wait defers, other refusals raise."""
+        try:
+            return await self._call(RESOLVE, resolve(self.client, Handle(username=username)))
+        except ResolveError as exc:
+            if exc.code == "flood":
+                self.gate.block(RESOLVE, exc.seconds)
+                raise Deferred(RESOLVE, exc.seconds) from None
+            raise
 
     async def _load_coverage(self, watched: list[Channel]) -> None:
         if self._web_covers is None:
@@ -422,11 +502,8 @@ class Collector(CollectorBase):
         if self.collector_id is None or not ch.username or ch.id in self._hashes:
             return False
         try:
-            found = await self._call(RESOLVE, resolve(self.client, Handle(username=ch.username)))
-        except ResolveError as exc:
-            if exc.code == "flood":
-                self.gate.block(RESOLVE, exc.seconds)
-                raise Deferred(RESOLVE, exc.seconds) from None
+            found = await self._resolve_name(ch.username)
+        except ResolveError:
             return False
         if found.tg_id != ch.tg_id:
             return False  # the name now belongs to another channel
@@ -630,7 +707,7 @@ class Collector(CollectorBase):
                 break
             if self._is_member(ch) or not ch.reachable or ch.last_refreshed_at is None:
                 continue
-            if ch.id in self._lost or not self._verified(ch):
+            if ch.id in self._lost or not self._verified(ch) or self._unknown(ch):
                 continue
             tried += 1
             try:
@@ -751,14 +828,16 @@ class Collector(CollectorBase):
             "join_full": self._join_full,
             "last_update_at": self.last_update_at.isoformat() if self.last_update_at else None,
             "last_error": self.last_error,
+            # Shown on /status: channels this account cannot read and will not ask about.
+            "unreadable": sorted(
+                title for cid, (_, title) in self._unreadable.items() if cid in self._by_tg.values()
+            ),
         }
-        with contextlib.suppress(Exception):
-            await transaction(self.sessions, lambda s: self._put_report(s, data), attempts=1)
-            self._reported = True
+        first = not self._reported
 
-    async def _put_report(self, s: AsyncSession, data: dict[str, object]) -> None:
-        if not self._reported:
-            # The one row every collector shared before each reported apart: left by an
-            # upgrade, nobody would write it again.
-            await status.drop(s, [status.OLD_COLLECTOR_ROW])
-        await status.put(s, status.collector_row(self.account), data)
+        async def put(s: AsyncSession) -> None:
+            await status.put_own(s, status.COLLECTOR, self.account, data, first=first)
+
+        with contextlib.suppress(Exception):
+            await transaction(self.sessions, put, attempts=1)
+            self._reported = True

@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 
 FILE = "GetFileRequest"
 MESSAGES = "GetMessagesRequest"
-STATUS = "downloads"
 _CACHE = 2_000
 
 
@@ -53,6 +52,11 @@ class StoreFull(Exception):
     """MEDIA_MAX_TOTAL_GB is reached: new downloads wait (nothing archived is deleted)."""
 
 
+class NoAccessHash(Exception):
+    """The account has no access hash for the channel yet (the web preview added it):
+    Telegram would refuse the request, so the file waits until the collector resolves it."""
+
+
 class Downloader:
     def __init__(
         self,
@@ -64,8 +68,11 @@ class Downloader:
         gate: FloodGate | None = None,
         warn_moderators: Callable[[str], Any] | None = None,
         source: str = ledger.DEFAULT_SOURCE,
+        owner: str = "default",
     ) -> None:
         self.source = source
+        self.owner = owner  # whose status row it reports to (status.process_row)
+        self._reported = False
         self.client = client
         self.sessions = sessions
         self.store = store
@@ -161,6 +168,9 @@ class Downloader:
             return True
         except StoreFull as exc:
             await self._later(row, self.config.idle_poll * 60, str(exc), count=False)
+        except NoAccessHash as exc:
+            # A moment's wait: no request is made until the hash is there.
+            await self._later(row, self.config.idle_poll, str(exc), count=False)
         except Deferred as exc:
             await self._later(row, exc.seconds, str(exc), count=False)
         except (errors.RPCError, OSError, TimeoutError, ConnectionError) as exc:
@@ -202,7 +212,7 @@ class Downloader:
     async def _channel_photo(self, row: MediaFile) -> None:
         channel = await self._channel(row.channel_id)
         entity = await self.gate.call(
-            "GetChannelsRequest", self.client.get_entity(self.peer_of(channel))
+            "GetChannelsRequest", self.client.get_entity(self._peer(channel))
         )
         current = getattr(getattr(entity, "photo", None), "photo_id", None)
         if current != row.tg_id:
@@ -241,9 +251,15 @@ class Downloader:
 
     async def _fetch_message(self, channel: Channel, message_id: int) -> types.Message | None:
         found = await self.gate.call(
-            MESSAGES, self.client.get_messages(self.peer_of(channel), ids=message_id)
+            MESSAGES, self.client.get_messages(self._peer(channel), ids=message_id)
         )
         return found if isinstance(found, types.Message) else None
+
+    def _peer(self, channel: Channel) -> types.InputPeerChannel:
+        peer = self.peer_of(channel)
+        if not peer.access_hash:
+            raise NoAccessHash(f"no access hash for channel {channel.tg_id} yet")
+        return peer
 
     async def _channel(self, channel_id: int) -> Channel:
         async with self.sessions() as s:
@@ -298,10 +314,11 @@ class Downloader:
                 self.config.max_total_bytes is not None
                 and (self._stored_bytes or 0) >= self.config.max_total_bytes
             )
-            await status.put(s, STATUS, counts)
+            await status.put_own(s, status.DOWNLOADS, self.owner, counts, first=not self._reported)
 
         with contextlib.suppress(Exception):
             await transaction(self.sessions, work, attempts=1)
+            self._reported = True
 
 
 def _peer(channel: Channel) -> types.InputPeerChannel:

@@ -310,6 +310,36 @@ async def observe_unavailable(
     return out
 
 
+async def learn_id(
+    session: AsyncSession,
+    channel_id: int,
+    tg_id: int,
+    now: datetime,
+    *,
+    access_hash: int | None = None,
+    source: str = ledger.DEFAULT_SOURCE,
+) -> Channel | None:
+    """Telegram's id for a channel watched by name before it was known (the preview shows
+    it with the first message; an account resolving the name gets it, with an access hash).
+
+    When that id is already another watched or archived channel's, the name has moved to
+    that channel: ours gave it up (told as for any takeover), and no second row is made for
+    the other one. None then; else the channel, with its id (learned now or meanwhile)."""
+    channel = await lock_channel(session, channel_id)
+    if channels.is_pending(channel.tg_id):
+        other = await channels.learn_id(session, channel, tg_id)
+        if other is not None:
+            detail = f"@{channel.username} now belongs to channel {tg_id}"
+            await observe_unavailable(
+                session, channel_id, USERNAME_RELEASED, detail, now, source=source
+            )
+            return None
+        await ledger.note_channel(session, channel, source)  # the log states the id from now on
+    if access_hash and not channel.access_hash and channel.tg_id == tg_id:
+        channel.access_hash = access_hash
+    return channel
+
+
 async def _mark_unavailable(
     session: AsyncSession,
     channel: Channel,

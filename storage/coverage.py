@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import status
 from storage.db import insert_ignore_rows
 from storage.models import Channel, ServiceStatus
 from storage.types import utcnow
@@ -25,8 +26,6 @@ from storage.types import utcnow
 ACCOUNT_REASONS = frozenset({"banned", "private", "deleted"})
 # The account's requests whose flood wait stops it reading channels (polls, refreshes).
 FLOOD_KINDS = ("GetHistoryRequest", "GetChannelsRequest")
-# The service_status row the account's collector reports its flood waits in.
-COLLECTOR_STATUS = "collector"
 ACCOUNT_PREFIX = "account:"
 
 
@@ -58,7 +57,7 @@ async def web_covers(
     if not ids:
         return set()
     now = now or utcnow()
-    if await flood_waited(session, now):
+    if await flood_waited(session, account, now):
         return ids
     rows = (
         await session.execute(
@@ -84,9 +83,9 @@ async def web_covers(
     return covered
 
 
-async def flood_waited(session: AsyncSession, now: datetime) -> bool:
+async def flood_waited(session: AsyncSession, account: str, now: datetime) -> bool:
     """Whether the account's last report says a read it needs is still flood-waited."""
-    row = await session.get(ServiceStatus, COLLECTOR_STATUS)
+    row = await status.get(session, status.collector_row(account))
     if row is None:
         return False
     waits = (row.data or {}).get("flood_waits") or {}

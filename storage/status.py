@@ -39,21 +39,45 @@ async def with_prefix(session: AsyncSession, prefix: str) -> list[ServiceStatus]
     return list(rows)
 
 
-# Each collector account reports under its own row: several processes collect at once.
-COLLECTOR_PREFIX = "collector:"
-# The one row all collectors shared before; its last writer is gone after an upgrade.
-OLD_COLLECTOR_ROW = "collector"
+# Several processes collect at once on one database: each reports its collector account,
+# downloads and web preview under rows of its own, "<part>:<owner>" (the owner: the
+# account, the process's Telethon session name, as its supervised parts' rows). Before,
+# all shared the row "<part>"; a process's first report drops it.
+COLLECTOR = "collector"
+DOWNLOADS = "downloads"
+WEBPREVIEW = "webpreview"
 
 
 def collector_row(account: str) -> str:
     """The status row a collector account reports to."""
-    return COLLECTOR_PREFIX + account
+    return process_row(COLLECTOR, account)
 
 
 async def collectors(session: AsyncSession) -> list[tuple[str, ServiceStatus]]:
     """Every collector account's last report: (account, row), by account."""
-    rows = await with_prefix(session, COLLECTOR_PREFIX)
-    return [(r.name.removeprefix(COLLECTOR_PREFIX), r) for r in rows]
+    return await reports(session, COLLECTOR)
+
+
+def process_row(part: str, owner: str) -> str:
+    """The status row one process's downloads or web preview reports to."""
+    return f"{part}:{owner}"
+
+
+async def reports(session: AsyncSession, part: str) -> list[tuple[str, ServiceStatus]]:
+    """Every process's report of `part`: (owner, row), by owner."""
+    prefix = process_row(part, "")
+    rows = await with_prefix(session, prefix)
+    return [(r.name.removeprefix(prefix), r) for r in rows]
+
+
+async def put_own(
+    session: AsyncSession, part: str, owner: str, data: dict[str, Any], *, first: bool
+) -> None:
+    """A process's report of `part`; the first one drops the row all processes shared
+    before (left by an upgrade, nobody would write it again)."""
+    if first:
+        await drop(session, [part])
+    await put(session, process_row(part, owner), data)
 
 
 async def last_digest(session: AsyncSession) -> DigestRun | None:

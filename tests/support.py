@@ -49,7 +49,7 @@ async def watched_channel(
     tg_id: int = 1001,
     username: str = "putdomoi",
     *,
-    access_hash: int = 42,
+    access_hash: int | None = 42,
     added_by: int | None = 1,
 ) -> int:
     """A channel the collector watches, as `/watch` (or, with `added_by=None`, the CLI)

@@ -486,8 +486,14 @@ async def test_moderator_status_and_events(env: BotEnv) -> None:
             "connected": True,
             "lag_seconds": 12.4,
             "flood_waits": {"ResolveUsernameRequest": 30},
+            "unreadable": ["Безымянный <канал>"],
         }
         await status.put(s, status.collector_row("acc-a"), data)
+        # Two processes' web previews and downloads; only the second's media store is full.
+        for owner, requests, full in (("acc-a", 3, 0), ("acc-b", 5, 1)):
+            web = {"requests": requests, "fetch_errors": 0, "backoff_seconds": 0}
+            await status.put(s, status.process_row(status.WEBPREVIEW, owner), web)
+            await status.put(s, status.process_row(status.DOWNLOADS, owner), {"full": full})
         # Two accounts divide the channels; the second is flood-limited.
         a = await assignments.register(s, "account", "acc-a", 450, utcnow())
         b = await assignments.register(s, "account", "acc-b", 450, utcnow())
@@ -502,7 +508,10 @@ async def test_moderator_status_and_events(env: BotEnv) -> None:
     assert "Collector acc-a: connected" in r.text
     assert env.tr("en", "status-lag", seconds=12) in r.text
     assert "ResolveUsernameRequest 30 s" in r.text
+    assert env.tr("en", "status-unreadable", count=1, channels="Безымянный <канал>") in r.text
     assert env.tr("en", "status-outbox", pending=0, sending=0, failed=0) in r.text
+    assert "Web preview acc-a: 3 requests" in r.text and "Web preview acc-b: 5 requests" in r.text
+    assert env.tr("en", "status-media-full") in r.text
 
 
 async def test_broadcast_preview_confirm_and_delivery(env: BotEnv) -> None:

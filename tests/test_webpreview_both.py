@@ -24,7 +24,7 @@ from collectors.webpreview.collector import PAGE, WebCollector
 from collectors.webpreview.fetch import Fetcher, HostBudget
 from simulator.mtproto import World, make_simulated_client
 from simulator.webpreview import WebPreviewSimulator
-from storage import changes, channels, coverage, kinds, ledger, status
+from storage import changes, channels, coverage, kinds, ledger
 from storage.db import SessionMaker, transaction
 from storage.models import Channel, ChannelSnapshot, Event, LogRecord, Post
 from storage.observations import ChannelSeen, MetricsSeen, PostSeen
@@ -321,12 +321,11 @@ async def test_a_flood_wait_the_account_reported_hands_every_channel_to_the_prev
 ) -> None:
     cid, _, _ = await _api_and_web_channel_only(sessions)
     now = datetime.now(UTC)
-    await transaction(
-        sessions,
-        lambda s: status.put(
-            s, coverage.COLLECTOR_STATUS, {"flood_waits": {"GetHistoryRequest": 30}}
-        ),
-    )
+    # The account's collector reports the wait, as it does after every pass.
+    client = make_simulated_client(World(), **CLIENT_OPTIONS)  # type: ignore[arg-type]
+    account = Collector(client, sessions, CONFIG, account=ACCOUNT)
+    account.gate.block("GetHistoryRequest", 30)
+    await account._report()
     async with sessions() as s:
         assert await coverage.web_covers(s, [cid], account=ACCOUNT, now=now) == {cid}
         later = now + timedelta(seconds=31)

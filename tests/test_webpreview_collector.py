@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncIterator
@@ -177,6 +178,25 @@ async def test_an_old_post_beyond_the_sweep_is_never_a_deletion(rig: Rig) -> Non
     assert kinds_seen.count(kinds.POST_NEW) == 130
     embeds = [r for r in rig.sim.requests if "embed=1" in r]
     assert embeds == []  # nothing was missing from what was read, so nothing to confirm
+
+
+async def test_a_pass_that_polls_and_sweeps_reads_the_first_page_once(rig: Rig) -> None:
+    """The sweep starts from the page its poll read in the same pass, and still finds the
+    deletion on it (as two jobs at once, each fetched the page)."""
+    cid = await _watched(rig)
+    w = rig.world
+    victim = [p for p in w.channel("putdomoi").alive_posts() if not p.is_service][1].id
+    w.delete("putdomoi", [victim])
+    rig.collector._first_page.clear()  # minutes later: no page read a moment ago
+    rig.sim.latency = 0.2  # as t.me's
+    rig.sim.requests.clear()
+    await asyncio.sleep(0.06)  # past the polling interval; CONFIG sweeps every pass
+    await rig.collector.run_once()
+    assert [r for r in rig.sim.requests if r.startswith("/s/")] == ["/s/putdomoi"]
+    assert [r for r in rig.sim.requests if "embed=1" in r] == [f"/putdomoi/{victim}?embed=1"]
+    (ev,) = await rig.events()
+    assert ev.kind == kinds.POST_DELETED and ev.payload["message_id"] == victim
+    assert (await rig.channel(cid)).next_poll_at is not None
 
 
 @pytest.mark.parametrize(

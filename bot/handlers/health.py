@@ -107,8 +107,8 @@ async def status_command(
         reports = await status.collectors(s)
         queued = await outbox.depth(s)
         files = await media.summary(s)
-        downloads = await status.get(s, "downloads")
-        web = await status.get(s, "webpreview")
+        downloads = await status.reports(s, status.DOWNLOADS)
+        webs = await status.reports(s, status.WEBPREVIEW)
         sent = await s.scalar(
             select(func.count()).where(Delivery.sent_at >= now - timedelta(minutes=1))
         )
@@ -140,13 +140,23 @@ async def status_command(
             else t.get(lang, "status-lag-unknown")
         )
         lines.append(_flood_text(t, lang, data))
+        if unreadable := data.get("unreadable"):
+            lines.append(
+                t.get(
+                    lang,
+                    "status-unreadable",
+                    count=len(unreadable),
+                    channels=esc(", ".join(str(title) for title in unreadable)),
+                )
+            )
     lines += [_collector_line(t, lang, c, config) for c in division]
-    if web is not None:
+    for owner, web in webs:  # one line a process: each has its own request budget
         data = web.data or {}
         lines.append(
             t.get(
                 lang,
                 "status-webpreview",
+                name=esc(owner),
                 requests=int(data.get("requests") or 0),
                 errors=int(data.get("fetch_errors") or 0),
                 backoff=round(float(data.get("backoff_seconds") or 0)),
@@ -176,7 +186,7 @@ async def status_command(
                 failed=files.get(media.Status.FAILED, 0),
             )
         )
-    if downloads is not None and (downloads.data or {}).get("full"):
+    if any((row.data or {}).get("full") for _, row in downloads):
         lines.append(t.get(lang, "status-media-full"))
     if run is None:
         lines.append(t.get(lang, "status-digest-none"))

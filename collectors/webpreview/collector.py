@@ -23,7 +23,7 @@ from collectors.base import CollectorBase, CollectorConfig, Covers, Job
 from collectors.handles import HandleError, parse_handle
 from collectors.webpreview.fetch import Fetcher, FetchError
 from collectors.webpreview.parse import Page
-from storage import changes, channels, coverage, ledger, status
+from storage import changes, channels, coverage, status
 from storage.db import SessionMaker, transaction
 from storage.models import Channel, Post
 from storage.observations import PostSeen, Recorded
@@ -62,9 +62,12 @@ class WebCollector(CollectorBase):
         covers: Covers | None = None,
         answers_requests: Callable[[], bool] | None = None,
         beside: CollectorBase | None = None,
+        owner: str = "default",
     ) -> None:
         super().__init__(sessions, config, notify=notify, account="web", clock=clock)
         self.fetcher = fetcher
+        self.owner = owner  # whose status row it reports to (status.process_row)
+        self._reported = False
         self._covers = covers
         self._covered: set[int] = set()
         # The account of the same process: the preview looks at its channels too, for what
@@ -101,13 +104,19 @@ class WebCollector(CollectorBase):
                 if mono >= self._next_look.get(ch.id, 0.0):
                     due.append((ch.id, partial(self.poll, ch.id)))
                 continue
-            # One page shows the header and the newest posts: refresh and poll are one fetch.
-            if self._refresh_due(ch, now) or self._poll_due(ch, now):
+            if self._reconcile_due(ch, mono):
+                # The sweep starts from the page its poll has just read: one fetch for both
+                # (as two jobs of one pass, each fetched it).
+                due.append((ch.id, partial(self._poll_and_sweep, ch.id)))
+            elif self._refresh_due(ch, now) or self._poll_due(ch, now):
+                # One page shows the header and the newest posts: refresh and poll are one.
                 due.append((ch.id, partial(self.poll, ch.id)))
-            if self._full(ch) and self._reconcile_due(ch, mono):
-                due.append((ch.id, partial(self.reconcile, ch.id)))
         await self._run_bounded(due)
         await self._report()
+
+    async def _poll_and_sweep(self, channel_id: int) -> None:
+        await self.poll(channel_id)
+        await self.reconcile(channel_id)
 
     def _wait_floor(self) -> float:
         return self.fetcher.budget.backoff(self.fetcher.host)
@@ -292,29 +301,10 @@ class WebCollector(CollectorBase):
         return out
 
     async def _learn_id(self, ch: Channel, name: str, tg_id: int, now: datetime) -> Channel | None:
-        """The first message of a channel watched by name shows its id: keep it.
-
-        When that id is already another watched or archived channel's, the name has moved
-        to that channel: ours gave it up (told as for any takeover), and no second row is
-        made for the other one. None then; else the channel with its id.
-        """
+        """The first message of a channel watched by name shows its id: keep it (see
+        `changes.learn_id`; None when the name moved to another channel)."""
         source = self._source(PAGE)
-
-        async def work(s: AsyncSession) -> Channel | None:
-            locked = await changes.lock_channel(s, ch.id)
-            if not channels.is_pending(locked.tg_id):
-                return locked  # learned meanwhile (the account resolved the name)
-            other = await channels.learn_id(s, locked, tg_id)
-            if other is not None:
-                detail = f"@{name} now belongs to channel {tg_id}"
-                await changes.observe_unavailable(
-                    s, ch.id, changes.USERNAME_RELEASED, detail, now, source=source
-                )
-                return None
-            await ledger.note_channel(s, locked, source)  # the log states the id from now on
-            return locked
-
-        learned = await self._write(work)
+        learned = await self._write(lambda s: changes.learn_id(s, ch.id, tg_id, now, source=source))
         if learned is not None:
             log.info("@%s: channel id %d learned from its first message", name, learned.tg_id)
         return learned
@@ -418,8 +408,9 @@ class WebCollector(CollectorBase):
         }
 
         async def put(s: AsyncSession) -> None:
-            await status.put(s, "webpreview", data)
+            await status.put_own(s, status.WEBPREVIEW, self.owner, data, first=not self._reported)
 
         # Health is a convenience: collecting goes on without it.
         with contextlib.suppress(Exception):
             await transaction(self.sessions, put, attempts=1)
+            self._reported = True

@@ -7,6 +7,7 @@ and a real page with the same content parse alike.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import html
 import json
@@ -56,6 +57,8 @@ class WebPreviewSimulator:
         self.host = host
         self.withheld: dict[str, str] = {}
         self.requests: list[str] = []
+        # Seconds before /s/ pages are answered (t.me takes a few hundred milliseconds).
+        self.latency = 0.0
         self._faults: list[_Fault] = []
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
@@ -133,6 +136,8 @@ class WebPreviewSimulator:
 
     async def _s(self, request: web.Request) -> web.Response:
         self.requests.append(request.path_qs)
+        if self.latency:
+            await asyncio.sleep(self.latency)
         name = request.match_info["name"]
         truncated = self._truncate_next()
         if (fault := self._fault()) is not None:

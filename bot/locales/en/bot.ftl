@@ -257,7 +257,7 @@ status-collector = Collector { $name }: { $state ->
     [connected] connected
    *[disconnected] disconnected
 } (reported { $updated })
-status-webpreview = Web preview: { $requests } requests, { $errors } unread pages, next request in { $backoff } s (reported { $updated })
+status-webpreview = Web preview { $name }: { $requests } requests, { $errors } unread pages, next request in { $backoff } s (reported { $updated })
 status-lag = Polling lag: { $seconds } s
 status-collector-row = { $kind ->
     [web] Web collector
@@ -270,6 +270,7 @@ status-collector-row = { $kind ->
    *[other] , limited until { $limited } ({ $reason })
 }
 status-lag-unknown = Polling lag: unknown
+status-unreadable = ⚠️ Channels this account cannot read ({ $count }): { $channels }: no access hash, and no username that resolves. /watch them again by a public link.
 status-outbox = Outbox: { $pending } waiting, { $sending } being sent, { $failed } failed
 status-sends = Sent in the last minute: { $count }
 status-media = Media: { $stored } files stored ({ $size }), { $pending } waiting, { $too_large } over the size limit (thumbnail kept), { $lost } lost, { $failed } failed

@@ -260,7 +260,7 @@ status-collector = Сборщик { $name }: { $state ->
     [connected] подключён
    *[disconnected] не подключён
 } (отчёт { $updated })
-status-webpreview = Веб-просмотр: запросов { $requests }, непрочитанных страниц { $errors }, следующий запрос через { $backoff } с (данные от { $updated })
+status-webpreview = Веб-просмотр { $name }: запросов { $requests }, непрочитанных страниц { $errors }, следующий запрос через { $backoff } с (данные от { $updated })
 status-lag = Отставание опроса: { $seconds } с
 status-collector-row = { $kind ->
     [web] Веб-сборщик
@@ -273,6 +273,7 @@ status-collector-row = { $kind ->
    *[other] , ограничен до { $limited } ({ $reason })
 }
 status-lag-unknown = Отставание опроса: неизвестно
+status-unreadable = ⚠️ Каналы, которые этот аккаунт не может читать ({ $count }): { $channels }: нет access hash и нет имени, по которому их найти. Добавьте их снова через /watch по публичной ссылке.
 status-outbox = Очередь отправки: ждут { $pending }, отправляются { $sending }, не удалось { $failed }
 status-sends = Отправлено за последнюю минуту: { $count }
 status-media = Медиа: сохранено файлов { $stored } ({ $size }), ждут { $pending }, больше предела { $too_large } (сохранена миниатюра), утрачено { $lost }, ошибок { $failed }
