@@ -29,3 +29,69 @@ def test_a_chart_is_still_drawn_once_the_library_is_loaded() -> None:
     strip = chart.render_header("Digest", "Europe/Moscow")
     png = chart.stitch([strip])
     assert png.startswith(b"\x89PNG") and strip.height == chart.HEADER_HEIGHT
+
+
+# What each aiogram model validates and gives, as JSON schema (InputFile fields by name).
+_SCHEMAS = """
+import json, warnings
+from pydantic.json_schema import GenerateJsonSchema
+{importing}
+from chanwatch.lazytypes import aiogram_models
+
+class Schema(GenerateJsonSchema):
+    def is_instance_schema(self, schema):
+        return {{"instance_of": schema["cls"].__qualname__}}
+
+warnings.simplefilter("ignore")
+out = {{}}
+for model in aiogram_models():
+    if model.__pydantic_generic_metadata__["parameters"]:
+        continue  # an open generic (TelegramMethod[T]) validates nothing itself
+    out[f"{{model.__module__}}.{{model.__qualname__}}"] = model.model_json_schema(
+        schema_generator=Schema
+    )
+print(json.dumps(out, sort_keys=True, default=repr))
+"""
+
+
+def _schemas(*importing: str) -> list[dict[str, object]]:
+    """The schemas in one process for each way of importing aiogram (run side by side)."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _SCHEMAS.format(importing=how)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for how in importing
+    ]
+    schemas = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-2000:]
+        schemas.append(json.loads(out.strip().splitlines()[-1]))
+    return schemas
+
+
+def test_starting_chanwatch_builds_none_of_the_bot_library_models_yet() -> None:
+    """aiogram's ~570 models are ~105 MB built; `chanwatch run` builds each when it is used."""
+    probe = (
+        "import json; from chanwatch.lazytypes import import_aiogram, aiogram_models; "
+        "import_aiogram(); import chanwatch.app, chanwatch.cli; from aiogram import types; "
+        "print(json.dumps([types.Message.__pydantic_complete__, types.Update.__pydantic_complete__,"
+        " sum(m.__pydantic_complete__ for m in aiogram_models()), len(list(aiogram_models()))]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    message, update, built, models = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (message, update) == (False, False)
+    assert models > 500 and built < models / 2
+
+
+def test_the_bot_library_models_built_on_use_are_the_ones_aiogram_builds() -> None:
+    eager, lazy = _schemas(
+        "import aiogram", "from chanwatch.lazytypes import import_aiogram; import_aiogram()"
+    )
+    assert len(eager) > 500
+    assert lazy == eager
