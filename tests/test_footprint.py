@@ -7,10 +7,15 @@ they are loaded when the first digest chart is drawn, not at start.
 from __future__ import annotations
 
 import json
+import os
+import platform
 import subprocess
 import sys
 
+import pytest
+
 from bot.digest import chart
+from chanwatch.heap import ARENAS
 
 _PROBE = (
     "import json, sys, chanwatch.app, chanwatch.cli; "
@@ -95,3 +100,54 @@ def test_the_bot_library_models_built_on_use_are_the_ones_aiogram_builds() -> No
     )
     assert len(eager) > 500
     assert lazy == eager
+
+
+# Eight threads allocate at once, then glibc's malloc_info lists its heaps (arenas).
+_ARENAS = """
+import ctypes, ctypes.util, sys, tempfile, threading
+{limiting}
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+together = threading.Barrier(8)
+
+def work():
+    together.wait()
+    kept = [bytearray(50_000) for _ in range(50)]
+    together.wait()
+
+threads = [threading.Thread(target=work) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+libc.fopen.restype = ctypes.c_void_p
+with tempfile.NamedTemporaryFile(suffix=".xml") as f:
+    out = ctypes.c_void_p(libc.fopen(f.name.encode(), b"w"))
+    libc.malloc_info(0, out)
+    libc.fclose(out)
+    print(open(f.name).read().count("<heap nr="))
+"""
+
+
+def _heaps(limiting: str) -> int:
+    env = {k: v for k, v in os.environ.items() if k not in ("MALLOC_ARENA_MAX", "GLIBC_TUNABLES")}
+    out = subprocess.run(
+        [sys.executable, "-c", _ARENAS.format(limiting=limiting)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env=env,
+    )
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
+    reason="malloc arenas are glibc's",
+)
+def test_chanwatch_run_keeps_its_threads_to_two_malloc_arenas() -> None:
+    """Memory one thread frees is not reused by a thread on another arena (issue #16)."""
+    default = _heaps("")
+    limited = _heaps("from chanwatch.heap import limit_arenas; assert limit_arenas()")
+    assert default > ARENAS  # glibc's own: a heap per thread, up to 8 per core
+    assert limited <= ARENAS
