@@ -11,6 +11,11 @@ world. When every alert and every digest is sent, the child's own peak resident 
 (``VmHWM`` in ``/proc/<pid>/status``: that process only, not the simulators) is read::
 
     BENCH memory_peak_<db> <MB> MB ratio=<250 / MB> vs 250 MB target
+
+First, the floor: the peak of a process that only imports the three libraries every
+`chanwatch run` holds (aiogram as chanwatch imports it, its models built on use)::
+
+    BENCH memory_floor <MB> MB ratio=<250 / MB> vs 250 MB target
 """
 
 from __future__ import annotations
@@ -60,6 +65,26 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmHWM for process {pid}")
+
+
+FLOOR = (
+    "from chanwatch.lazytypes import import_aiogram; import_aiogram(); "
+    "import telethon, sqlalchemy.ext.asyncio; "
+    "print(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')))"
+)
+
+
+def floor_mb() -> float:
+    """The peak RSS (MB) of a process that imports aiogram, Telethon and SQLAlchemy."""
+    out = subprocess.run(
+        [sys.executable, "-c", FLOOR],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    return int(out.stdout.split()[-1]) / 1024
 
 
 def _world(channels: int) -> World:
@@ -313,6 +338,14 @@ async def run(quick: bool) -> None:
         sizes = {"channels": 50, "posts": 2_000, "subscribers": 200}
     else:
         sizes = {"channels": 1_000, "posts": 100_000, "subscribers": 10_000}
+    floor = floor_mb()
+    headline(
+        "memory_floor",
+        floor,
+        "MB",
+        TARGET_MB / floor,
+        f"{TARGET_MB:.0f} MB target (importing aiogram, telethon and sqlalchemy, nothing else)",
+    )
     for db in await kinds_available():
         started = time.perf_counter()
         peak, sent = await measure(

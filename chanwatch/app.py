@@ -36,6 +36,7 @@ from bot.i18n import Translator
 from bot.notices import tell_moderators
 from bot.routing import EventRouter
 from chanwatch.health import start_health
+from chanwatch.heap import limit_arenas
 from chanwatch.keys import Signer, load_or_create
 from chanwatch.secrets import setup_logging
 from chanwatch.settings import Settings
@@ -553,6 +554,7 @@ async def stop(app: App) -> None:
 
 async def run(settings: Settings, roles: frozenset[str] = ALL_ROLES) -> None:
     """`chanwatch run`: the parts of these roles in one process until SIGINT or SIGTERM."""
+    limit_arenas()  # before the first thread starts
     secrets = [s.get_secret_value() for s in (settings.bot_token, settings.telegram_api_hash) if s]
     setup_logging(settings.log_level, secrets)
     bot: Bot | None = None

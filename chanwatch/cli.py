@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from chanwatch.lazytypes import import_aiogram
 from chanwatch.settings import Settings, SettingsError, load_settings
 
 EXIT_USAGE = 2
@@ -604,6 +605,7 @@ async def _login(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    import_aiogram()  # before anything imports it: its models are built as they are used
     from chanwatch.app import parse_roles
 
     try:
@@ -637,6 +639,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    import_aiogram()
     from chanwatch.demo import DemoError, run_demo
 
     try:

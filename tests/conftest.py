@@ -7,8 +7,12 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from chanwatch.lazytypes import import_aiogram
 from storage.db import SessionMaker, create_engine, session_factory
 from tests import dbs
+
+# As `chanwatch run` does: the tests use aiogram's models built as they are used.
+import_aiogram()
 
 DB_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import routing
 from bot.i18n import Translator
 from bot.keywords import clean_keyword, matches
 from bot.routing import EventRouter
-from storage import channels, events, kinds, payloads
+from storage import channels, events, kinds, outbox, payloads
 from storage.db import SessionMaker, transaction
 from storage.models import Delivery, Subscriber, Subscription
 from storage.types import utcnow
@@ -94,3 +96,46 @@ async def test_routing_respects_kinds_filters_mutes_and_blocks(sessions: Session
     # all: 4; deletions_only: the deletion and the label; keyword: the matching post,
     # and the label (channel events are never filtered away); muted and blocked: none.
     assert got == {"all": 4, "deletions_only": 2, "keyword": 2}
+
+
+async def test_a_fan_out_past_a_page_reaches_each_follower_once_a_page_at_a_time(
+    sessions: SessionMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A channel's followers are read a page at a time (memory stays bounded by the page),
+    and every one who wants the alert gets it once, across the pages' edges."""
+    monkeypatch.setattr(routing, "ENQUEUE_CHUNK", 3)
+    muted = {3, 6, 7}  # the last of the first page, and two on the last pages
+
+    async def seed(s: AsyncSession) -> None:
+        ch, _ = await channels.add_or_rewatch(
+            s, tg_id=1, access_hash=1, username="big", title="Big", handle="", added_by=None
+        )
+        other, _ = await channels.add_or_rewatch(
+            s, tg_id=2, access_hash=2, username="other", title="Other", handle="", added_by=None
+        )
+        for i in range(1, 9):
+            sub = Subscriber(chat_id=100 + i, username=f"u{i}", language="ru" if i % 2 else "en")
+            s.add(sub)
+            await s.flush()
+            s.add(Subscription(subscriber_id=sub.id, channel_id=ch.id, event_kinds=["posts"]))
+            s.add(Subscription(subscriber_id=sub.id, channel_id=other.id, event_kinds=["posts"]))
+            if i in muted:
+                sub.muted_until = utcnow() + timedelta(hours=1)
+        await events.record(
+            s, channel_id=ch.id, dedupe_key="p", payload=payloads.PostNew(message_id=1, text="x")
+        )
+
+    await transaction(sessions, seed)
+    held: list[int] = []
+    enqueue_many = outbox.enqueue_many
+
+    async def counting(session: AsyncSession, rows: list[dict[str, Any]]) -> list[int]:
+        held.append(sum(isinstance(o, Subscriber) for o in session.identity_map.values()))
+        return await enqueue_many(session, rows)
+
+    monkeypatch.setattr(outbox, "enqueue_many", counting)
+    written = await EventRouter(sessions, Translator.load()).route_pending()
+    async with sessions() as s:
+        got = sorted(await s.scalars(select(Delivery.chat_id)))
+    assert got == [100 + i for i in range(1, 9) if i not in muted] and written == len(got)
+    assert held and max(held) <= 3, held
