@@ -90,7 +90,7 @@ def test_demo_through_the_web_preview_needs_no_account(tmp_path: Path) -> None:
         "снова открыт",
         "Канал переименован",
         "Подписчики канала",
-        "Web preview:",
+        "Web preview chanwatch:",  # one line per process, by its session name
         "[image",
     ]
     positions = [out.find(text) for text in expected]
