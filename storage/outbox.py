@@ -15,9 +15,22 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, NotRequired, TypedDict, Unpack, cast
 
-from sqlalchemy import Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
+from storage import locks
 from storage.db import dialect_name, insert_ignore_many, rows_matched
 from storage.models import Delivery, Subscriber
 from storage.types import utcnow
@@ -34,6 +47,9 @@ class Status(StrEnum):
 
 
 OPEN = (Status.PENDING, Status.SENDING)
+# The same, written into the SQL: a partial index over open rows serves a query only when
+# SQLite can see its condition in the query's, which it cannot through bound parameters.
+OPEN_LITERAL: list[ColumnElement[str]] = [literal_column(f"'{status.value}'") for status in OPEN]
 
 
 class Part(TypedDict):
@@ -172,18 +188,48 @@ async def depth(session: AsyncSession) -> dict[Status, int]:
 async def claim(
     session: AsyncSession, worker: str, *, lease: timedelta, limit: int
 ) -> list[Delivery]:
-    """Take due rows, and rows whose sender's lease ran out, in queue order: one statement."""
+    """Take due rows, and rows whose sender's lease ran out, in queue order: one statement.
+
+    A chat's messages keep their order: a row is not taken while an earlier open row of its
+    chat must wait (a retry backing off, a 429 pause) or is held by a sender, so alert 2
+    never overtakes alert 1. Claims on PostgreSQL take turns (an advisory lock), so each
+    sees what the one before it claimed: a row another sender is claiming at that very
+    moment would be skipped as locked, and the next row of its chat taken past it.
+    """
     now = utcnow()
     due = or_(
         and_(Delivery.status == Status.PENDING, Delivery.next_attempt_at <= now),
         and_(Delivery.status == Status.SENDING, Delivery.claimed_until < now),
     )
+    earlier = aliased(Delivery)
+    # A chat's earlier open rows are read through ix_deliveries_open_chat: a few index
+    # entries a row, however long the outbox's history.
+    waits_behind = (
+        select(earlier.id)
+        .where(
+            earlier.chat_id == Delivery.chat_id,
+            earlier.id < Delivery.id,
+            earlier.status.in_(OPEN_LITERAL),
+            # One comparison, not an OR of two: an OR lets SQLite's planner pick the
+            # status index and read every open row for each row it claims.
+            case(
+                (earlier.status == Status.SENDING, earlier.claimed_until),
+                else_=earlier.next_attempt_at,
+            )
+            >= now,
+        )
+        .exists()
+    )
     # `status IN OPEN` lets the open-rows index (ix_deliveries_open) serve the queue order,
     # so the sent rows behind us are never read however many there are.
     chosen = (
-        select(Delivery.id).where(Delivery.status.in_(OPEN), due).order_by(Delivery.id).limit(limit)
+        select(Delivery.id)
+        .where(Delivery.status.in_(OPEN), due, ~waits_behind)
+        .order_by(Delivery.id)
+        .limit(limit)
     )
     if dialect_name(session) == "postgresql":
+        await locks.hold(session, locks.Lock.CLAIM)
         chosen = chosen.with_for_update(skip_locked=True)
     stmt = (
         update(Delivery)

@@ -406,3 +406,30 @@ async def test_a_slow_chat_does_not_hold_up_the_others(
         await sender.stop()
     assert [m.text for m in sim.received(slow)] == [f"сообщение {n}" for n in range(1, 5)]
     assert set(counts(sim, others).values()) == {1}
+
+
+@pytest.mark.parametrize("status", [500, 429])
+async def test_a_chat_gets_its_alerts_in_order_when_the_first_must_wait(
+    sessions: SessionMaker, botapi: tuple[BotAPISimulator, object], status: int
+) -> None:
+    sim, bot = botapi
+    _, [chat] = await seed(sessions, 1)
+
+    async def queue(s: AsyncSession) -> None:
+        sub = await s.scalar(select(Subscriber).where(Subscriber.chat_id == chat))
+        assert sub is not None
+        for n in (1, 2, 3):
+            await outbox.enqueue(
+                s,
+                subscriber_id=sub.id,
+                chat_id=chat,
+                kind="alert",
+                dedupe_key=f"manual:{n}",
+                parts=outbox.messages([f"тревога {n}"]),
+            )
+
+    await transaction(sessions, queue)
+    # Alert 1 is answered with a server error (it backs off) or a 429 (the chat pauses).
+    sim.fail_next(1, status=status, methods=["sendMessage"])
+    await drain(Sender(bot, sessions, retry_base=0.2, retry_max=0.2), sessions)  # type: ignore[arg-type]
+    assert [m.text for m in sim.received(chat)] == ["тревога 1", "тревога 2", "тревога 3"]
