@@ -78,11 +78,21 @@ class GroupBot:
         await asyncio.wait_for(wait(), 10)
 
     async def say(
-        self, user: int, text: str, *, chat: int = GROUP, topic: int | None = None
+        self,
+        user: int,
+        text: str,
+        *,
+        chat: int = GROUP,
+        topic: int | None = None,
+        sender_chat: int | None = None,
     ) -> list[SentMessage]:
-        """`user` writes in the group; the bot's new messages there once it is handled."""
+        """`user` writes in the group (as `sender_chat`, if given); the bot's new messages
+        there once it is handled."""
         before = len(self.sim.received(chat))
-        await self.handled_(self.sim.user_sends(user, text, chat_id=chat, message_thread_id=topic))
+        sent = self.sim.user_sends(
+            user, text, chat_id=chat, message_thread_id=topic, sender_chat=sender_chat
+        )
+        await self.handled_(sent)
         return self.sim.received(chat)[before:]
 
     async def press(self, user: int, message: SentMessage, data: str) -> dict[str, Any]:
@@ -231,6 +241,34 @@ async def test_admins_manage_the_group_members_are_refused_and_removal_stops_sen
     await post(sessions, domoi, 14, "мобилизация: новости")
     assert await deliver(env) == 1
     assert "мобилизация: новости" in texts(sim.received(GROUP))[-1]
+
+
+async def test_anonymous_admins_manage_the_group_a_message_sent_as_a_channel_does_not(
+    env: GroupBot,
+) -> None:
+    sessions, sim = env.sessions, env.sim
+    await watched_channel(sessions)
+    sim.create_chat(
+        FORUM, "supergroup", title="Newsroom", creator=OWNER, admins=[ADMIN], members=[MEMBER]
+    )
+    sim.create_chat(CHANNEL, "channel", title="Наблюдатели", username="watchers", creator=MEMBER)
+    await env.bot_becomes(FORUM, "member")
+
+    # An admin posting anonymously writes as the group itself: Telegram allows only admins.
+    [added] = await env.say(ADMIN, "/subscribe @putdomoi", chat=FORUM, sender_chat=FORUM)
+    assert added.text == T.get("en", "sub-added-cmd", channel="Путь домой")
+    [filtered] = await env.say(
+        ADMIN, "/filters @putdomoi мобилизация", chat=FORUM, sender_chat=FORUM
+    )
+    assert "мобилизация" in (filtered.text or "")
+    assert await keywords_of(sessions, FORUM) == [["мобилизация"]]
+
+    # A member posting as their own channel is no admin of the group: refused, nothing written.
+    before = await row_counts(sessions)
+    [refusal] = await env.say(MEMBER, "/filters @putdomoi -", chat=FORUM, sender_chat=CHANNEL)
+    assert refusal.text == T.get("en", "group-admins-only")
+    assert await row_counts(sessions) == before
+    assert await keywords_of(sessions, FORUM) == [["мобилизация"]]
 
 
 async def test_forum_topic_gets_its_channel_alerts(env: GroupBot) -> None:
