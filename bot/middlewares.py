@@ -159,8 +159,8 @@ class SubscriberContext(BaseMiddleware):
 
 
 # Commands that manage a chat's rules without a channel argument, and those taking one.
-TARGET_PLAIN = frozenset({"lang", "digest", "mute", "unmute", "settings"})
-TARGET_WITH_CHANNEL = frozenset({"subscribe", "unsubscribe", "filters"})
+TARGET_PLAIN = frozenset({"lang", "digest", "mute", "unmute", "settings", "channels"})
+TARGET_WITH_CHANNEL = frozenset({"subscribe", "unsubscribe", "filters", "kinds"})
 
 
 class TargetContext(BaseMiddleware):

@@ -17,6 +17,7 @@ from aiogram import Bot
 from aiogram.types import Update
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from bot.delivery import Sender
 from bot.digest.service import DigestService
@@ -158,14 +159,42 @@ async def group_row(sessions: SessionMaker, chat_id: int = GROUP) -> Subscriber 
         return await s.scalar(select(Subscriber).where(Subscriber.chat_id == chat_id))
 
 
-async def keywords_of(sessions: SessionMaker, chat_id: int) -> list[list[str]]:
+async def lists_of(
+    sessions: SessionMaker, chat_id: int, column: InstrumentedAttribute[list[str]]
+) -> list[list[str]]:
+    """A list column (keywords, kinds) of each of the chat's subscriptions."""
     async with sessions() as s:
         rows = await s.scalars(
-            select(Subscription.keywords)
+            select(column)
             .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
             .where(Subscriber.chat_id == chat_id)
         )
         return [list(k) for k in rows]
+
+
+async def keywords_of(sessions: SessionMaker, chat_id: int) -> list[list[str]]:
+    return await lists_of(sessions, chat_id, Subscription.keywords)
+
+
+async def kinds_of(sessions: SessionMaker, chat_id: int) -> list[list[str]]:
+    return await lists_of(sessions, chat_id, Subscription.event_kinds)
+
+
+async def channel_chat(env: GroupBot) -> None:
+    """The channel @watchers (OWNER its creator, ADMIN an admin, MEMBER a member), with
+    the bot as an admin allowed to post."""
+    env.sim.create_chat(
+        CHANNEL, "channel", title="Наблюдатели", username="watchers", creator=OWNER, admins=[ADMIN]
+    )
+    env.sim.set_member(CHANNEL, MEMBER, "member")
+    await env.bot_becomes(CHANNEL, "administrator", can_post_messages=True)
+
+
+async def linked_channel(env: GroupBot) -> None:
+    """`channel_chat`, linked by OWNER with /target."""
+    await channel_chat(env)
+    [linked] = await env.say(OWNER, "/target @watchers", chat=OWNER)
+    assert linked.text == T.get("en", "target-linked", channel="@watchers")
 
 
 def texts(messages: list[SentMessage]) -> list[str]:
@@ -358,11 +387,7 @@ async def test_sender_follows_migrate_to_chat_id_when_the_notice_was_missed(
 async def test_channel_target_gets_alerts_and_digest_under_its_own_rules(env: GroupBot) -> None:
     sessions, sim = env.sessions, env.sim
     domoi = await watched_channel(sessions)
-    sim.create_chat(
-        CHANNEL, "channel", title="Наблюдатели", username="watchers", creator=OWNER, admins=[ADMIN]
-    )
-    sim.set_member(CHANNEL, MEMBER, "member")
-    await env.bot_becomes(CHANNEL, "administrator", can_post_messages=True)
+    await channel_chat(env)
     assert await group_row(sessions, CHANNEL) is None  # only /target makes it a target
 
     # A subscriber who is not the channel's admin is refused, and nothing is written.
@@ -410,3 +435,55 @@ async def test_channel_target_gets_alerts_and_digest_under_its_own_rules(env: Gr
     [removed] = await env.say(OWNER, "/target remove @watchers", chat=OWNER)
     assert removed.text == T.get("en", "target-removed", channel="@watchers")
     assert await group_row(sessions, CHANNEL) is None
+
+
+async def test_a_linked_channel_is_managed_with_every_settings_command(env: GroupBot) -> None:
+    sessions, sim = env.sessions, env.sim
+    await watched_channel(sessions)
+    await linked_channel(env)
+    about = "📣 Наблюдатели\n"
+    await env.say(OWNER, "/subscribe @watchers @putdomoi", chat=OWNER)
+
+    # /kinds shows the channel's kinds and, having no buttons, how to name them.
+    [shown] = await env.say(OWNER, "/kinds @watchers @putdomoi", chat=OWNER)
+    every = "New posts, Edits, Deletions, Channel changes and labels"
+    kinds_now = T.get("en", "kinds-show", channel="Путь домой", kinds=every)
+    assert shown.text == about + kinds_now + "\n" + T.get("en", "kinds-by-words")
+    assert shown.reply_markup is None
+    [saved] = await env.say(OWNER, "/kinds @watchers @putdomoi posts, deletions", chat=OWNER)
+    names = "New posts, Deletions"
+    assert saved.text == about + T.get("en", "kinds-saved", channel="Путь домой", kinds=names)
+    assert await kinds_of(sessions, CHANNEL) == [["posts", "deletions"]]
+    assert await kinds_of(sessions, OWNER) == []  # the owner's own chat follows nothing
+    [unknown] = await env.say(OWNER, "/kinds @watchers @putdomoi posts reposts", chat=OWNER)
+    assert unknown.text == about + T.get("en", "kinds-unknown", word="reposts")
+    assert await kinds_of(sessions, CHANNEL) == [["posts", "deletions"]]
+
+    # /channels lists the watched channels, ✅ where the linked channel follows.
+    [listing] = await env.say(ADMIN, "/channels @watchers", chat=ADMIN)
+    assert (listing.text or "").startswith(about + T.get("en", "channels-header-named", count=1))
+    assert "✅" in (listing.text or "") and listing.reply_markup is None
+
+    # The rest of the commands answer about the channel too.
+    for command in (
+        "/filters @watchers @putdomoi мобилизация",
+        "/mute @watchers 1h",
+        "/unmute @watchers",
+        "/digest @watchers off",
+        "/settings @watchers",
+        "/lang @watchers en",
+    ):
+        [answer] = await env.say(ADMIN, command, chat=ADMIN)
+        assert (answer.text or "").startswith(about), command
+        assert answer.reply_markup is None, command
+    assert await keywords_of(sessions, CHANNEL) == [["мобилизация"]]
+
+    # Checked on every call: a member, and an admin demoted a moment ago, are refused.
+    sim.set_member(CHANNEL, ADMIN, "member")
+    before = await row_counts(sessions)
+    for user in (MEMBER, ADMIN):
+        for command in ("/kinds @watchers @putdomoi edits", "/channels @watchers"):
+            [refusal] = await env.say(user, command, chat=user)
+            assert refusal.text == T.get("en", "target-not-admin", channel="@watchers")
+    assert await row_counts(sessions) == before
+    assert await kinds_of(sessions, CHANNEL) == [["posts", "deletions"]]

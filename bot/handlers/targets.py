@@ -2,7 +2,7 @@
 
 Both sides are asked of Telegram with getChatMember on every call: the sender must be
 the channel's creator or an administrator, and the bot an administrator allowed to post.
-A linked channel is a chat of its own (kind "channel"): its subscriptions, filters,
+A linked channel is a chat of its own (kind "channel"): its subscriptions, kinds, filters,
 language and digest switch are set by naming it first in the usual commands
 (`bot.middlewares.TargetContext`).
 """
