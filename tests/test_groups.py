@@ -23,7 +23,7 @@ from bot.delivery import Sender
 from bot.digest.service import DigestService
 from bot.dispatcher import build_dispatcher
 from bot.i18n import Translator
-from bot.keyboards import SettingsCb
+from bot.keyboards import SettingsCb, StopCb
 from bot.routing import EventRouter
 from chanwatch.app import bot_config
 from chanwatch.settings import Settings
@@ -487,3 +487,36 @@ async def test_a_linked_channel_is_managed_with_every_settings_command(env: Grou
             assert refusal.text == T.get("en", "target-not-admin", channel="@watchers")
     assert await row_counts(sessions) == before
     assert await kinds_of(sessions, CHANNEL) == [["posts", "deletions"]]
+
+
+async def test_stop_in_private_keeps_the_linked_channels_alerts_and_says_how_to_unlink(
+    env: GroupBot,
+) -> None:
+    sessions, sim = env.sessions, env.sim
+    domoi = await watched_channel(sessions)
+    await env.say(OWNER, "/start", chat=OWNER)
+    await linked_channel(env)
+    await env.say(OWNER, "/subscribe @watchers @putdomoi", chat=OWNER)
+    await env.say(OWNER, "/subscribe @putdomoi", chat=OWNER)
+    linked = T.get("en", "stop-linked", count=1, channels="@watchers", first="@watchers")
+
+    # Naming the channel: it is stopped by unlinking it; nothing is asked or deleted.
+    before = await row_counts(sessions)
+    [hint] = await env.say(OWNER, "/stop @watchers", chat=OWNER)
+    assert hint.text == T.get("en", "stop-target", channel="@watchers")
+    assert hint.reply_markup is None and await row_counts(sessions) == before
+
+    [confirm] = await env.say(OWNER, "/stop", chat=OWNER)
+    assert confirm.text == T.get("en", "stop-confirm") + "\n\n" + linked
+    await env.press(OWNER, confirm, StopCb(action="yes").pack())
+    [done] = [m for m in sim.received(OWNER) if m.message_id == confirm.message_id]
+    assert done.text == T.get("en", "stop-done") + "\n\n" + linked
+    assert await group_row(sessions, OWNER) is None
+
+    # The channel keeps its rules and its alerts; the owner's chat gets nothing more.
+    assert await keywords_of(sessions, CHANNEL) == [[]]
+    shown = len(sim.received(OWNER))
+    await post(sessions, domoi, 60, "Пост после /stop")
+    assert await deliver(env) == 1
+    assert "Пост после /stop" in texts(sim.received(CHANNEL))[-1]
+    assert len(sim.received(OWNER)) == shown

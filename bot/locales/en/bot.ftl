@@ -104,6 +104,11 @@ stop-nothing = There is nothing stored about you. Send /start to begin.
 stop-confirm = Leave chanwatch? Your subscriptions, filters and settings will be deleted and you will receive nothing more from me.
 stop-cancelled = Good, nothing was deleted.
 stop-done = Your data is deleted. Goodbye! Send /start if you ever want to come back.
+stop-linked = { $count ->
+    [one] The channel you linked, { $channels }, keeps getting its own alerts. To stop them, unlink it: /target remove { $first }
+   *[other] The channels you linked, { $channels }, keep getting their own alerts. To stop one, unlink it: /target remove { $first }
+}
+stop-target = { $channel } keeps getting its alerts until you unlink it: /target remove { $channel }. /stop alone stops the alerts of this chat.
 
 ## Buttons
 
