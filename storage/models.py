@@ -380,14 +380,6 @@ class Delivery(Base):
             sqlite_where=text(DELIVERY_OPEN_SQL),
             postgresql_where=text(DELIVERY_OPEN_SQL),
         ),
-        # A chat's open rows in order: a claim asks whether an earlier one must wait.
-        Index(
-            "ix_deliveries_open_chat",
-            "chat_id",
-            "id",
-            sqlite_where=text(DELIVERY_OPEN_SQL),
-            postgresql_where=text(DELIVERY_OPEN_SQL),
-        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)

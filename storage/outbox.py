@@ -16,13 +16,10 @@ from enum import StrEnum
 from typing import Any, NotRequired, TypedDict, Unpack, cast
 
 from sqlalchemy import (
-    ColumnElement,
     Table,
     and_,
     bindparam,
-    case,
     func,
-    literal_column,
     or_,
     select,
     update,
@@ -47,9 +44,6 @@ class Status(StrEnum):
 
 
 OPEN = (Status.PENDING, Status.SENDING)
-# The same, written into the SQL: a partial index over open rows serves a query only when
-# SQLite can see its condition in the query's, which it cannot through bound parameters.
-OPEN_LITERAL: list[ColumnElement[str]] = [literal_column(f"'{status.value}'") for status in OPEN]
 
 
 class Part(TypedDict):
@@ -190,8 +184,8 @@ async def claim(
 ) -> list[Delivery]:
     """Take due rows, and rows whose sender's lease ran out, in queue order: one statement.
 
-    A chat's messages keep their order: a row is not taken while an earlier open row of its
-    chat must wait (a retry backing off, a 429 pause) or is held by a sender, so alert 2
+    A chat's messages keep their order: no row of a chat is taken while one of its open
+    rows must wait (a retry backing off, a 429 pause) or is held by a sender, so alert 2
     never overtakes alert 1. Claims on PostgreSQL take turns (an advisory lock), so each
     sees what the one before it claimed: a row another sender is claiming at that very
     moment would be skipped as locked, and the next row of its chat taken past it.
@@ -201,30 +195,22 @@ async def claim(
         and_(Delivery.status == Status.PENDING, Delivery.next_attempt_at <= now),
         and_(Delivery.status == Status.SENDING, Delivery.claimed_until < now),
     )
-    earlier = aliased(Delivery)
-    # A chat's earlier open rows are read through ix_deliveries_open_chat: a few index
-    # entries a row, however long the outbox's history.
-    waits_behind = (
-        select(earlier.id)
-        .where(
-            earlier.chat_id == Delivery.chat_id,
-            earlier.id < Delivery.id,
-            earlier.status.in_(OPEN_LITERAL),
-            # One comparison, not an OR of two: an OR lets SQLite's planner pick the
-            # status index and read every open row for each row it claims.
-            case(
-                (earlier.status == Status.SENDING, earlier.claimed_until),
-                else_=earlier.next_attempt_at,
-            )
-            >= now,
+    # The chats that must wait: few, found once through the status index and looked up
+    # per due row in a hash (PostgreSQL) or a temporary index (SQLite). Asking for each
+    # due row whether an earlier row of its chat waits, through an index by (chat_id, id),
+    # made a claim 2-3 times as slow with 100,000 queued.
+    held = aliased(Delivery)
+    waiting = select(held.chat_id).where(
+        or_(
+            and_(held.status == Status.PENDING, held.next_attempt_at > now),
+            and_(held.status == Status.SENDING, held.claimed_until >= now),
         )
-        .exists()
     )
     # `status IN OPEN` lets the open-rows index (ix_deliveries_open) serve the queue order,
     # so the sent rows behind us are never read however many there are.
     chosen = (
         select(Delivery.id)
-        .where(Delivery.status.in_(OPEN), due, ~waits_behind)
+        .where(Delivery.status.in_(OPEN), due, Delivery.chat_id.not_in(waiting))
         .order_by(Delivery.id)
         .limit(limit)
     )
