@@ -211,8 +211,17 @@ class _Marks:
     most a crash can repeat.
     """
 
-    def __init__(self, sessions: SessionMaker, *, interval: float, size: int, permits: int):
+    def __init__(
+        self,
+        sessions: SessionMaker,
+        *,
+        interval: float,
+        size: int,
+        permits: int,
+        on_done: Callable[[], None] = lambda: None,
+    ):
         self.sessions = sessions
+        self.on_done = on_done
         self.interval = interval
         self.size = size
         self._permits = asyncio.Semaphore(permits)
@@ -266,6 +275,9 @@ class _Marks:
                 self._flushing = {}
             for _ in range(permits):
                 self._permits.release()
+            if any(mark.done for mark in marks.values()):
+                # A chat's next row is not claimed while this one is open: it may be now.
+                self.on_done()
 
     async def keep_flushing(self) -> None:
         """Commit every `interval`, or sooner when `size` marks wait, until `stop_flushing`.
@@ -437,6 +449,7 @@ class Sender:
             interval=commit_interval,
             size=marks_per_commit(rate, commit_interval),
             permits=self.repeat_bound,
+            on_done=self.wake,
         )
         self._liveness = _Liveness(sessions, self.worker_id, self.lease, check_gap)
         self._wake = asyncio.Event()

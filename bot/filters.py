@@ -14,6 +14,11 @@ supergroup goes through only when Telegram says, asked with getChatMember on tha
 call, that its sender is the group's creator or an administrator. Nothing is cached: an
 admin demoted a second ago is refused on the next command. /start and /help are open to
 every member; other talk in the group is not for the bot and is ignored.
+
+An admin who posts anonymously is not asked about: Telegram lets only a group's admins
+post as the group, and shows such a message with `sender_chat` = the group and `from` =
+@GroupAnonymousBot (https://core.telegram.org/bots/api#message), of whom getChatMember
+can tell nothing. A message sent as another chat (a channel) is from nobody's admin.
 """
 
 from __future__ import annotations
@@ -113,6 +118,14 @@ class GroupAdminsOnly(BaseMiddleware):
                 return None
             if command in OPEN_COMMANDS:
                 return await handler(event, data)
+            if event.sender_chat is not None:
+                if event.sender_chat.id == chat.id:
+                    return await handler(event, data)  # an admin, posting anonymously
+                # Posted as another chat (a channel): `from` is Telegram's placeholder
+                # @Channel_Bot, and no admin of that channel is one of this group's.
+                log.info("refused a group command sent as chat %s", event.sender_chat.id)
+                await refuse(event, data["t"].get(data["lang"], "group-admins-only"))
+                return None
         user: User | None = data.get("event_from_user")
         if user is not None and await is_chat_admin(bot, chat.id, user.id):
             return await handler(event, data)

@@ -2,8 +2,9 @@
 
 Order (both are outer middlewares, so they run before any filter):
 
-1. `Throttle` — a token bucket per user, in memory, no database: a chat that floods
-   the bot gets one "slow down" and is then ignored until its bucket refills.
+1. `Throttle` — a token bucket per user (or per chat posted as), in memory, no
+   database: a chat that floods the bot gets one "slow down" and is then ignored until
+   its bucket refills.
 2. `SubscriberContext` — loads the chat's subscriber (or None: rows are created by
    the handlers that write, so a stray message leaves nothing behind), injects
    `subscriber` and `lang`, clears `blocked_at` of a user who writes again, answers
@@ -93,7 +94,10 @@ class Throttle(BaseMiddleware):
         user: User | None = data.get("event_from_user")
         if user is None:
             return await handler(event, data)
-        allowed, warn = self.allow(user.id)
+        # Posted as a chat, `from` is Telegram's placeholder (@GroupAnonymousBot for every
+        # anonymous admin of every group): the chat posted as is who sends.
+        poster = event.sender_chat if isinstance(event, Message) else None
+        allowed, warn = self.allow(poster.id if poster is not None else user.id)
         if allowed:
             return await handler(event, data)
         log.info("throttled user %s", user.id)
@@ -159,8 +163,8 @@ class SubscriberContext(BaseMiddleware):
 
 
 # Commands that manage a chat's rules without a channel argument, and those taking one.
-TARGET_PLAIN = frozenset({"lang", "digest", "mute", "unmute", "settings"})
-TARGET_WITH_CHANNEL = frozenset({"subscribe", "unsubscribe", "filters"})
+TARGET_PLAIN = frozenset({"lang", "digest", "mute", "unmute", "settings", "channels"})
+TARGET_WITH_CHANNEL = frozenset({"subscribe", "unsubscribe", "filters", "kinds"})
 
 
 class TargetContext(BaseMiddleware):

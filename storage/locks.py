@@ -17,6 +17,7 @@ class Lock(IntEnum):
     LOG = 7412  # the observation log's chain: one appender at a time
     DIVISION = 7413  # the collectors' division of the channels
     WATCH_REQUESTS = 7414  # one pending request per name asked by /watch
+    CLAIM = 7415  # the outbox's claims: each sees the rows the one before it took
 
 
 async def hold(session: AsyncSession, lock: Lock) -> None:

@@ -15,9 +15,19 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, NotRequired, TypedDict, Unpack, cast
 
-from sqlalchemy import Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import (
+    Table,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
+from storage import locks
 from storage.db import dialect_name, insert_ignore_many, rows_matched
 from storage.models import Delivery, Subscriber
 from storage.types import utcnow
@@ -172,18 +182,40 @@ async def depth(session: AsyncSession) -> dict[Status, int]:
 async def claim(
     session: AsyncSession, worker: str, *, lease: timedelta, limit: int
 ) -> list[Delivery]:
-    """Take due rows, and rows whose sender's lease ran out, in queue order: one statement."""
+    """Take due rows, and rows whose sender's lease ran out, in queue order: one statement.
+
+    A chat's messages keep their order: no row of a chat is taken while one of its open
+    rows must wait (a retry backing off, a 429 pause) or is held by a sender, so alert 2
+    never overtakes alert 1. Claims on PostgreSQL take turns (an advisory lock), so each
+    sees what the one before it claimed: a row another sender is claiming at that very
+    moment would be skipped as locked, and the next row of its chat taken past it.
+    """
     now = utcnow()
     due = or_(
         and_(Delivery.status == Status.PENDING, Delivery.next_attempt_at <= now),
         and_(Delivery.status == Status.SENDING, Delivery.claimed_until < now),
     )
+    # The chats that must wait: few, found once through the status index and looked up
+    # per due row in a hash (PostgreSQL) or a temporary index (SQLite). Asking for each
+    # due row whether an earlier row of its chat waits, through an index by (chat_id, id),
+    # made a claim 2-3 times as slow with 100,000 queued.
+    held = aliased(Delivery)
+    waiting = select(held.chat_id).where(
+        or_(
+            and_(held.status == Status.PENDING, held.next_attempt_at > now),
+            and_(held.status == Status.SENDING, held.claimed_until >= now),
+        )
+    )
     # `status IN OPEN` lets the open-rows index (ix_deliveries_open) serve the queue order,
     # so the sent rows behind us are never read however many there are.
     chosen = (
-        select(Delivery.id).where(Delivery.status.in_(OPEN), due).order_by(Delivery.id).limit(limit)
+        select(Delivery.id)
+        .where(Delivery.status.in_(OPEN), due, Delivery.chat_id.not_in(waiting))
+        .order_by(Delivery.id)
+        .limit(limit)
     )
     if dialect_name(session) == "postgresql":
+        await locks.hold(session, locks.Lock.CLAIM)
         chosen = chosen.with_for_update(skip_locked=True)
     stmt = (
         update(Delivery)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiogram import Router
 from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData
+from aiogram.types import Message, TelegramObject
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -174,3 +176,30 @@ def test_throttle_bucket() -> None:
     now[0] += 1.0
     assert throttle.allow(7) == (True, False)
     assert throttle.allow(7) == (False, True)  # warned again after getting through
+
+
+async def test_throttle_counts_anonymous_admins_per_group() -> None:
+    """Every anonymous admin's `from` is @GroupAnonymousBot: each group has its own bucket."""
+    throttle = Throttle(rate=0.001, burst=1)
+    placeholder = {"id": 1087968824, "is_bot": True, "first_name": "Group"}
+    handled: list[int] = []
+
+    async def handler(event: TelegramObject, data: dict[str, Any]) -> None:
+        assert isinstance(event, Message)
+        handled.append(event.chat.id)
+
+    for group in (-1_001, -1_002, -1_003):
+        chat = {"id": group, "type": "supergroup", "title": "Newsroom"}
+        message = Message.model_validate(
+            {
+                "message_id": 1,
+                "date": 0,
+                "chat": chat,
+                "from": placeholder,
+                "sender_chat": chat,
+                "text": "/settings",
+            }
+        )
+        user = message.from_user
+        await throttle(handler, message, {"event_from_user": user, "t": TRANSLATOR})
+    assert handled == [-1_001, -1_002, -1_003]

@@ -406,3 +406,64 @@ async def test_a_slow_chat_does_not_hold_up_the_others(
         await sender.stop()
     assert [m.text for m in sim.received(slow)] == [f"сообщение {n}" for n in range(1, 5)]
     assert set(counts(sim, others).values()) == {1}
+
+
+async def alerts(sessions: SessionMaker, chat: int, *numbers: int) -> None:
+    """Queue alerts "тревога N" for the chat's subscriber, in this order."""
+
+    async def work(s: AsyncSession) -> None:
+        sub = await s.scalar(select(Subscriber).where(Subscriber.chat_id == chat))
+        assert sub is not None
+        for n in numbers:
+            await outbox.enqueue(
+                s,
+                subscriber_id=sub.id,
+                chat_id=chat,
+                kind="alert",
+                dedupe_key=f"manual:{n}",
+                parts=outbox.messages([f"тревога {n}"]),
+            )
+
+    await transaction(sessions, work)
+
+
+@pytest.mark.parametrize("status", [500, 429])
+async def test_a_chat_gets_its_alerts_in_order_when_the_first_must_wait(
+    sessions: SessionMaker, botapi: tuple[BotAPISimulator, object], status: int
+) -> None:
+    sim, bot = botapi
+    _, [chat] = await seed(sessions, 1)
+    await alerts(sessions, chat, 1, 2, 3)
+    # Alert 1 is answered with a server error (it backs off) or a 429 (the chat pauses).
+    sim.fail_next(1, status=status, methods=["sendMessage"])
+    await drain(Sender(bot, sessions, retry_base=0.2, retry_max=0.2), sessions)  # type: ignore[arg-type]
+    assert [m.text for m in sim.received(chat)] == ["тревога 1", "тревога 2", "тревога 3"]
+
+
+async def test_a_chat_s_next_alert_follows_as_soon_as_the_one_before_is_recorded(
+    sessions: SessionMaker, botapi: tuple[BotAPISimulator, object]
+) -> None:
+    sim, bot = botapi
+    _, [chat] = await seed(sessions, 1)
+
+    async def status_of(key: str) -> str | None:
+        async with sessions() as s:
+            return await s.scalar(select(Delivery.status).where(Delivery.dedupe_key == key))
+
+    sim.set_latency(0.5)  # alert 1 is still on its way when alert 2 is queued
+    # The sender looks at the queue by itself only every 30 s.
+    sender = Sender(bot, sessions, idle_poll=30.0)  # type: ignore[arg-type]
+    await alerts(sessions, chat, 1)
+    await sender.start()
+    try:
+        deadline = time.monotonic() + 10
+        while await status_of("manual:1") != "sending" and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await alerts(sessions, chat, 2)
+        sender.wake()  # as routing does: alert 2 must wait behind alert 1, which is open
+        while len(sim.received(chat)) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        await sender.stop()
+    # Alert 2 went once alert 1 was recorded, not at the sender's next look 30 s later.
+    assert [m.text for m in sim.received(chat)] == ["тревога 1", "тревога 2"]

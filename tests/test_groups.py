@@ -17,12 +17,13 @@ from aiogram import Bot
 from aiogram.types import Update
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from bot.delivery import Sender
 from bot.digest.service import DigestService
 from bot.dispatcher import build_dispatcher
 from bot.i18n import Translator
-from bot.keyboards import SettingsCb
+from bot.keyboards import SettingsCb, StopCb
 from bot.routing import EventRouter
 from chanwatch.app import bot_config
 from chanwatch.settings import Settings
@@ -78,11 +79,21 @@ class GroupBot:
         await asyncio.wait_for(wait(), 10)
 
     async def say(
-        self, user: int, text: str, *, chat: int = GROUP, topic: int | None = None
+        self,
+        user: int,
+        text: str,
+        *,
+        chat: int = GROUP,
+        topic: int | None = None,
+        sender_chat: int | None = None,
     ) -> list[SentMessage]:
-        """`user` writes in the group; the bot's new messages there once it is handled."""
+        """`user` writes in the group (as `sender_chat`, if given); the bot's new messages
+        there once it is handled."""
         before = len(self.sim.received(chat))
-        await self.handled_(self.sim.user_sends(user, text, chat_id=chat, message_thread_id=topic))
+        sent = self.sim.user_sends(
+            user, text, chat_id=chat, message_thread_id=topic, sender_chat=sender_chat
+        )
+        await self.handled_(sent)
         return self.sim.received(chat)[before:]
 
     async def press(self, user: int, message: SentMessage, data: str) -> dict[str, Any]:
@@ -148,14 +159,42 @@ async def group_row(sessions: SessionMaker, chat_id: int = GROUP) -> Subscriber 
         return await s.scalar(select(Subscriber).where(Subscriber.chat_id == chat_id))
 
 
-async def keywords_of(sessions: SessionMaker, chat_id: int) -> list[list[str]]:
+async def lists_of(
+    sessions: SessionMaker, chat_id: int, column: InstrumentedAttribute[list[str]]
+) -> list[list[str]]:
+    """A list column (keywords, kinds) of each of the chat's subscriptions."""
     async with sessions() as s:
         rows = await s.scalars(
-            select(Subscription.keywords)
+            select(column)
             .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
             .where(Subscriber.chat_id == chat_id)
         )
         return [list(k) for k in rows]
+
+
+async def keywords_of(sessions: SessionMaker, chat_id: int) -> list[list[str]]:
+    return await lists_of(sessions, chat_id, Subscription.keywords)
+
+
+async def kinds_of(sessions: SessionMaker, chat_id: int) -> list[list[str]]:
+    return await lists_of(sessions, chat_id, Subscription.event_kinds)
+
+
+async def channel_chat(env: GroupBot) -> None:
+    """The channel @watchers (OWNER its creator, ADMIN an admin, MEMBER a member), with
+    the bot as an admin allowed to post."""
+    env.sim.create_chat(
+        CHANNEL, "channel", title="Наблюдатели", username="watchers", creator=OWNER, admins=[ADMIN]
+    )
+    env.sim.set_member(CHANNEL, MEMBER, "member")
+    await env.bot_becomes(CHANNEL, "administrator", can_post_messages=True)
+
+
+async def linked_channel(env: GroupBot) -> None:
+    """`channel_chat`, linked by OWNER with /target."""
+    await channel_chat(env)
+    [linked] = await env.say(OWNER, "/target @watchers", chat=OWNER)
+    assert linked.text == T.get("en", "target-linked", channel="@watchers")
 
 
 def texts(messages: list[SentMessage]) -> list[str]:
@@ -231,6 +270,34 @@ async def test_admins_manage_the_group_members_are_refused_and_removal_stops_sen
     await post(sessions, domoi, 14, "мобилизация: новости")
     assert await deliver(env) == 1
     assert "мобилизация: новости" in texts(sim.received(GROUP))[-1]
+
+
+async def test_anonymous_admins_manage_the_group_a_message_sent_as_a_channel_does_not(
+    env: GroupBot,
+) -> None:
+    sessions, sim = env.sessions, env.sim
+    await watched_channel(sessions)
+    sim.create_chat(
+        FORUM, "supergroup", title="Newsroom", creator=OWNER, admins=[ADMIN], members=[MEMBER]
+    )
+    sim.create_chat(CHANNEL, "channel", title="Наблюдатели", username="watchers", creator=MEMBER)
+    await env.bot_becomes(FORUM, "member")
+
+    # An admin posting anonymously writes as the group itself: Telegram allows only admins.
+    [added] = await env.say(ADMIN, "/subscribe @putdomoi", chat=FORUM, sender_chat=FORUM)
+    assert added.text == T.get("en", "sub-added-cmd", channel="Путь домой")
+    [filtered] = await env.say(
+        ADMIN, "/filters @putdomoi мобилизация", chat=FORUM, sender_chat=FORUM
+    )
+    assert "мобилизация" in (filtered.text or "")
+    assert await keywords_of(sessions, FORUM) == [["мобилизация"]]
+
+    # A member posting as their own channel is no admin of the group: refused, nothing written.
+    before = await row_counts(sessions)
+    [refusal] = await env.say(MEMBER, "/filters @putdomoi -", chat=FORUM, sender_chat=CHANNEL)
+    assert refusal.text == T.get("en", "group-admins-only")
+    assert await row_counts(sessions) == before
+    assert await keywords_of(sessions, FORUM) == [["мобилизация"]]
 
 
 async def test_forum_topic_gets_its_channel_alerts(env: GroupBot) -> None:
@@ -320,11 +387,7 @@ async def test_sender_follows_migrate_to_chat_id_when_the_notice_was_missed(
 async def test_channel_target_gets_alerts_and_digest_under_its_own_rules(env: GroupBot) -> None:
     sessions, sim = env.sessions, env.sim
     domoi = await watched_channel(sessions)
-    sim.create_chat(
-        CHANNEL, "channel", title="Наблюдатели", username="watchers", creator=OWNER, admins=[ADMIN]
-    )
-    sim.set_member(CHANNEL, MEMBER, "member")
-    await env.bot_becomes(CHANNEL, "administrator", can_post_messages=True)
+    await channel_chat(env)
     assert await group_row(sessions, CHANNEL) is None  # only /target makes it a target
 
     # A subscriber who is not the channel's admin is refused, and nothing is written.
@@ -372,3 +435,88 @@ async def test_channel_target_gets_alerts_and_digest_under_its_own_rules(env: Gr
     [removed] = await env.say(OWNER, "/target remove @watchers", chat=OWNER)
     assert removed.text == T.get("en", "target-removed", channel="@watchers")
     assert await group_row(sessions, CHANNEL) is None
+
+
+async def test_a_linked_channel_is_managed_with_every_settings_command(env: GroupBot) -> None:
+    sessions, sim = env.sessions, env.sim
+    await watched_channel(sessions)
+    await linked_channel(env)
+    about = "📣 Наблюдатели\n"
+    await env.say(OWNER, "/subscribe @watchers @putdomoi", chat=OWNER)
+
+    # /kinds shows the channel's kinds and, having no buttons, how to name them.
+    [shown] = await env.say(OWNER, "/kinds @watchers @putdomoi", chat=OWNER)
+    every = "New posts, Edits, Deletions, Channel changes and labels"
+    kinds_now = T.get("en", "kinds-show", channel="Путь домой", kinds=every)
+    assert shown.text == about + kinds_now + "\n" + T.get("en", "kinds-by-words")
+    assert shown.reply_markup is None
+    [saved] = await env.say(OWNER, "/kinds @watchers @putdomoi posts, deletions", chat=OWNER)
+    names = "New posts, Deletions"
+    assert saved.text == about + T.get("en", "kinds-saved", channel="Путь домой", kinds=names)
+    assert await kinds_of(sessions, CHANNEL) == [["posts", "deletions"]]
+    assert await kinds_of(sessions, OWNER) == []  # the owner's own chat follows nothing
+    [unknown] = await env.say(OWNER, "/kinds @watchers @putdomoi posts reposts", chat=OWNER)
+    assert unknown.text == about + T.get("en", "kinds-unknown", word="reposts")
+    assert await kinds_of(sessions, CHANNEL) == [["posts", "deletions"]]
+
+    # /channels lists the watched channels, ✅ where the linked channel follows.
+    [listing] = await env.say(ADMIN, "/channels @watchers", chat=ADMIN)
+    assert (listing.text or "").startswith(about + T.get("en", "channels-header-named", count=1))
+    assert "✅" in (listing.text or "") and listing.reply_markup is None
+
+    # The rest of the commands answer about the channel too.
+    for command in (
+        "/filters @watchers @putdomoi мобилизация",
+        "/mute @watchers 1h",
+        "/unmute @watchers",
+        "/digest @watchers off",
+        "/settings @watchers",
+        "/lang @watchers en",
+    ):
+        [answer] = await env.say(ADMIN, command, chat=ADMIN)
+        assert (answer.text or "").startswith(about), command
+        assert answer.reply_markup is None, command
+    assert await keywords_of(sessions, CHANNEL) == [["мобилизация"]]
+
+    # Checked on every call: a member, and an admin demoted a moment ago, are refused.
+    sim.set_member(CHANNEL, ADMIN, "member")
+    before = await row_counts(sessions)
+    for user in (MEMBER, ADMIN):
+        for command in ("/kinds @watchers @putdomoi edits", "/channels @watchers"):
+            [refusal] = await env.say(user, command, chat=user)
+            assert refusal.text == T.get("en", "target-not-admin", channel="@watchers")
+    assert await row_counts(sessions) == before
+    assert await kinds_of(sessions, CHANNEL) == [["posts", "deletions"]]
+
+
+async def test_stop_in_private_keeps_the_linked_channels_alerts_and_says_how_to_unlink(
+    env: GroupBot,
+) -> None:
+    sessions, sim = env.sessions, env.sim
+    domoi = await watched_channel(sessions)
+    await env.say(OWNER, "/start", chat=OWNER)
+    await linked_channel(env)
+    await env.say(OWNER, "/subscribe @watchers @putdomoi", chat=OWNER)
+    await env.say(OWNER, "/subscribe @putdomoi", chat=OWNER)
+    linked = T.get("en", "stop-linked", count=1, channels="@watchers", first="@watchers")
+
+    # Naming the channel: it is stopped by unlinking it; nothing is asked or deleted.
+    before = await row_counts(sessions)
+    [hint] = await env.say(OWNER, "/stop @watchers", chat=OWNER)
+    assert hint.text == T.get("en", "stop-target", channel="@watchers")
+    assert hint.reply_markup is None and await row_counts(sessions) == before
+
+    [confirm] = await env.say(OWNER, "/stop", chat=OWNER)
+    assert confirm.text == T.get("en", "stop-confirm") + "\n\n" + linked
+    await env.press(OWNER, confirm, StopCb(action="yes").pack())
+    [done] = [m for m in sim.received(OWNER) if m.message_id == confirm.message_id]
+    assert done.text == T.get("en", "stop-done") + "\n\n" + linked
+    assert await group_row(sessions, OWNER) is None
+
+    # The channel keeps its rules and its alerts; the owner's chat gets nothing more.
+    assert await keywords_of(sessions, CHANNEL) == [[]]
+    shown = len(sim.received(OWNER))
+    await post(sessions, domoi, 60, "Пост после /stop")
+    assert await deliver(env) == 1
+    assert "Пост после /stop" in texts(sim.received(CHANNEL))[-1]
+    assert len(sim.received(OWNER)) == shown

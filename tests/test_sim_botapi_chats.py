@@ -139,3 +139,28 @@ async def test_group_migrates_to_a_supergroup(sim: BotAPISimulator, bot: Bot) ->
     await bot.send_message(SUPER, "new id")
     assert (await bot.get_chat_member(SUPER, ADMIN)).status == "administrator"
     assert [m.text for m in sim.received(SUPER)] == ["new id"]
+
+
+async def test_admins_post_anonymously_and_users_post_as_their_channel(
+    sim: BotAPISimulator, bot: Bot
+) -> None:
+    sim.create_chat(SUPER, "supergroup", title="Newsroom", creator=OWNER, admins=[ADMIN])
+    sim.set_member(SUPER, MEMBER, "member")
+    sim.create_chat(CHANNEL, "channel", title="Watchers", creator=MEMBER)
+    sim.set_bot_status(SUPER, "member", by=OWNER)
+    sim.pending_updates()
+    sim.user_sends(ADMIN, "/settings", chat_id=SUPER, sender_chat=SUPER)
+    sim.user_sends(MEMBER, "/settings", chat_id=SUPER, sender_chat=CHANNEL)
+    anonymous, as_channel = (u.message for u in updates(sim, "message", bot))
+    assert anonymous is not None and as_channel is not None
+    # Telegram's placeholders in `from`; the chat posted as in `sender_chat`.
+    assert anonymous.from_user is not None and anonymous.from_user.id == 1087968824
+    assert anonymous.from_user.username == "GroupAnonymousBot"
+    assert anonymous.sender_chat is not None and anonymous.sender_chat.id == SUPER
+    assert as_channel.from_user is not None and as_channel.from_user.username == "Channel_Bot"
+    assert as_channel.sender_chat is not None and as_channel.sender_chat.type == "channel"
+    # Only admins post as the group; only a channel's admins post as it.
+    with pytest.raises(ValueError, match="not an admin"):
+        sim.user_sends(MEMBER, "/settings", chat_id=SUPER, sender_chat=SUPER)
+    with pytest.raises(ValueError, match="does not run"):
+        sim.user_sends(ADMIN, "/settings", chat_id=SUPER, sender_chat=CHANNEL)

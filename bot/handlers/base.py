@@ -94,6 +94,11 @@ async def _with_retry(call_factory: Callable[[], Awaitable[T]], what: str) -> T 
 TARGET_MARK = "chanwatch_target"
 
 
+def about_target(message: Message) -> bool:
+    """Whether the command manages a linked channel: its answer can carry no buttons."""
+    return TARGET_MARK in (message.model_extra or {})
+
+
 async def send(
     message: Message, text: str, markup: InlineKeyboardMarkup | None = None
 ) -> Message | None:

@@ -24,6 +24,7 @@ from bot.handlers.base import (
     toast,
 )
 from bot.handlers.confirm import PressOnce, ask, confirmed
+from bot.handlers.targets import still_linked
 from bot.i18n import Translator
 from bot.keyboards import (
     LangCb,
@@ -235,11 +236,35 @@ async def settings_language(query: CallbackQuery, t: Translator, lang: str) -> N
 # --------------------------------------------------------------------------- leaving
 
 
-async def stop(message: Message, subscriber: Subscriber | None, t: Translator, lang: str) -> None:
+def _with(text: str, note: str) -> str:
+    return f"{text}\n\n{note}" if note else text
+
+
+async def stop(
+    message: Message,
+    command: CommandObject,
+    sessions: SessionMaker,
+    subscriber: Subscriber | None,
+    t: Translator,
+    lang: str,
+) -> None:
+    """/stop ends this chat's alerts; the channels its user linked keep theirs (said so)."""
+    user = message.from_user
+    note = ""
+    if message.chat.type == "private" and user is not None:
+        name = (command.args or "").split(maxsplit=1)[0] if command.args else ""
+        if name.startswith("@"):
+            async with sessions() as s:
+                target = await subscribers.channel_target(s, name)
+            if target is not None:  # a linked channel is stopped by unlinking it
+                await send(message, t.get(lang, "stop-target", channel=echo(name)))
+                return
+        note = await still_linked(sessions, t, lang, user.id)
     if subscriber is None:
-        await send(message, t.get(lang, "stop-nothing"))
+        await send(message, _with(t.get(lang, "stop-nothing"), note))
         return
-    await ask(message, t, lang, t.get(lang, "stop-confirm"), StopCb, "kb-stop-yes")
+    text = _with(t.get(lang, "stop-confirm"), note)
+    await ask(message, t, lang, text, StopCb, "kb-stop-yes")
 
 
 async def stop_pressed(
@@ -259,7 +284,9 @@ async def stop_pressed(
         return await subscribers.delete_all(s, chat_id)
 
     deleted = await transaction(sessions, work)
-    await show(query, t.get(lang, "stop-done" if deleted else "stop-nothing"))
+    private = chat_id == query.from_user.id
+    note = await still_linked(sessions, t, lang, query.from_user.id) if private else ""
+    await show(query, _with(t.get(lang, "stop-done" if deleted else "stop-nothing"), note))
 
 
 def get_router() -> Router:

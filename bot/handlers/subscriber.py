@@ -16,6 +16,7 @@ from bot.handlers.base import (
     ChannelArg,
     ChannelArgument,
     SubscriberFields,
+    about_target,
     echo,
     fmt_time,
     labels_text,
@@ -58,7 +59,13 @@ _QUOTES = {'"': '"', "«": "»", "“": "”", "„": "“"}
 
 
 async def channel_page(
-    sessions: SessionMaker, t: Translator, lang: str, chat_id: int, page: int
+    sessions: SessionMaker,
+    t: Translator,
+    lang: str,
+    chat_id: int,
+    page: int,
+    *,
+    header: str = "channels-header",
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     """The watched channels (one page) with labels and status, and the toggle keyboard."""
     async with sessions() as s:
@@ -68,7 +75,7 @@ async def channel_page(
     if not watched:
         return t.get(lang, "channels-none"), None
     shown, page = page_slice(watched, page)
-    lines = [t.get(lang, "channels-header", count=len(watched))]
+    lines = [t.get(lang, header, count=len(watched))]
     for ch in shown:
         labels = labels_text(t, lang, ch)
         key = "channels-line-labels" if labels else "channels-line"
@@ -95,7 +102,9 @@ async def channels_command(
 ) -> None:
     arg, _ = split_args(command.args)
     page = (parse_number(arg, 1, 99_999) or 1) - 1
-    text, markup = await channel_page(sessions, t, lang, chat_id, page)
+    # A linked channel's list has no buttons: its header says how to follow by command.
+    header = "channels-header-named" if about_target(message) else "channels-header"
+    text, markup = await channel_page(sessions, t, lang, chat_id, page, header=header)
     await send(message, text, markup)
 
 
@@ -226,6 +235,16 @@ async def _subscription_of(
     return ch, (list(found.event_kinds) if found else None)
 
 
+def parse_kinds(text: str) -> tuple[list[str], str | None]:
+    """The kinds named in `/kinds @name posts, edits`, or the first word that is none."""
+    named: list[str] = []
+    for word in text.replace(",", " ").lower().split():
+        if word not in kinds.GROUPS:
+            return [], word
+        named.append(word)
+    return named, None
+
+
 async def kinds_command(
     message: Message,
     chat_id: int,
@@ -234,14 +253,42 @@ async def kinds_command(
     t: Translator,
     lang: str,
 ) -> None:
+    """`/kinds @name`: the kinds, a button each; `/kinds @name posts edits` sets them.
+
+    A linked channel's answer has no buttons, so it shows the kinds and how to name them.
+    """
     if named is None:
         return
     ch = named.channel
-    _, groups = await _subscription_of(sessions, chat_id, ch.id)
-    if groups is None:
+    wanted, unknown = parse_kinds(plain(named.rest))
+    if unknown is not None:
+        await send(message, t.get(lang, "kinds-unknown", word=echo(unknown)))
+        return
+    if not wanted:
+        _, groups = await _subscription_of(sessions, chat_id, ch.id)
+        if groups is None:
+            await send(message, t.get(lang, "not-subscribed", channel=link(ch)))
+        elif about_target(message):
+            shown = t.get(lang, "kinds-show", channel=link(ch), kinds=_kinds_names(t, lang, groups))
+            await send(message, f"{shown}\n{t.get(lang, 'kinds-by-words')}")
+        else:
+            await send(message, *_kinds_screen(t, lang, ch, groups))
+        return
+
+    async def save(s: AsyncSession) -> list[str] | None:
+        sub = await subscribers.by_chat(s, chat_id)
+        found = await subscribers.subscription(s, sub.id, ch.id) if sub else None
+        if found is None:
+            return None
+        subscribers.set_kinds(found, wanted)
+        return list(found.event_kinds)
+
+    saved = await transaction(sessions, save)
+    if saved is None:
         await send(message, t.get(lang, "not-subscribed", channel=link(ch)))
         return
-    await send(message, *_kinds_screen(t, lang, ch, groups))
+    names = _kinds_names(t, lang, saved)
+    await send(message, t.get(lang, "kinds-saved", channel=link(ch), kinds=names))
 
 
 async def kinds_open(

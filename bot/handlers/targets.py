@@ -2,7 +2,7 @@
 
 Both sides are asked of Telegram with getChatMember on every call: the sender must be
 the channel's creator or an administrator, and the bot an administrator allowed to post.
-A linked channel is a chat of its own (kind "channel"): its subscriptions, filters,
+A linked channel is a chat of its own (kind "channel"): its subscriptions, kinds, filters,
 language and digest switch are set by naming it first in the usual commands
 (`bot.middlewares.TargetContext`).
 """
@@ -25,6 +25,7 @@ from bot.i18n import Translator
 from bot.render import esc
 from storage import subscribers
 from storage.db import SessionMaker, transaction
+from storage.models import Subscriber
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +79,32 @@ async def _list(
             t.get(
                 lang,
                 "target-line",
-                channel=esc(f"@{channel.username}" if channel.username else channel.first_name),
+                channel=esc(target_name(channel)),
                 title=esc(channel.first_name),
                 count=counts[channel.id],
                 state="gone" if channel.blocked_at else "ok",
             )
         )
     await send_lines(message, lines)
+
+
+def target_name(channel: Subscriber) -> str:
+    """How a linked channel is named in commands: @username, else its title."""
+    return f"@{channel.username}" if channel.username else channel.first_name
+
+
+async def still_linked(sessions: SessionMaker, t: Translator, lang: str, user_id: int) -> str:
+    """For /stop: the channels this user linked keep their alerts, and how to unlink one
+    ("" when there are none). A newsroom's channel must not go dark because one of its
+    admins left chanwatch in private."""
+    async with sessions() as s:
+        linked = await subscribers.linked_targets(s, user_id)
+    if not linked:
+        return ""
+    names = [target_name(channel) for channel in linked]
+    return t.get(
+        lang, "stop-linked", count=len(names), channels=esc(", ".join(names)), first=esc(names[0])
+    )
 
 
 async def _link(asked: _Asked, name: str) -> None:

@@ -12,7 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ADMIN_RIGHTS", "ChatState", "Chats", "Member", "RefusedError"]
+__all__ = [
+    "ADMIN_RIGHTS",
+    "ANONYMOUS_ADMIN",
+    "CHANNEL_SENDER",
+    "ChatState",
+    "Chats",
+    "Member",
+    "RefusedError",
+]
 
 # https://core.telegram.org/bots/api#chatmemberadministrator: the rights every
 # administrator has a value for (aiogram requires each of them).
@@ -32,6 +40,22 @@ ADMIN_RIGHTS = (
 CHANNEL_RIGHTS = ("can_post_messages", "can_edit_messages")
 SUPERGROUP_RIGHTS = ("can_pin_messages", "can_manage_topics")
 STATUSES = ("creator", "administrator", "member", "left", "kicked")
+
+# The placeholder users Telegram puts in `from` of a message posted on behalf of a chat
+# (https://core.telegram.org/bots/api#message, `from` and `sender_chat`): the group itself
+# for an anonymous admin, a channel for a user posting as their channel.
+ANONYMOUS_ADMIN = {
+    "id": 1087968824,
+    "is_bot": True,
+    "first_name": "Group",
+    "username": "GroupAnonymousBot",
+}
+CHANNEL_SENDER = {
+    "id": 136817688,
+    "is_bot": True,
+    "first_name": "Channel",
+    "username": "Channel_Bot",
+}
 
 
 class RefusedError(Exception):

@@ -31,7 +31,14 @@ from typing import Any
 
 from aiohttp import web
 
-from simulator.botapi.chats import Chats, ChatState, Member, RefusedError
+from simulator.botapi.chats import (
+    ANONYMOUS_ADMIN,
+    CHANNEL_SENDER,
+    Chats,
+    ChatState,
+    Member,
+    RefusedError,
+)
 from simulator.botapi.flood import BotAPILimits, FloodControl
 from simulator.botapi.text import (
     HtmlParseError,
@@ -411,6 +418,7 @@ class BotAPISimulator:
         username: str | None = None,
         chat_id: int | None = None,
         message_thread_id: int | None = None,
+        sender_chat: int | None = None,
     ) -> dict[str, Any]:
         """A user writes ``text`` to the bot; queues and returns the ``message`` update.
 
@@ -418,6 +426,10 @@ class BotAPISimulator:
         gets a ``bot_command`` entity. Writing to the bot unblocks it (as the
         Telegram app does when a user presses Restart). In a registered group the user
         must be a member and the bot too; ``message_thread_id`` writes in a forum topic.
+
+        ``sender_chat`` posts on behalf of a chat, as Telegram shows it to bots: the group
+        itself (an admin posting anonymously: ``from`` is @GroupAnonymousBot) or a channel
+        the user runs (``from`` is @Channel_Bot); the user's own id is not in the update.
         """
         if user_id in self._deactivated:
             raise ValueError(f"user {user_id} is deactivated and cannot send messages")
@@ -449,6 +461,8 @@ class BotAPISimulator:
             "date": int(time.time()),
             "text": text,
         }
+        if sender_chat is not None:
+            message["from"], message["sender_chat"] = self._on_behalf(user_id, chat, sender_chat)
         if text.startswith("/"):
             command = text.split(maxsplit=1)[0]
             message["entities"] = [
@@ -459,6 +473,25 @@ class BotAPISimulator:
             message["is_topic_message"] = True
         self._user_messages[(chat, message["message_id"])] = message
         return self._enqueue("message", message)
+
+    def _on_behalf(
+        self, user_id: int, chat_id: int, sender_chat: int
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(`from`, `sender_chat`) of a message the user posts as a chat; ValueError if they
+        may not: only a group's admins post as the group, only a channel's admins as it."""
+        group = self.chats.get(chat_id)
+        if group is None or group.type == "channel":
+            raise ValueError("only in a registered group can a user post as a chat")
+        if sender_chat == chat_id:
+            if group.member(user_id).status not in ("creator", "administrator"):
+                raise ValueError(f"user {user_id} is not an admin of {chat_id}: not anonymous")
+            return ANONYMOUS_ADMIN, group.json()
+        channel = self.chats.get(sender_chat)
+        if channel is None or channel.type != "channel":
+            raise ValueError(f"chat {sender_chat} is not a registered channel")
+        if channel.member(user_id).status not in ("creator", "administrator"):
+            raise ValueError(f"user {user_id} does not run channel {sender_chat}")
+        return CHANNEL_SENDER, channel.json()
 
     def _check_writer(self, chat: ChatState, user_id: int, thread: int | None) -> None:
         if chat.type == "channel":

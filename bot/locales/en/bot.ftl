@@ -104,6 +104,11 @@ stop-nothing = There is nothing stored about you. Send /start to begin.
 stop-confirm = Leave chanwatch? Your subscriptions, filters and settings will be deleted and you will receive nothing more from me.
 stop-cancelled = Good, nothing was deleted.
 stop-done = Your data is deleted. Goodbye! Send /start if you ever want to come back.
+stop-linked = { $count ->
+    [one] The channel you linked, { $channels }, keeps getting its own alerts. To stop them, unlink it: /target remove { $first }
+   *[other] The channels you linked, { $channels }, keep getting their own alerts. To stop one, unlink it: /target remove { $first }
+}
+stop-target = { $channel } keeps getting its alerts until you unlink it: /target remove { $channel }. /stop alone stops the alerts of this chat.
 
 ## Buttons
 
@@ -145,6 +150,7 @@ channels-header = { $count ->
     [one] { $count } watched channel. Tap one to follow it or to stop following it (✅ means you follow it).
    *[other] { $count } watched channels. Tap one to follow it or to stop following it (✅ means you follow it).
 }
+channels-header-named = Watched channels: { $count }. ✅ marks those this channel follows; to change that, name it first: /subscribe @yourchannel @name, /unsubscribe @yourchannel @name.
 channels-line = { $followed ->
     [yes] ✅
    *[no] •
@@ -183,6 +189,9 @@ kinds-usage = Send /kinds @name to choose which events of that channel alert you
 kinds-header = Which events of { $channel } should alert you?
 kinds-at-least-one = Keep at least one kind. To stop all alerts, unfollow the channel.
 kinds-saved = Saved. { $channel } alerts you about: { $kinds }.
+kinds-show = { $channel } alerts about: { $kinds }.
+kinds-by-words = To change them, name the kinds after the channel, from: posts, edits, deletions, channel (its changes and labels). For example: /kinds @yourchannel @name posts edits
+kinds-unknown = “{ $word }” is not a kind of event. Name some of: posts, edits, deletions, channel.
 
 filters-usage = Keyword filters: /filters @name word, “a phrase” — alerts about posts then come only when a post contains one of them. A trailing * matches word beginnings. Up to { $max } filters, each up to { $length } characters. /filters @name shows them, /filters @name - removes them.
 filters-show = Filters of { $channel }: { $keywords }
@@ -371,7 +380,7 @@ target-not-found = Telegram knows no public chat { $channel }.
 target-not-channel = { $channel } is not a channel. Add me to a group instead: its admins manage it there.
 target-not-admin = Only an admin of { $channel } can do this.
 target-bot-cannot-post = Make me an admin of { $channel } with the right to post messages, then send /target again.
-target-linked = { $channel } is linked. Its alerts follow its own rules: name it first, e.g. /subscribe { $channel } @name, /filters { $channel } @name words, /lang { $channel } ru, /digest { $channel } off.
+target-linked = { $channel } is linked. Its alerts follow its own rules: name it first, e.g. /subscribe { $channel } @name, /filters { $channel } @name words, /kinds { $channel } @name posts edits, /lang { $channel } ru, /digest { $channel } off.
 target-already = { $channel } was linked already.
 target-unknown = { $channel } is not a linked channel.
 target-removed = { $channel } is unlinked: nothing more goes there, and its settings are deleted.

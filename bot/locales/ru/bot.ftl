@@ -105,6 +105,11 @@ stop-nothing = О вас ничего не хранится. Отправьте 
 stop-confirm = Уйти из chanwatch? Ваши подписки, фильтры и настройки будут удалены, и больше я ничего вам не пришлю.
 stop-cancelled = Хорошо, ничего не удалено.
 stop-done = Ваши данные удалены. До свидания! Если захотите вернуться, отправьте /start.
+stop-linked = { $count ->
+    [one] Привязанный вами канал { $channels } по-прежнему получает свои оповещения. Чтобы их остановить, отвяжите его: /target remove { $first }
+   *[other] Привязанные вами каналы { $channels } по-прежнему получают свои оповещения. Чтобы остановить один из них, отвяжите его: /target remove { $first }
+}
+stop-target = { $channel } получает оповещения, пока вы его не отвяжете: /target remove { $channel }. /stop без канала останавливает оповещения этого чата.
 
 ## Кнопки
 
@@ -147,6 +152,7 @@ channels-header = { $count ->
     [few] Под наблюдением { $count } канала. Нажмите на канал, чтобы подписаться или отписаться (✅ — вы подписаны).
    *[other] Под наблюдением { $count } каналов. Нажмите на канал, чтобы подписаться или отписаться (✅ — вы подписаны).
 }
+channels-header-named = Каналов под наблюдением: { $count }. ✅ — те, на которые подписан этот канал; чтобы изменить, назовите его первым: /subscribe @вашканал @name, /unsubscribe @вашканал @name.
 channels-line = { $followed ->
     [yes] ✅
    *[no] •
@@ -185,6 +191,9 @@ kinds-usage = Отправьте /kinds @name, чтобы выбрать, о к�
 kinds-header = О каких событиях { $channel } сообщать?
 kinds-at-least-one = Оставьте хотя бы один вид. Чтобы не получать ничего, отпишитесь от канала.
 kinds-saved = Сохранено. { $channel }: { $kinds }.
+kinds-show = { $channel }: { $kinds }.
+kinds-by-words = Чтобы изменить, перечислите виды после канала: posts (новые посты), edits (правки), deletions (удаления), channel (изменения канала и метки). Например: /kinds @вашканал @name posts edits
+kinds-unknown = «{ $word }» — не вид событий. Перечислите из: posts, edits, deletions, channel.
 
 filters-usage = Фильтры по словам: /filters @name слово, «фраза» — тогда о постах я сообщаю, только если в посте есть одно из них. * в конце означает начало слова. Не больше { $max } фильтров, каждый до { $length } символов. /filters @name покажет фильтры, /filters @name - удалит их.
 filters-show = Фильтры { $channel }: { $keywords }
@@ -374,7 +383,7 @@ target-not-found = Telegram не знает публичного чата { $cha
 target-not-channel = { $channel } — не канал. Добавьте меня в группу: там ею управляют её администраторы.
 target-not-admin = Это может только администратор { $channel }.
 target-bot-cannot-post = Сделайте меня администратором { $channel } с правом публиковать сообщения и отправьте /target ещё раз.
-target-linked = { $channel } привязан. Его оповещения следуют его собственным правилам: назовите его первым, например /subscribe { $channel } @name, /filters { $channel } @name слова, /lang { $channel } en, /digest { $channel } off.
+target-linked = { $channel } привязан. Его оповещения следуют его собственным правилам: назовите его первым, например /subscribe { $channel } @name, /filters { $channel } @name слова, /kinds { $channel } @name posts edits, /lang { $channel } en, /digest { $channel } off.
 target-already = { $channel } уже был привязан.
 target-unknown = { $channel } не привязан.
 target-removed = { $channel } отвязан: туда больше ничего не уходит, его настройки удалены.
