@@ -33,7 +33,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -52,7 +52,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import outbox, subscribers
-from storage.db import DatabaseUnavailable, SessionMaker, dialect_name, transaction
+from storage.db import (
+    DatabaseUnavailable,
+    SessionMaker,
+    database_now,
+    dialect_name,
+    transaction,
+)
 from storage.mediastore import MediaStore
 from storage.models import Delivery, Digest
 from storage.types import utcnow
@@ -183,19 +189,19 @@ class _Liveness:
                     answer.set_result(row.id in ours)
 
     async def _query(self, rows: list[Delivery]) -> set[int]:
-        now = utcnow()
-        short = [r for r in rows if (r.claimed_until or now) - now < self.lease / 2]
         ours: set[int] = set()
-        if len(short) < len(rows):
-            async with self.sessions() as s:
+        async with self.sessions() as s:
+            # Leases are counted by the database's clock (`outbox.claim`), so is what is left.
+            now = await database_now(s)
+            short = [r for r in rows if (r.claimed_until or now) - now < self.lease / 2]
+            if len(short) < len(rows):
                 ours = await outbox.still_ours(
                     s, [r.id for r in rows if r not in short], self.worker_id
                 )
         if short:
-            until = now + self.lease
-            held = await transaction(
+            held, until = await transaction(
                 self.sessions,
-                lambda s: outbox.renew(s, [r.id for r in short], self.worker_id, until),
+                lambda s: outbox.renew(s, [r.id for r in short], self.worker_id, self.lease),
             )
             for r in short:
                 if r.id in held:
@@ -760,9 +766,9 @@ class Sender:
     async def _retry(
         self, row: Delivery, index: int, delay: float, error: str, *, count: bool
     ) -> None:
-        at: datetime = utcnow() + timedelta(seconds=delay)
         await transaction(
-            self.sessions, lambda s: outbox.retry_later(s, row.id, index, at, error, count=count)
+            self.sessions,
+            lambda s: outbox.retry_later(s, row.id, index, delay, error, count=count),
         )
         row.attempts += 1 if count else 0
 
@@ -777,7 +783,7 @@ class Sender:
         async def work(s: AsyncSession) -> None:
             await subscribers.move_chat(s, row.chat_id, new_chat_id)
             await outbox.retry_later(
-                s, row.id, index, utcnow(), f"chat migrated to {new_chat_id}", count=False
+                s, row.id, index, 0.0, f"chat migrated to {new_chat_id}", count=False
             )
 
         await transaction(self.sessions, work)

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage import locks
-from storage.db import dialect_name, insert_ignore_many, rows_matched
+from storage.db import database_now, dialect_name, insert_ignore_many, rows_matched
 from storage.models import Delivery, Subscriber
 from storage.types import utcnow
 
@@ -190,7 +190,9 @@ async def claim(
     sees what the one before it claimed: a row another sender is claiming at that very
     moment would be skipped as locked, and the next row of its chat taken past it.
     """
-    now = utcnow()
+    # The database's clock: senders on machines whose clocks disagree still agree on whose
+    # lease has run out and which retry is due.
+    now = await database_now(session)
     due = or_(
         and_(Delivery.status == Status.PENDING, Delivery.next_attempt_at <= now),
         and_(Delivery.status == Status.SENDING, Delivery.claimed_until < now),
@@ -261,9 +263,11 @@ async def still_ours(session: AsyncSession, ids: Sequence[int], worker: str) -> 
 
 
 async def renew(
-    session: AsyncSession, ids: Sequence[int], worker: str, until: datetime
-) -> set[int]:
-    """Extend our claim on `ids`; those that were still ours."""
+    session: AsyncSession, ids: Sequence[int], worker: str, lease: timedelta
+) -> tuple[set[int], datetime]:
+    """Extend our claim on `ids` by `lease` from now (the database's clock); those that
+    were still ours, and the new end of the lease."""
+    until = await database_now(session) + lease
     result = await session.scalars(
         update(Delivery)
         .where(_ours(ids, worker))
@@ -271,7 +275,7 @@ async def renew(
         .returning(Delivery.id)
         .execution_options(synchronize_session=False)
     )
-    return set(result)
+    return set(result), until
 
 
 @dataclass(frozen=True)
@@ -314,12 +318,14 @@ async def retry_later(
     session: AsyncSession,
     delivery_id: int,
     parts_sent: int,
-    at: datetime,
+    delay: float,
     error: str,
     *,
     count: bool,
 ) -> None:
-    """Back to the queue, due at `at`; `count` says whether this was a failed attempt."""
+    """Back to the queue, due in `delay` seconds (by the database's clock, which claims
+    go by); `count` says whether this was a failed attempt."""
+    at = await database_now(session) + timedelta(seconds=delay)
     await session.execute(
         update(Delivery)
         .where(Delivery.id == delivery_id)

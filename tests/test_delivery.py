@@ -98,6 +98,19 @@ async def drain(sender: Sender, sessions: SessionMaker, timeout: float = 60.0) -
     raise AssertionError("outbox did not drain in time")
 
 
+async def all_sent(sessions: SessionMaker, within: float) -> None:
+    """Until every row is sent, by other processes' senders too (at most `within` s)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        async with sessions() as s:
+            left = await s.scalar(
+                select(func.count()).select_from(Delivery).where(Delivery.status != "sent")
+            )
+        if not left:
+            return
+        await asyncio.sleep(0.2)
+
+
 def counts(sim: BotAPISimulator, chats: list[int]) -> Counter[int]:
     return Counter({c: len(sim.received(c)) for c in chats})
 
@@ -324,15 +337,7 @@ async def test_sender_killed_mid_fanout_then_restarted_sends_each_once(
     assert 50 <= delivered_at_kill < 150
     second = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, cwd=ROOT)
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            async with sessions() as s:
-                left = await s.scalar(
-                    select(func.count()).select_from(Delivery).where(Delivery.status != "sent")
-                )
-            if not left:
-                break
-            await asyncio.sleep(0.2)
+        await all_sent(sessions, within=90)
     finally:
         second.kill()
         second.wait(10)
@@ -467,3 +472,46 @@ async def test_a_chat_s_next_alert_follows_as_soon_as_the_one_before_is_recorded
         await sender.stop()
     # Alert 2 went once alert 1 was recorded, not at the sender's next look 30 s later.
     assert [m.text for m in sim.received(chat)] == ["тревога 1", "тревога 2"]
+
+
+FAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not FAKETIME.exists(), reason="Debian's faketime is not installed")
+async def test_a_sender_whose_clock_runs_ahead_takes_no_row_another_sender_holds(
+    pg: tuple[str, SessionMaker],
+    translator: Translator,
+    botapi: tuple[BotAPISimulator, object],
+) -> None:
+    """Two senders on one PostgreSQL, the second on a machine whose clock runs a minute
+    ahead (a real process under libfaketime): it must not see the first one's leases as
+    run out and send what the first is sending. Leases go by the database's clock."""
+    url, sessions = pg
+    sim, bot = botapi
+    sim.limits = BotAPILimits(overall_per_second=500, overall_burst=500)
+    _, chats = await seed(sessions, 200)
+    await route(sessions, translator)
+    sim.set_latency(0.3)  # every send is slow: rows stay claimed while they go out
+    first = Sender(bot, sessions, rate=200, worker_id="here", batch=40, lease=3.0)  # type: ignore[arg-type]
+    await first.start()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "LD_PRELOAD": str(FAKETIME),
+        "FAKETIME": "+60s",
+        "DONT_FAKE_MONOTONIC": "1",  # timers keep their steady clock; the wall clock is ahead
+    }
+    cmd = [sys.executable, "-m", "tests.send_proc", url, sim.base_url, sim.token, "3"]
+    ahead = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, cwd=ROOT)
+    try:
+        await all_sent(sessions, within=90)
+    finally:
+        ahead.kill()
+        ahead.wait(10)
+        await first.stop()
+    got = counts(sim, chats)
+    twice = sorted(c for c, n in got.items() if n > 1)
+    assert not twice, f"{len(twice)} chats got the alert twice"
+    assert set(got.values()) == {1}
+    assert first.stats.sent > 0
