@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import struct
 import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telethon import TelegramClient
@@ -106,3 +108,17 @@ def png_bytes(width: int = 4, height: int = 3) -> bytes:
         + chunk(b"IDAT", zlib.compress(rows))
         + chunk(b"IEND", b"")
     )
+
+
+# Debian's libfaketime: a process whose wall clock runs ahead of everyone's, for real.
+FAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+
+
+def clock_ahead(offset: str) -> dict[str, str]:
+    """Environment for a child process whose wall clock runs `offset` (e.g. "+60s") ahead."""
+    return {
+        "LD_PRELOAD": ":".join(filter(None, [str(FAKETIME), os.environ.get("LD_PRELOAD")])),
+        "FAKETIME": offset,
+        # Only the wall clock runs ahead; asyncio's timers keep their steady clock.
+        "DONT_FAKE_MONOTONIC": "1",
+    }

@@ -10,7 +10,6 @@ channels are shared fairly, and each is read by one account at a time.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -19,11 +18,11 @@ import pytest
 from simulator.mtproto import WorldServer
 from storage.db import SessionMaker
 from tests.scaleoutkit import CollectorProcesses, holders, seed_world
+from tests.support import FAKETIME, clock_ahead
 
 CHANNELS = 12
 LEASE = 15.0
 AHEAD = "+45s"
-FAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 
 pytestmark = [
     pytest.mark.postgres,
@@ -48,12 +47,7 @@ async def test_a_collector_whose_clock_runs_ahead_takes_no_more_than_its_share(
             "LOG_LEVEL": "INFO",
         },
     )
-    ahead = {
-        "LD_PRELOAD": ":".join(filter(None, [str(FAKETIME), os.environ.get("LD_PRELOAD")])),
-        "FAKETIME": AHEAD,
-        # Only the wall clock runs ahead; asyncio's timers keep their steady clock.
-        "DONT_FAKE_MONOTONIC": "1",
-    }
+    ahead = clock_ahead(AHEAD)
     try:
         procs.start("acc1")
 

@@ -24,6 +24,7 @@ from storage import channels, events, kinds, outbox, payloads
 from storage.db import SessionMaker, transaction
 from storage.models import Delivery, Subscriber, Subscription
 from tests.harness import TOKEN, bot_for
+from tests.support import FAKETIME, clock_ahead
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE_TITLE = "<b>Путь & домой</a> 🏠 <script>x</script>"
@@ -474,9 +475,6 @@ async def test_a_chat_s_next_alert_follows_as_soon_as_the_one_before_is_recorded
     assert [m.text for m in sim.received(chat)] == ["тревога 1", "тревога 2"]
 
 
-FAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
-
-
 @pytest.mark.postgres
 @pytest.mark.skipif(not FAKETIME.exists(), reason="Debian's faketime is not installed")
 async def test_a_sender_whose_clock_runs_ahead_takes_no_row_another_sender_holds(
@@ -495,13 +493,7 @@ async def test_a_sender_whose_clock_runs_ahead_takes_no_row_another_sender_holds
     sim.set_latency(0.3)  # every send is slow: rows stay claimed while they go out
     first = Sender(bot, sessions, rate=200, worker_id="here", batch=40, lease=3.0)  # type: ignore[arg-type]
     await first.start()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "LD_PRELOAD": str(FAKETIME),
-        "FAKETIME": "+60s",
-        "DONT_FAKE_MONOTONIC": "1",  # timers keep their steady clock; the wall clock is ahead
-    }
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **clock_ahead("+60s")}
     cmd = [sys.executable, "-m", "tests.send_proc", url, sim.base_url, sim.token, "3"]
     ahead = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, cwd=ROOT)
     try:
